@@ -1,0 +1,35 @@
+"""Shared fixtures: the synthetic world (generated once per test session) and the real annotations."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+REPO = Path(__file__).resolve().parents[1]
+# The real annotation files live beside the repository in shared/data/annotations.
+ANNOTATIONS = REPO.parent / "shared" / "data" / "annotations"
+
+
+@pytest.fixture(scope="session")
+def synthetic_world(tmp_path_factory) -> Path:
+    """The default synthetic world, generated once per session (seed 0). Treat it as read-only."""
+    from vclip.synthetic import main as synthetic_main
+
+    root = tmp_path_factory.mktemp("world") / "synthetic"
+    assert synthetic_main(["--out", str(root), "--seed", "0"]) in (0, None)
+    return root
+
+
+@pytest.fixture(scope="session")
+def real_annotations() -> Path:
+    """The real YouCook2 / MSR-VTT annotation CSVs, or skip when this checkout has no shared/ beside it."""
+    if not (ANNOTATIONS / "youcook2_validation.csv").exists():
+        pytest.skip(f"real annotations not found beside the repository ({ANNOTATIONS.name}/)")
+    return ANNOTATIONS
