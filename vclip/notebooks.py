@@ -1,0 +1,324 @@
+"""The notebooks as a batch reproduction: run every chapter with papermill and summarise what it found.
+
+The numbered notebooks in ``notebooks/`` teach VideoCLIP (Xu et al., EMNLP 2021) by running it: feature
+loading (paper section 4.1 "pre-training data", reference ``scripts/video_feature_extractor/`` and
+``processors/how2processor.py``), pre-training with overlapped clips and retrieval-augmented groups
+(sections 3.3-3.4; ``tasks/retritask.py``), the full-scale programs, the zero-shot tasks (section 5;
+``projects/retri/videoclip/test_*_zs.yaml``) and visual exploration. This module is the program behind
+``make demo``::
+
+    python -m vclip.notebooks run --out runs/notebooks [--params notebooks/params/large.yaml]
+
+It executes each notebook in order with papermill (kernel ``python3``, working directory
+``notebooks/``), writes the executed copy to ``<out>/<stem>.ipynb``, and prints a summary of the key
+metrics each notebook recorded with :func:`record` (a JSON file beside the executed copy,
+``<out>/<stem>.metrics.json``).
+
+Notebooks call :func:`setup_notebook` in their imports cell (seeds, deterministic algorithms, a fixed
+thread count, tqdm bars off so that committed outputs are a reproducible record under ``pytest --nbval``)
+and :func:`record` for the numbers worth summarising.
+
+Parameters files (YAML) have two optional sections::
+
+    common:                 # applied to every notebook that declares the parameter
+      data_dir: data/generated/synthetic_large
+    notebooks:              # per notebook; an unknown parameter name is an error
+      02_pretraining_subset:
+        train_steps: 2000
+
+Values of parameters whose name ends in ``_dir`` or ``_path`` that are relative paths are resolved
+against the directory the runner is started from (the notebooks themselves run inside ``notebooks/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import random
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+RECORD_ENV = "VCLIP_NOTEBOOK_RECORD"
+"""Environment variable naming the JSON file that :func:`record` writes (set by the runner)."""
+NOTEBOOK_NAME = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
+PATH_PARAMETER = re.compile(r".*_(dir|path)$")
+
+RECORDED: dict[str, Any] = {}
+"""What :func:`record` saw in this process (always filled, with or without the runner)."""
+
+
+# ----------------------------------------------------------------------------------------------------
+# Helpers called from inside the notebooks
+
+
+def setup_notebook(seed: int = 0, threads: int = 2, deterministic: bool = True) -> None:
+    """Make a notebook's outputs reproducible: seeds, deterministic kernels, thread count, no tqdm bars.
+
+    Args:
+        seed: seeds Python's ``random``, NumPy's global generator and torch.
+        threads: torch intra-op threads (float sums depend on it, so it is fixed; 2 = this kit's CPU).
+        deterministic: ``torch.use_deterministic_algorithms`` (warn-only for ops without one).
+    """
+    import numpy as np
+    import torch
+
+    if threads < 1:
+        raise ValueError(f"setup_notebook: threads must be >= 1, got {threads}")
+    os.environ["TQDM_DISABLE"] = "1"  # progress bars would go to stderr, which nbval compares
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    logging.basicConfig(level=logging.WARNING, force=True)
+    try:
+        import matplotlib
+
+        matplotlib.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "figure.figsize": (7.0, 3.0),
+                                    "font.size": 9})
+    except ImportError as exc:  # matplotlib is a hard dependency; say so instead of hiding it
+        raise ImportError("vclip notebooks need matplotlib (pip install -e .)") from exc
+
+
+def record(name: str, value: Any) -> None:
+    """Record a key metric of the running notebook for the batch summary.
+
+    The value (a number, string, bool or a small JSON-serialisable list/dict) is kept in :data:`RECORDED`
+    and, when the notebook runs under ``python -m vclip.notebooks run``, written to the JSON file named by
+    the ``VCLIP_NOTEBOOK_RECORD`` environment variable. Prints nothing, so notebook outputs stay clean.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"record: name must be a non-empty string, got {name!r}")
+    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"record: {name!r} is {value}, expected a finite number")
+    try:
+        json.dumps(value)
+    except TypeError as exc:
+        raise ValueError(f"record: {name!r} = {value!r} is not JSON-serialisable") from exc
+    RECORDED[name] = value
+    target = os.environ.get(RECORD_ENV)
+    if not target:
+        return
+    path = Path(target)
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data[name] = value
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=False))
+    tmp.replace(path)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The runner
+
+
+@dataclass
+class NotebookResult:
+    """What running one notebook produced."""
+
+    stem: str
+    output: Path  # the executed notebook
+    seconds: float
+    ok: bool
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+
+def discover_notebooks(folder: Path = NOTEBOOKS_DIR) -> list[Path]:
+    """The numbered chapters ``NN_name.ipynb`` of ``folder``, in order."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"notebooks folder {folder} does not exist")
+    found = sorted(p for p in folder.iterdir() if NOTEBOOK_NAME.match(p.name))
+    if not found:
+        raise FileNotFoundError(f"no numbered notebooks (NN_name.ipynb) in {folder}")
+    return found
+
+
+def load_params(path: Path | None) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Read a parameters file: returns ``(common, per_notebook)``; see the module docstring for the layout."""
+    if path is None:
+        return {}, {}
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"parameters file {path} does not exist")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict) or set(data) - {"common", "notebooks"}:
+        raise ValueError(f"{path}: expected a mapping with keys 'common' and/or 'notebooks', "
+                         f"got {sorted(data) if isinstance(data, dict) else type(data).__name__}")
+    common = data.get("common") or {}
+    per_notebook = data.get("notebooks") or {}
+    if not isinstance(common, dict):
+        raise ValueError(f"{path}: 'common' must map parameter names to values, got {common!r}")
+    if not isinstance(per_notebook, dict) or not all(isinstance(v, dict) for v in per_notebook.values()):
+        raise ValueError(f"{path}: 'notebooks' must map notebook stems to mappings of parameters")
+    return dict(common), {str(k): dict(v) for k, v in per_notebook.items()}
+
+
+def _resolve_paths(params: dict[str, Any], base: Path) -> dict[str, Any]:
+    out = {}
+    for key, value in params.items():
+        if PATH_PARAMETER.match(key) and isinstance(value, str) and value and not Path(value).is_absolute():
+            value = str((base / value).resolve())
+        out[key] = value
+    return out
+
+
+def notebook_parameters(path: Path) -> dict[str, Any]:
+    """The parameters a notebook declares in its cell tagged ``parameters`` (name -> papermill info)."""
+    import papermill
+
+    return dict(papermill.inspect_notebook(str(path)))
+
+
+def plan_parameters(notebooks: list[Path], common: dict[str, Any], per_notebook: dict[str, dict[str, Any]],
+                    out: Path, base: Path) -> dict[str, dict[str, Any]]:
+    """The parameters injected into each notebook: ``work_dir`` = ``out``, then common, then per-notebook."""
+    stems = {nb.stem for nb in notebooks}
+    unknown_stems = sorted(set(per_notebook) - stems)
+    if unknown_stems:
+        raise ValueError(f"parameters given for unknown notebooks {unknown_stems}; notebooks are {sorted(stems)}")
+    plan = {}
+    for nb in notebooks:
+        declared = notebook_parameters(nb)
+        own = per_notebook.get(nb.stem, {})
+        unknown = sorted(set(own) - set(declared))
+        if unknown:
+            raise ValueError(f"{nb.name} has no parameters {unknown}; it declares {sorted(declared)}")
+        params: dict[str, Any] = {}
+        if "work_dir" in declared:
+            params["work_dir"] = str(out.resolve())
+        params.update({k: v for k, v in common.items() if k in declared})
+        params.update(own)
+        plan[nb.stem] = _resolve_paths(params, base)
+    return plan
+
+
+def run_notebooks(out: Path, params_file: Path | None = None, only: list[str] | None = None,
+                  notebooks_dir: Path = NOTEBOOKS_DIR, kernel_name: str = "python3",
+                  cell_timeout: int | None = None) -> list[NotebookResult]:
+    """Execute the numbered notebooks in order with papermill; a failing notebook does not stop the others.
+
+    Args:
+        out: folder for the executed notebooks and their ``.metrics.json`` (created).
+        params_file: optional YAML parameters file (module docstring).
+        only: optional list of stems or two-digit prefixes (``["01", "04_zero_shot_evaluation"]``).
+        notebooks_dir: where the chapters are; they execute with this as working directory.
+        kernel_name: the Jupyter kernel (the Makefile installs ``python3`` into the venv).
+        cell_timeout: seconds a cell may run before papermill fails it (None: no limit).
+    Returns:
+        one :class:`NotebookResult` per notebook run.
+    """
+    import papermill
+
+    out = Path(out)
+    notebooks = discover_notebooks(notebooks_dir)
+    if only:
+        wanted = set(only)
+        chosen = [nb for nb in notebooks if nb.stem in wanted or nb.stem[:2] in wanted]
+        missing = sorted(w for w in wanted if not any(nb.stem == w or nb.stem[:2] == w for nb in notebooks))
+        if missing:
+            raise ValueError(f"--only {missing}: no such notebook in {notebooks_dir}; "
+                             f"have {[nb.stem for nb in notebooks]}")
+        notebooks = chosen
+    common, per_notebook = load_params(params_file)
+    plan = plan_parameters(notebooks, common, per_notebook, out, Path.cwd())
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for nb in notebooks:
+        target = out / f"{nb.stem}.ipynb"
+        metrics_file = out / f"{nb.stem}.metrics.json"
+        metrics_file.unlink(missing_ok=True)
+        log.info("running %s with %s", nb.name, plan[nb.stem])
+        old = os.environ.get(RECORD_ENV)
+        os.environ[RECORD_ENV] = str(metrics_file.resolve())
+        start = time.perf_counter()
+        error = ""
+        try:
+            papermill.execute_notebook(str(nb), str(target), parameters=plan[nb.stem], kernel_name=kernel_name,
+                                       cwd=str(notebooks_dir), progress_bar=False, log_output=False,
+                                       execution_timeout=cell_timeout)
+        except Exception as exc:  # papermill raises PapermillExecutionError; report and go on
+            error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+            log.error("%s failed: %s", nb.name, error)
+        finally:
+            if old is None:
+                os.environ.pop(RECORD_ENV, None)
+            else:
+                os.environ[RECORD_ENV] = old
+        seconds = time.perf_counter() - start
+        metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
+        results.append(NotebookResult(nb.stem, target, seconds, not error, metrics, error))
+    (out / "summary.json").write_text(json.dumps(
+        [{"notebook": r.stem, "ok": r.ok, "seconds": round(r.seconds, 1), "output": str(r.output),
+          "metrics": r.metrics, "error": r.error} for r in results], indent=1))
+    return results
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+    return str(value)
+
+
+def format_summary(results: list[NotebookResult], out: Path) -> str:
+    """A short plain-text report: per notebook, status, time, recorded metrics; then where outputs are."""
+    lines = ["", "vclip notebooks: summary", "=" * 24]
+    for r in results:
+        status = "ok" if r.ok else "FAILED"
+        lines.append(f"{r.stem:<28} {status:<6} {r.seconds:7.1f} s   {r.output}")
+        if r.error:
+            lines.append(f"    error: {r.error}")
+        for key, value in r.metrics.items():
+            lines.append(f"    {key:<40} {_format_value(value)}")
+    n_ok = sum(r.ok for r in results)
+    lines.append("")
+    lines.append(f"{n_ok}/{len(results)} notebooks ran; executed notebooks, metrics (*.metrics.json) and "
+                 f"summary.json are in {Path(out).resolve()}")
+    lines.append("Open them with: jupyter lab " + str(Path(out)))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vclip.notebooks", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="execute every numbered notebook with papermill and print a summary")
+    run.add_argument("--out", type=Path, default=Path("runs/notebooks"), help="folder for executed notebooks")
+    run.add_argument("--params", type=Path, default=None, help="YAML parameters file (common / notebooks)")
+    run.add_argument("--only", nargs="+", default=None, help="stems or two-digit prefixes to run")
+    run.add_argument("--notebooks-dir", type=Path, default=NOTEBOOKS_DIR)
+    run.add_argument("--kernel", default="python3", help="Jupyter kernel name")
+    run.add_argument("--cell-timeout", type=int, default=None, help="seconds per cell (default: no limit)")
+    listing = sub.add_parser("list", help="list the notebooks and their parameters")
+    listing.add_argument("--notebooks-dir", type=Path, default=NOTEBOOKS_DIR)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.command == "list":
+        for nb in discover_notebooks(args.notebooks_dir):
+            params = notebook_parameters(nb)
+            print(nb.stem)
+            for name, info in params.items():
+                print(f"    {name} = {info['default']}   {info.get('help', '')}".rstrip())
+        return 0
+    results = run_notebooks(args.out, args.params, args.only, args.notebooks_dir, args.kernel, args.cell_timeout)
+    print(format_summary(results, args.out))
+    return 0 if all(r.ok for r in results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
