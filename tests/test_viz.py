@@ -1,0 +1,176 @@
+"""vclip.viz: figures from plain arrays (Agg backend), the ranking behind the explorer, and the explorer."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from vclip import viz  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def _steps_video(seconds=40, dim=512, seed=0):
+    """Features made of 4 blocks of 10 seconds, each a noisy copy of its own direction."""
+    rng = np.random.default_rng(seed)
+    directions = rng.normal(size=(4, dim))
+    feats = directions[np.arange(seconds) // 10] + 0.1 * rng.normal(size=(seconds, dim))
+    return feats.astype(np.float32)
+
+
+def test_pca_project_recovers_the_dominant_direction_with_fixed_sign():
+    rng = np.random.default_rng(0)
+    t = np.linspace(-1, 1, 50)
+    direction = rng.normal(size=8)
+    x = t[:, None] * direction[None] * 10 + 0.01 * rng.normal(size=(50, 8))
+    p1 = viz.pca_project(x, 2)
+    p2 = viz.pca_project(-x[::-1][::-1] * 1.0, 2)
+    assert p1.shape == (50, 2)
+    assert abs(np.corrcoef(p1[:, 0], t)[0, 1]) > 0.999
+    np.testing.assert_allclose(np.abs(p1), np.abs(p2), atol=1e-9)
+    # fewer dimensions than components: padded with zeros
+    assert viz.pca_project(x[:, :1], 3).shape == (50, 3)
+
+
+def test_feature_colors_group_seconds_of_the_same_step():
+    colors = viz.feature_colors(_steps_video())
+    assert colors.shape == (40, 3) and colors.min() >= 0 and colors.max() <= 1
+    within = np.linalg.norm(colors[0:10] - colors[0:10].mean(0), axis=1).mean()
+    between = np.linalg.norm(colors[0:10].mean(0) - colors[10:20].mean(0))
+    assert between > 3 * within
+
+
+def test_video_timeline_draws_features_captions_and_pairs():
+    fig = viz.video_timeline(_steps_video(), [0, 4.5, 12], [5, 11, 20], ["cut the onion", "add oil", "stir"],
+                             clip_pairs=[((0, 11), (3, 15)), ((12, 20), (9, 30))], title="v0")
+    axes = fig.axes
+    assert len(axes) == 3
+    caption_bars = [p for p in axes[1].patches]
+    assert len(caption_bars) == 3
+    assert [t.get_text() for t in axes[1].texts] == ["cut the onion", "add oil", "stir"]
+    pair_bars = sorted((round(p.get_x(), 3), round(p.get_width(), 3)) for p in axes[2].patches)
+    assert pair_bars == [(0, 11), (3, 12), (9, 21), (12, 8)]
+    assert axes[-1].get_xlim() == (0, 40)
+
+
+def test_video_timeline_rejects_bad_captions():
+    with pytest.raises(ValueError, match="equal lengths"):
+        viz.video_timeline(None, [0, 1], [1], ["a", "b"])
+    with pytest.raises(ValueError, match=r"end < start"):
+        viz.video_timeline(None, [0, 5], [1, 4], ["a", "b"])
+    with pytest.raises(ValueError, match="NaN"):
+        viz.video_timeline(np.full((3, 4), np.nan), [0], [1], ["a"])
+
+
+def test_retrieval_group_figure_reports_group_purity():
+    rng = np.random.default_rng(1)
+    labels = np.repeat([0, 1, 2, 3], 10)
+    vectors = rng.normal(size=(4, 16))[labels] + 0.05 * rng.normal(size=(40, 16))
+    groups = [list(range(0, 8)), [10, 11, 12, 30, 31, 32]]
+    fig = viz.retrieval_group_figure(vectors, labels, groups, label_names={0: "a", 1: "b", 2: "c", 3: "d"})
+    bars = fig.axes[1].patches
+    heights = [round(b.get_height(), 3) for b in bars]
+    assert heights == [1.0, 0.5, 0.25, 0.25]  # purity of both groups, then the random expectation
+    with pytest.raises(ValueError, match="outside"):
+        viz.retrieval_group_figure(vectors, labels, [[0, 40]])
+    with pytest.raises(ValueError, match="labels must have shape"):
+        viz.retrieval_group_figure(vectors, labels[:5], groups)
+
+
+def test_loss_curves_smooths_and_validates():
+    fig = viz.loss_curves({"a": ([0, 1, 2, 3], [4.0, 3.0, 2.0, 1.0])}, chance=2 * np.log(8), smooth=2)
+    line = fig.axes[0].lines[0]
+    np.testing.assert_allclose(line.get_ydata(), [3.5, 2.5, 1.5])
+    np.testing.assert_allclose(line.get_xdata(), [1, 2, 3])
+    assert fig.axes[0].lines[1].get_ydata()[0] == pytest.approx(2 * np.log(8))
+    with pytest.raises(ValueError, match="equal-length"):
+        viz.loss_curves({"a": ([0, 1], [1.0])})
+    with pytest.raises(ValueError, match="at least one"):
+        viz.loss_curves({})
+
+
+def test_similarity_heatmap_marks_correct_and_wrong_top1():
+    sim = np.eye(4) + 0.01
+    sim[3, 0] = 5.0  # row 3 picks column 0: wrong
+    fig = viz.similarity_heatmap(sim, row_labels=list("abcd"), col_labels=list("ABCD"))
+    ax = fig.axes[0]
+    correct, wrong = ax.collections[0].get_offsets(), ax.collections[1].get_offsets()
+    assert np.asarray(correct).tolist() == [[0, 0], [1, 1], [2, 2]]
+    assert np.asarray(wrong).tolist() == [[0, 3]]
+    with pytest.raises(ValueError, match="row_labels has 2"):
+        viz.similarity_heatmap(sim, row_labels=["a", "b"])
+
+
+def test_localisation_figure_recall_in_title():
+    scores = np.zeros((20, 3))
+    gt = np.zeros((20, 3), dtype=bool)
+    gt[2:5, 0] = gt[8:12, 1] = gt[15:18, 2] = True
+    fig = viz.localisation_figure(scores, [3, 13, 16], gt, ["a", "b", "c"])
+    title = fig.axes[0].get_title()
+    assert "recall 67%" in title
+    assert len(fig.axes[0].patches) == 3  # one ground-truth segment per step
+    with pytest.raises(ValueError, match="one second in"):
+        viz.localisation_figure(scores, [3, 13, 20], gt)
+    with pytest.raises(ValueError, match="shape"):
+        viz.localisation_figure(scores, [3, 13, 16], gt[:, :2])
+
+
+def test_segmentation_strips_background_is_grey_and_labels_are_colored():
+    gt = [0, 0, 5, 5, 7, 7, 0]
+    pred = [0, 5, 5, 5, 0, 7, 0]
+    fig = viz.segmentation_strips({"ground truth": gt, "prediction": pred}, label_names={5: "cut", 7: "fry"})
+    image = fig.axes[0].images[0].get_array()
+    assert image.shape == (2, 7)
+    assert image[0].tolist() == [0, 0, 1, 1, 2, 2, 0]
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == ["background", "cut", "fry"]
+    with pytest.raises(ValueError, match="equal length"):
+        viz.segmentation_strips({"a": [0, 1], "b": [0]})
+
+
+def test_matching_seconds_and_rank_videos():
+    per_second = np.array([0, 0, 5, 6, 0, 0, 0, 7, 0, 0], dtype=float)
+    assert viz.matching_seconds(per_second, 0.7) == [(2, 4), (7, 8)]
+    assert viz.matching_seconds(per_second, 0.8) == [(3, 4), (7, 8)]
+    rng = np.random.default_rng(0)
+    text = rng.normal(size=8)
+    videos = rng.normal(size=(5, 8))
+    videos[3] = 3 * text
+    states = [rng.normal(size=(6, 8)) for _ in range(5)]
+    states[3][4] = 10 * text
+    hits = viz.rank_videos(text, videos, states, [f"v{i}" for i in range(5)], k=3)
+    assert [h.video_id for h in hits][0] == "v3" and len(hits) == 3
+    scores = videos @ text
+    assert [h.score for h in hits] == sorted(scores, reverse=True)[:3]
+    assert hits[0].per_second.argmax() == 4
+    with pytest.raises(ValueError, match="5 video vectors, 4 per-second"):
+        viz.rank_videos(text, videos, states[:4], [f"v{i}" for i in range(5)])
+
+
+def test_explorer_searches_and_renders():
+    pytest.importorskip("ipywidgets")
+    calls = []
+
+    def search(query, k):
+        calls.append((query, k))
+        return [viz.RankedVideo(f"video_{i}", 10.0 - i, np.arange(12.0) * (i + 1)) for i in range(k)]
+
+    explorer = viz.Explorer(search, initial_query="cut the onion", k=2)
+    assert calls == [("cut the onion", 2)]
+    assert "video_0" in explorer.table.value and "video_1" in explorer.table.value
+    explorer.k.value = 3
+    explorer.query.value = "fry the egg"  # what typing + Enter does
+    assert calls[-1] == ("fry the egg", 3)
+    assert explorer.table.value.count("<tr>") == 4  # header + 3 hits
+    assert explorer.plot.value[:8] == b"\x89PNG\r\n\x1a\n"
+    fig = viz.ranked_videos_figure(explorer.last, "fry the egg")
+    assert len(fig.axes) == 3

@@ -1,0 +1,527 @@
+"""Figures for the notebooks and the ipywidgets explorer: what VideoCLIP sees, learns and predicts.
+
+Every figure takes plain NumPy arrays, so it serves the synthetic world, real features and a user's own
+videos alike. The pictures follow the paper (Xu et al., EMNLP 2021):
+
+* :func:`video_timeline` - a video's per-second S3D features (section 4.1; reference
+  ``scripts/video_feature_extractor/``), its ASR captions, and sampled overlapped video/text clip pairs
+  (section 3.3; reference ``processors/how2processor.py`` ``OverlappedAligner``);
+* :func:`retrieval_group_figure` - retrieval-augmented groups of similar videos (section 3.4; reference
+  ``tasks/retritask.py``, ``modules/retri.py``);
+* :func:`loss_curves` - the contrastive loss (section 3.2; reference ``losses/nce.py``) during training;
+* :func:`similarity_heatmap` - text-video similarity matrices as used for zero-shot retrieval (section 5.1;
+  reference ``evaluators/metric.py``);
+* :func:`localisation_figure` - CrossTask step localisation, prediction against ground truth (section 5.3;
+  reference ``evaluators/predictor.py`` ``CrossTaskPredictor``);
+* :func:`segmentation_strips` - COIN per-second segmentation strips (section 5.4; ``COINZSPredictor``);
+* :class:`Explorer` - type a query, see the ranked videos and where in each the matching seconds are.
+
+Figures are small (72 dpi, a few inches) so that executed notebooks stay well under a megabyte.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+BACKGROUND_COLOR = (0.92, 0.92, 0.92)
+
+
+def _plt():
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _as_2d(name: str, array, ncols: int | None = None) -> np.ndarray:
+    array = np.asarray(array)
+    if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"{name} must be a non-empty 2-D array, got shape {array.shape}")
+    if ncols is not None and array.shape[1] != ncols:
+        raise ValueError(f"{name} must have {ncols} columns, got shape {array.shape}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} contains NaN or inf ({int((~np.isfinite(array)).sum())} values)")
+    return array
+
+
+def pca_project(x: np.ndarray, n_components: int = 2) -> np.ndarray:
+    """Project rows of ``x`` (N, D) onto their first principal components -> (N, n_components).
+
+    Signs are fixed (largest-magnitude loading positive) so pictures do not flip between runs.
+    """
+    x = _as_2d("x", x).astype(np.float64)
+    centered = x - x.mean(axis=0, keepdims=True)
+    _, _, vt = np.linalg.svd(centered, full_matrices=False)
+    vt = vt[:n_components]
+    signs = np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(axis=1)])
+    signs[signs == 0] = 1
+    out = centered @ (vt * signs[:, None]).T
+    if out.shape[1] < n_components:  # fewer samples or dims than components
+        out = np.pad(out, ((0, 0), (0, n_components - out.shape[1])))
+    return out
+
+
+def feature_colors(features: np.ndarray) -> np.ndarray:
+    """One RGB colour per second from the first three principal components of features (T, D) -> (T, 3).
+
+    Seconds showing the same thing get similar colours, so a video's steps appear as coloured blocks.
+    """
+    proj = pca_project(features, 3)
+    lo, hi = proj.min(axis=0, keepdims=True), proj.max(axis=0, keepdims=True)
+    return (proj - lo) / np.where(hi - lo > 0, hi - lo, 1.0)
+
+
+# ----------------------------------------------------------------------------------------------------
+# 01: a video's timeline, its captions and overlapped clip pairs
+
+
+def video_timeline(features: np.ndarray | None, starts: Sequence[float], ends: Sequence[float],
+                   texts: Sequence[str], clip_pairs: Sequence[tuple[tuple[float, float], tuple[int, int]]] = (),
+                   title: str = "", max_chars: int = 26, caption_rows: int = 3, seconds: float | None = None):
+    """A video's timeline: features per second, ASR captions, and sampled (text span, video span) pairs.
+
+    Args:
+        features: (T, D) per-second features, drawn as one PCA colour per second; None to omit the strip.
+        starts, ends, texts: the captions (seconds and text), as in ``raw_caption.json``.
+        clip_pairs: ``((text_start, text_end), (video_start, video_end))`` per sampled pair, video span
+            in whole seconds [start, end) as the overlapped sampler returns it.
+        seconds: the video length (defaults to T, or to the last caption end).
+    Returns:
+        a matplotlib Figure.
+    """
+    if not (len(starts) == len(ends) == len(texts)):
+        raise ValueError(f"starts, ends and texts must have equal lengths, got {len(starts)}, {len(ends)}, "
+                         f"{len(texts)}")
+    bad = [i for i, (s, e) in enumerate(zip(starts, ends)) if not e >= s]
+    if bad:
+        raise ValueError(f"captions {bad[:5]} have end < start (e.g. start={starts[bad[0]]}, end={ends[bad[0]]})")
+    plt = _plt()
+    if seconds is None:
+        seconds = features.shape[0] if features is not None else (max(ends) if len(ends) else 1.0)
+    rows = [0.5] if features is not None else []
+    rows += [0.32 * caption_rows + 0.2]
+    if clip_pairs:
+        rows += [0.22 * len(clip_pairs) + 0.3]
+    fig, axes = plt.subplots(len(rows), 1, figsize=(8.0, 0.9 + 0.9 * sum(rows)), sharex=True,
+                             gridspec_kw={"height_ratios": rows})
+    axes = list(np.atleast_1d(axes))
+    ax_iter = iter(axes)
+    if features is not None:
+        ax = next(ax_iter)
+        feats = _as_2d("features", features)
+        ax.imshow(feature_colors(feats)[None], aspect="auto", extent=(0, feats.shape[0], 0, 1),
+                  interpolation="nearest")
+        ax.set_yticks([])
+        ax.set_ylabel("S3D\n(PCA)", rotation=0, ha="right", va="center")
+    ax = next(ax_iter)
+    for i, (s, e, t) in enumerate(zip(starts, ends, texts)):
+        row = i % caption_rows
+        ax.barh(row, max(e - s, 0.2), left=s, height=0.8, color="tab:blue", alpha=0.25, edgecolor="tab:blue")
+        label = t if len(t) <= max_chars else t[: max_chars - 1] + "…"
+        ax.text(s + 0.1, row, label, va="center", ha="left", fontsize=7, clip_on=True)
+    ax.set_ylim(caption_rows - 0.5, -0.5)
+    ax.set_yticks([])
+    ax.set_ylabel("ASR\ncaptions", rotation=0, ha="right", va="center")
+    if clip_pairs:
+        ax = next(ax_iter)
+        for k, ((ts, te), (vs, ve)) in enumerate(clip_pairs):
+            ax.barh(k - 0.17, te - ts, left=ts, height=0.32, color="tab:blue", label="text clip" if k == 0 else None)
+            ax.barh(k + 0.17, ve - vs, left=vs, height=0.32, color="tab:orange",
+                    label="video clip" if k == 0 else None)
+        ax.set_ylim(len(clip_pairs) - 0.5, -0.5)
+        ax.set_yticks(range(len(clip_pairs)))
+        ax.set_yticklabels([f"pair {k}" for k in range(len(clip_pairs))], fontsize=7)
+        ax.legend(loc="upper right", fontsize=7, ncol=2, framealpha=0.9)
+    axes[-1].set_xlim(0, seconds)
+    axes[-1].set_xlabel("seconds")
+    if title:
+        axes[0].set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------------
+# 02: retrieval-augmented groups and loss curves
+
+
+def retrieval_group_figure(vectors: np.ndarray, labels: Sequence, groups: Sequence[Sequence[int]],
+                           label_names: Mapping | None = None, title: str = "retrieval-augmented groups"):
+    """Video vectors in 2-D (PCA) coloured by how-to task, with groups drawn, and group purity.
+
+    Args:
+        vectors: (N, H) one vector per video (``vclip.retrieval.video_vectors``).
+        labels: (N,) each video's task (int or str) from the world's ground truth.
+        groups: lists of video indices; the first of each is drawn as the query (a star).
+        label_names: optional mapping label -> name for the legend.
+    Returns:
+        a Figure with the scatter (left) and, per group, the fraction of members sharing the query's task
+        against what random groups would give (right).
+    """
+    vectors = _as_2d("vectors", vectors)
+    labels = np.asarray(labels)
+    if labels.shape != (vectors.shape[0],):
+        raise ValueError(f"labels must have shape ({vectors.shape[0]},), got {labels.shape}")
+    for g, group in enumerate(groups):
+        if len(group) == 0 or min(group) < 0 or max(group) >= len(vectors):
+            raise ValueError(f"group {g} has indices outside [0, {len(vectors)}): {list(group)[:8]}")
+    plt = _plt()
+    xy = pca_project(vectors, 2)
+    uniq = list(dict.fromkeys(labels.tolist()))
+    cmap = plt.get_cmap("tab20", max(len(uniq), 1))
+    color_of = {u: cmap(i % 20) for i, u in enumerate(uniq)}
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(8.0, 3.2), gridspec_kw={"width_ratios": [1.6, 1]})
+    ax.scatter(xy[:, 0], xy[:, 1], s=8, c=[color_of[v] for v in labels.tolist()], alpha=0.45, linewidths=0)
+    edge = plt.get_cmap("Dark2")
+    for g, group in enumerate(groups[:3]):
+        group = list(group)
+        ax.scatter(xy[group, 0], xy[group, 1], s=22, facecolors="none", edgecolors=[edge(g)], linewidths=1.0,
+                   label=f"group {g}")
+        ax.scatter(xy[group[0], 0], xy[group[0], 1], s=120, marker="*", color=edge(g), edgecolors="k",
+                   linewidths=0.5)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="best")
+    counts = {u: float((labels == u).mean()) for u in uniq}
+    purity = [float((labels[list(g)] == labels[g[0]]).mean()) for g in groups]
+    chance = [counts[labels[g[0]].item() if hasattr(labels[g[0]], "item") else labels[g[0]]] for g in groups]
+    idx = np.arange(len(groups))
+    ax2.bar(idx - 0.2, purity, width=0.4, label="retrieved group")
+    ax2.bar(idx + 0.2, chance, width=0.4, label="random group (expected)", color="grey")
+    ax2.set_ylim(0, 1)
+    ax2.set_xlabel("group")
+    ax2.set_ylabel("same task as query")
+    ax2.legend(fontsize=7)
+    if label_names is not None and len(uniq) <= 12:
+        from matplotlib.lines import Line2D
+
+        handles = [Line2D([], [], marker="o", ls="", color=color_of[u], label=str(label_names.get(u, u)))
+                   for u in uniq]
+        fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 4), fontsize=6, frameon=False)
+        fig.subplots_adjust(bottom=0.25)
+    fig.tight_layout()
+    return fig
+
+
+def loss_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], chance: float | None = None,
+                ylabel: str = "contrastive loss", title: str = "", smooth: int = 1):
+    """Loss against step for one or more runs.
+
+    Args:
+        curves: name -> (steps, values).
+        chance: optional level to draw (e.g. ``2 * log(B)``, the loss when all logits are equal).
+        smooth: moving-average window (1 = raw values).
+    """
+    if not curves:
+        raise ValueError("loss_curves needs at least one curve")
+    if smooth < 1:
+        raise ValueError(f"smooth must be >= 1, got {smooth}")
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.0, 2.8))
+    for name, (steps, values) in curves.items():
+        steps, values = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
+        if steps.shape != values.shape or steps.ndim != 1 or len(steps) == 0:
+            raise ValueError(f"curve {name!r}: steps and values must be equal-length 1-D, got {steps.shape} "
+                             f"and {values.shape}")
+        if smooth > 1 and len(values) >= smooth:
+            kernel = np.ones(smooth) / smooth
+            values = np.convolve(values, kernel, mode="valid")
+            steps = steps[smooth - 1:]
+        ax.plot(steps, values, label=name, lw=1.2)
+    if chance is not None:
+        ax.axhline(chance, color="grey", ls="--", lw=1, label=f"equal logits ({chance:.2f})")
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------------
+# 04/05: similarity matrices, CrossTask localisation, COIN strips
+
+
+def similarity_heatmap(sim: np.ndarray, row_labels: Sequence[str] | None = None,
+                       col_labels: Sequence[str] | None = None, title: str = "text-video similarity",
+                       mark_argmax: bool = True, ax=None):
+    """A (queries x candidates) similarity matrix; the positives are on the diagonal.
+
+    Row maxima are marked with a dot (green on the diagonal = a correct top-1, red otherwise).
+    """
+    sim = _as_2d("sim", sim)
+    if row_labels is not None and len(row_labels) != sim.shape[0]:
+        raise ValueError(f"row_labels has {len(row_labels)} entries for {sim.shape[0]} rows")
+    if col_labels is not None and len(col_labels) != sim.shape[1]:
+        raise ValueError(f"col_labels has {len(col_labels)} entries for {sim.shape[1]} columns")
+    plt = _plt()
+    fig = None
+    if ax is None:
+        side = min(6.0, 2.0 + 0.18 * max(sim.shape))
+        fig, ax = plt.subplots(figsize=(side + 1.0, side))
+    im = ax.imshow(sim, cmap="viridis", aspect="auto", interpolation="nearest")
+    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
+    if mark_argmax:
+        best = sim.argmax(axis=1)
+        rows = np.arange(sim.shape[0])
+        ok = best == rows
+        ax.scatter(best[ok], rows[ok], s=10, c="lime", marker="o", label="top-1 correct")
+        ax.scatter(best[~ok], rows[~ok], s=10, c="red", marker="o", label="top-1 wrong")
+        ax.legend(fontsize=6, loc="upper right", framealpha=0.8)
+    for labels, setter, ticks in ((row_labels, ax.set_yticklabels, ax.set_yticks),
+                                  (col_labels, ax.set_xticklabels, ax.set_xticks)):
+        if labels is not None:
+            ticks(range(len(labels)))
+            setter([lb if len(lb) <= 24 else lb[:23] + "…" for lb in labels], fontsize=6)
+    if col_labels is not None:
+        plt.setp(ax.get_xticklabels(), rotation=60, ha="right")
+    ax.set_xlabel("videos")
+    ax.set_ylabel("texts")
+    ax.set_title(title, fontsize=9)
+    if fig is not None:
+        fig.tight_layout()
+    return fig if fig is not None else ax.figure
+
+
+def localisation_figure(scores: np.ndarray, predicted: Sequence[int], ground_truth: np.ndarray,
+                        step_names: Sequence[str] | None = None, title: str = "CrossTask step localisation"):
+    """Per-second step scores with the ground-truth step segments and the one predicted second per step.
+
+    Args:
+        scores: (T, K) per-second scores of each of the task's K steps (e.g. log-softmax over steps).
+        predicted: (K,) the second chosen for each step by the order-constrained dynamic program.
+        ground_truth: (T, K) bool, True where step k happens at second t.
+        step_names: K names for the y-axis.
+    Returns:
+        a Figure; a step counts as recalled when its predicted second falls inside its ground truth.
+    """
+    scores = _as_2d("scores", scores)
+    t_len, k = scores.shape
+    ground_truth = np.asarray(ground_truth, dtype=bool)
+    if ground_truth.shape != (t_len, k):
+        raise ValueError(f"ground_truth must have shape {(t_len, k)} like scores, got {ground_truth.shape}")
+    predicted = np.asarray(predicted, dtype=int)
+    if predicted.shape != (k,) or (predicted < 0).any() or (predicted >= t_len).any():
+        raise ValueError(f"predicted must hold one second in [0, {t_len}) per step ({k}), got {predicted.tolist()}")
+    if step_names is not None and len(step_names) != k:
+        raise ValueError(f"step_names has {len(step_names)} names for {k} steps")
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8.0, 0.8 + 0.3 * k))
+    ax.imshow(scores.T, aspect="auto", cmap="Greys", interpolation="nearest", extent=(0, t_len, k - 0.5, -0.5))
+    for step in range(k):
+        on = np.flatnonzero(ground_truth[:, step])
+        for start, end in _runs(on):
+            ax.add_patch(_rect(start, step - 0.42, end - start, 0.84, "tab:green"))
+        hit = ground_truth[predicted[step], step]
+        ax.plot(predicted[step] + 0.5, step, marker="v", ms=7, color="tab:blue" if hit else "tab:red", ls="")
+    ax.set_yticks(range(k))
+    ax.set_yticklabels(step_names if step_names is not None else [f"step {i}" for i in range(k)], fontsize=7)
+    ax.set_xlabel("seconds")
+    recall = float(np.mean([ground_truth[predicted[s], s] for s in range(k) if ground_truth[:, s].any()] or [0]))
+    ax.set_title(f"{title}  (green: ground truth, ▼ prediction; recall {100 * recall:.0f}%)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _runs(indices: np.ndarray) -> list[tuple[int, int]]:
+    """Contiguous runs [start, end) of sorted integer indices."""
+    runs: list[tuple[int, int]] = []
+    for i in np.asarray(indices, dtype=int).tolist():
+        if runs and runs[-1][1] == i:
+            runs[-1] = (runs[-1][0], i + 1)
+        else:
+            runs.append((i, i + 1))
+    return runs
+
+
+def _rect(x, y, w, h, color):
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((x, y), w, h, fill=False, edgecolor=color, linewidth=1.5)
+
+
+def segmentation_strips(strips: Mapping[str, Sequence[int]], label_names: Mapping[int, str] | None = None,
+                        background: int = 0, title: str = "COIN-style segmentation"):
+    """Per-second label strips (e.g. ground truth, prediction), one row each, background in light grey.
+
+    Args:
+        strips: name -> (T,) integer labels, all of the same length.
+        label_names: optional label -> name for the legend.
+        background: the background label.
+    """
+    if not strips:
+        raise ValueError("segmentation_strips needs at least one strip")
+    arrays = {name: np.asarray(v, dtype=int) for name, v in strips.items()}
+    lengths = {name: a.shape for name, a in arrays.items()}
+    if len({s for s in lengths.values()}) != 1 or next(iter(lengths.values()))[0:1] == (0,) \
+            or len(next(iter(lengths.values()))) != 1:
+        raise ValueError(f"strips must be non-empty 1-D arrays of equal length, got shapes {lengths}")
+    plt = _plt()
+    from matplotlib.colors import ListedColormap
+
+    labels = sorted({int(x) for a in arrays.values() for x in a.tolist()} - {background})
+    palette = plt.get_cmap("tab20", 20)
+    index_of = {lab: i + 1 for i, lab in enumerate(labels)}
+    colors = [BACKGROUND_COLOR] + [palette(i % 20) for i in range(len(labels))]
+    image = np.stack([[index_of.get(int(x), 0) for x in a] for a in arrays.values()])
+    fig, ax = plt.subplots(figsize=(8.0, 0.6 + 0.35 * len(arrays)))
+    ax.imshow(image, aspect="auto", interpolation="nearest", cmap=ListedColormap(colors),
+              vmin=0, vmax=len(colors) - 1)
+    ax.set_yticks(range(len(arrays)))
+    ax.set_yticklabels(list(arrays), fontsize=8)
+    ax.set_xlabel("seconds")
+    ax.set_title(title, fontsize=9)
+    if label_names is not None and len(labels) <= 10:
+        from matplotlib.patches import Patch
+
+        handles = [Patch(color=BACKGROUND_COLOR, label="background")]
+        handles += [Patch(color=colors[index_of[lab]], label=str(label_names.get(lab, lab))[:28]) for lab in labels]
+        ax.legend(handles=handles, fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------------
+# 05: the explorer - type a query, see ranked videos and the matching seconds
+
+
+@dataclass
+class RankedVideo:
+    """One search hit: a video, its score against the query, and the query's score at every second."""
+
+    video_id: str
+    score: float
+    per_second: np.ndarray  # (T,) score of the query against each second's video token state
+    captions: list[tuple[float, float, str]] = field(default_factory=list)  # optional, for display
+
+
+def matching_seconds(per_second: np.ndarray, quantile: float = 0.8) -> list[tuple[int, int]]:
+    """Runs [start, end) of seconds whose score is at least the video's ``quantile`` score and above its mean."""
+    per_second = np.asarray(per_second, dtype=float)
+    if per_second.ndim != 1 or len(per_second) == 0:
+        raise ValueError(f"per_second must be a non-empty 1-D array, got shape {per_second.shape}")
+    if not 0.0 <= quantile <= 1.0:
+        raise ValueError(f"quantile must be in [0, 1], got {quantile}")
+    threshold = max(np.quantile(per_second, quantile), per_second.mean())
+    return _runs(np.flatnonzero(per_second >= threshold))
+
+
+def rank_videos(text_vector: np.ndarray, video_vectors: np.ndarray, per_second_states: Sequence[np.ndarray],
+                video_ids: Sequence[str], k: int = 5) -> list[RankedVideo]:
+    """Rank videos by dot product with a text vector (the paper's raw similarity) and score each second.
+
+    Args:
+        text_vector: (H,) pooled text embedding of the query.
+        video_vectors: (N, H) pooled video embeddings.
+        per_second_states: N arrays (T_i, H) of per-second video token states.
+        video_ids: N ids.
+        k: how many to return. Ties are broken by video order (stable).
+    """
+    text_vector = np.asarray(text_vector, dtype=np.float64)
+    video_vectors = _as_2d("video_vectors", video_vectors, ncols=text_vector.shape[0] if text_vector.ndim else None)
+    n = video_vectors.shape[0]
+    if len(per_second_states) != n or len(video_ids) != n:
+        raise ValueError(f"got {n} video vectors, {len(per_second_states)} per-second arrays, {len(video_ids)} ids")
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    scores = video_vectors @ text_vector
+    order = np.argsort(-scores, kind="stable")[:k]
+    return [RankedVideo(str(video_ids[i]), float(scores[i]), np.asarray(per_second_states[i]) @ text_vector)
+            for i in order]
+
+
+def ranked_videos_figure(ranked: Sequence[RankedVideo], query: str = "", quantile: float = 0.8):
+    """One row per ranked video: the query's score at every second, matching seconds shaded."""
+    if not ranked:
+        raise ValueError("ranked_videos_figure needs at least one ranked video")
+    plt = _plt()
+    fig, axes = plt.subplots(len(ranked), 1, figsize=(7.0, 0.4 + 0.75 * len(ranked)), squeeze=False)
+    for rank, (ax, hit) in enumerate(zip(axes[:, 0], ranked), start=1):
+        t = np.arange(len(hit.per_second))
+        ax.plot(t + 0.5, hit.per_second, color="tab:blue", lw=1)
+        for start, end in matching_seconds(hit.per_second, quantile):
+            ax.axvspan(start, end, color="tab:orange", alpha=0.35, lw=0)
+        for s, e, _text in hit.captions:
+            ax.axvspan(s, e, ymin=0, ymax=0.08, color="tab:green", alpha=0.6, lw=0)
+        ax.set_xlim(0, max(len(t), 1))
+        ax.set_yticks([])
+        ax.set_ylabel(f"#{rank}", rotation=0, ha="right", va="center", fontsize=8)
+        ax.text(1.0, 0.5, f" {hit.video_id}\n score {hit.score:.1f}", transform=ax.transAxes, fontsize=7,
+                va="center")
+        if rank < len(ranked):
+            ax.set_xticklabels([])
+    axes[-1, 0].set_xlabel("seconds (orange: matching seconds)")
+    if query:
+        axes[0, 0].set_title(f"query: {query!r}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+class Explorer:
+    """An ipywidgets explorer: type a query, press Enter or Search, see ranked videos and matching seconds.
+
+    Args:
+        search: ``search(query, k) -> list[RankedVideo]`` (e.g. :func:`vclip.viz.model_search`).
+        initial_query: shown and searched at start when non-empty.
+        k: how many videos to show (a slider from 1 to ``max_k``).
+    Use ``display(explorer.widget)`` in a notebook; ``explorer.run(query)`` searches programmatically.
+    """
+
+    def __init__(self, search: Callable[[str, int], list[RankedVideo]], initial_query: str = "", k: int = 5,
+                 max_k: int = 10):
+        import ipywidgets as widgets
+
+        if not 1 <= k <= max_k:
+            raise ValueError(f"k must be in [1, max_k={max_k}], got {k}")
+        self.search = search
+        self.query = widgets.Text(value=initial_query, placeholder="type a query, e.g. 'slice the onion'",
+                                  description="query", layout=widgets.Layout(width="420px"))
+        self.k = widgets.IntSlider(value=k, min=1, max=max_k, description="top k")
+        self.button = widgets.Button(description="Search", button_style="primary")
+        self.table = widgets.HTML()
+        self.plot = widgets.Image(format="png")
+        self.widget = widgets.VBox([widgets.HBox([self.query, self.k, self.button]), self.table, self.plot])
+        self.last: list[RankedVideo] = []
+        self.button.on_click(lambda _b: self.run())
+        self.query.continuous_update = False
+        self.query.observe(lambda change: self.run(), names="value")
+        if initial_query:
+            self.run(initial_query)
+
+    def run(self, query: str | None = None) -> list[RankedVideo]:
+        """Search ``query`` (default: the text box), refresh the table and the figure, return the hits."""
+        if query is not None and query != self.query.value:
+            self.query.value = query  # triggers run() through the observer
+            return self.last
+        text = self.query.value.strip()
+        if not text:
+            self.table.value = "<i>type a query</i>"
+            return []
+        self.last = self.search(text, int(self.k.value))
+        self.table.value = _hits_html(self.last)
+        self.plot.value = figure_png(ranked_videos_figure(self.last, text))
+        return self.last
+
+
+def figure_png(fig, dpi: int = 72) -> bytes:
+    """Render a Figure to PNG bytes and close it (for widgets and small committed images)."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    _plt().close(fig)
+    return buffer.getvalue()
+
+
+def _hits_html(hits: Sequence[RankedVideo]) -> str:
+    rows = []
+    for rank, hit in enumerate(hits, start=1):
+        where = ", ".join(f"{s}-{e}s" for s, e in matching_seconds(hit.per_second)[:4])
+        rows.append(f"<tr><td>{rank}</td><td>{html.escape(hit.video_id)}</td><td>{hit.score:.2f}</td>"
+                    f"<td>{where}</td></tr>")
+    return ("<table><tr><th>#</th><th>video</th><th>score</th><th>matching seconds</th></tr>"
+            + "".join(rows) + "</table>")
