@@ -1,0 +1,222 @@
+"""Retrieval-augmented training: groups of similar videos, re-formed once per epoch.
+
+Paper: VideoCLIP section 3.4, "Retrieval Augmented Training": each video is summarised by the mean
+of its clips' video and text embeddings, a dense index finds its nearest videos, and a training batch
+is drawn from one video's neighbourhood, so the in-batch negatives are hard.
+
+Reference (fairseq ``examples/MMPT``; ``spec/videoclip_reference.md`` section 4):
+
+* ``mmpt/tasks/retritask.py``: the pass runs before every epoch including the first; the embedding
+  pass uses aligned clips (``VariedLenAligner``), 16 per video, model in eval mode without gradients;
+  ``VideoRetriPredictor.predict_loop`` draws floor(N/32) query videos, searches k = 64 neighbours,
+  forms [query] + [hits != query] and samples 32 of them (the query may be dropped).
+* ``mmpt/modules/vectorpool.py``: per clip (pooled video + pooled text) / 2, mean over the clips.
+* ``mmpt/modules/retri.py``: faiss ``IndexIVFFlat`` (L2, 512 lists, nprobe 1), one index per rank
+  over that rank's share of the videos.
+
+Index choice here: an exact ``IndexFlatL2`` for up to ``exact_max_videos`` (50,000) vectors, where an
+exact search of N/V queries costs only N^2/V * H flops; above that an ``IndexIVFFlat`` with
+nlist = round(4 * sqrt(N)), the low end of the faiss guideline 4*sqrt(N)..16*sqrt(N) (which keeps at
+least 39 training points per centroid), nprobe 1 as the reference. ``index="ivf512"`` reproduces the
+reference's index exactly. All randomness comes from a ``numpy.random.Generator`` (and a faiss
+k-means seed drawn from it), so groups are deterministic given the seed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import faiss
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from vclip.sampling import SamplingConfig, sample_group
+
+log = logging.getLogger(__name__)
+
+INDEX_KINDS = ("auto", "flat", "ivf", "ivf512")
+
+
+@dataclass
+class RetrievalStats:
+    """What one retrieval pass did and what it cost (seconds)."""
+
+    num_videos: int = 0
+    num_groups: int = 0
+    index: str = ""
+    nlist: int = 0
+    nprobe: int = 0
+    topped_up_groups: int = 0  # groups with fewer than V candidates, completed with random videos
+    queries_dropped: int = 0  # groups whose query video was not among the V drawn (as the reference)
+    embed_seconds: float = 0.0
+    index_seconds: float = 0.0
+    search_seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+@torch.no_grad()
+def video_vectors(
+    model,
+    store,
+    video_ids: Sequence[str],
+    clips_per_video: int,
+    rng: np.random.Generator,
+    sampling: SamplingConfig | None = None,
+    videos_per_batch: int = 32,
+    device: torch.device | str = "cpu",
+    autocast_dtype: torch.dtype | None = None,
+    progress: bool = True,
+) -> np.ndarray:
+    """One vector per video: the mean over its clips of (pooled video + pooled text) / 2.
+
+    Clips are sampled *aligned* (the reference's embedding pass uses ``VariedLenAligner``, whatever
+    the training alignment), ``clips_per_video`` per video. The model runs in eval mode without
+    gradients; its training mode is restored afterwards.
+
+    Returns:
+        (N, H) float32, row i for ``video_ids[i]``.
+    """
+    base = sampling or SamplingConfig()
+    aligned = SamplingConfig(**{**base.__dict__, "alignment": "exact"})
+    was_training = model.training
+    model.eval()
+    out = []
+    device = torch.device(device)
+    try:
+        for i in tqdm(range(0, len(video_ids), videos_per_batch), desc="retrieval: embed", disable=not progress):
+            chunk = video_ids[i : i + videos_per_batch]
+            batch = sample_group(store, chunk, clips_per_video, rng, aligned).to(device)
+            with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+                pv = model.encode_video(batch.vfeats, batch.vmask)
+                pt = model.encode_text(batch.input_ids, batch.attention_mask)
+            clip_vecs = ((pv.float() + pt.float()) / 2).view(len(chunk), clips_per_video, -1)
+            out.append(clip_vecs.mean(dim=1).cpu().numpy())
+    finally:
+        model.train(was_training)
+    return np.concatenate(out).astype(np.float32)
+
+
+def choose_nlist(num_vectors: int) -> int:
+    """IVF lists for N vectors: round(4 * sqrt(N)), the low end of the faiss guideline."""
+    if num_vectors < 1:
+        raise ValueError(f"cannot size an index for {num_vectors} vectors")
+    return max(1, round(4 * math.sqrt(num_vectors)))
+
+
+def build_index(
+    vectors: np.ndarray,
+    index: str = "auto",
+    exact_max_videos: int = 50_000,
+    nlist: int | None = None,
+    nprobe: int = 1,
+    seed: int = 0,
+):
+    """A faiss L2 index over ``vectors`` (N, H).
+
+    Args:
+        index: "flat" (exact), "ivf" (nlist from :func:`choose_nlist` unless given), "ivf512" (the
+            reference: 512 lists), or "auto" (flat up to ``exact_max_videos`` vectors, else ivf).
+        nprobe: lists visited per query (the reference leaves faiss's default, 1).
+        seed: the k-means seed (the reference's is faiss's default, unseeded per run).
+
+    Returns:
+        (index, description) where description is e.g. "flat" or "ivf1265/nprobe1".
+    """
+    if index not in INDEX_KINDS:
+        raise ValueError(f"index must be one of {INDEX_KINDS}, got {index!r}")
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or len(vectors) == 0:
+        raise ValueError(f"vectors must be a non-empty (N, H) array, got shape {vectors.shape}")
+    n, dim = vectors.shape
+    if index == "auto":
+        index = "flat" if n <= exact_max_videos else "ivf"
+    if index == "flat":
+        flat = faiss.IndexFlatL2(dim)
+        flat.add(vectors)
+        return flat, "flat"
+    lists = 512 if index == "ivf512" else (nlist or choose_nlist(n))
+    if lists > n:
+        raise ValueError(f"an IVF index with {lists} lists needs at least {lists} vectors, got {n}")
+    quantizer = faiss.IndexFlatL2(dim)
+    ivf = faiss.IndexIVFFlat(quantizer, dim, lists, faiss.METRIC_L2)
+    ivf.cp.seed = int(seed)
+    ivf.train(vectors)
+    ivf.add(vectors)
+    ivf.nprobe = int(nprobe)
+    return ivf, f"ivf{lists}/nprobe{nprobe}"
+
+
+def random_groups(num_videos: int, videos_per_group: int, rng: np.random.Generator) -> list[list[int]]:
+    """floor(N/V) groups of V distinct videos from a random permutation (``--no-retrieval``)."""
+    if num_videos < videos_per_group:
+        raise ValueError(f"{num_videos} videos cannot fill one group of {videos_per_group} videos")
+    perm = rng.permutation(num_videos)
+    n_groups = num_videos // videos_per_group
+    return [perm[g * videos_per_group : (g + 1) * videos_per_group].tolist() for g in range(n_groups)]
+
+
+def retrieval_groups(
+    vectors: np.ndarray,
+    videos_per_group: int,
+    rng: np.random.Generator,
+    num_candidates: int = 64,
+    index: str = "auto",
+    exact_max_videos: int = 50_000,
+    nlist: int | None = None,
+    nprobe: int = 1,
+) -> tuple[list[list[int]], RetrievalStats]:
+    """floor(N/V) groups, each V videos drawn from a random query video's nearest neighbours.
+
+    For each of floor(N/V) distinct random query videos: search ``num_candidates`` L2 neighbours,
+    form [query] + [hits != query] and, when longer than V, draw V of them without replacement (the
+    query may be dropped, as the reference). An IVF search can return fewer than V candidates; such
+    a group is completed with random other videos so that every batch has V*C pairs (counted in
+    ``stats.topped_up_groups``; the reference would train a smaller batch).
+
+    Returns:
+        (groups, stats): groups are lists of row indices into ``vectors``.
+    """
+    n = len(vectors)
+    if n < videos_per_group:
+        raise ValueError(f"{n} videos cannot fill one group of {videos_per_group} videos")
+    stats = RetrievalStats(num_videos=n)
+    t0 = time.perf_counter()
+    faiss_index, stats.index = build_index(
+        vectors, index, exact_max_videos, nlist, nprobe, seed=int(rng.integers(0, 2**31 - 1))
+    )
+    stats.nlist = getattr(faiss_index, "nlist", 0)
+    stats.nprobe = getattr(faiss_index, "nprobe", 0)
+    stats.index_seconds = time.perf_counter() - t0
+
+    n_groups = n // videos_per_group
+    queries = rng.choice(n, size=n_groups, replace=False)
+    t0 = time.perf_counter()
+    k = min(num_candidates, n)
+    _, hits = faiss_index.search(np.ascontiguousarray(vectors[queries], dtype=np.float32), k)
+    stats.search_seconds = time.perf_counter() - t0
+
+    groups = []
+    for q, row in zip(queries.tolist(), hits):
+        cands = [q] + [int(h) for h in row if h >= 0 and h != q]
+        if len(cands) > videos_per_group:
+            pick = rng.choice(len(cands), size=videos_per_group, replace=False)
+            group = [cands[i] for i in pick]
+        else:
+            group = cands
+        if len(group) < videos_per_group:
+            stats.topped_up_groups += 1
+            taken = set(group)
+            while len(group) < videos_per_group:
+                v = int(rng.integers(0, n))
+                if v not in taken:
+                    taken.add(v)
+                    group.append(v)
+        stats.queries_dropped += q not in group
+        groups.append(group)
+    stats.num_groups = len(groups)
+    return groups, stats
