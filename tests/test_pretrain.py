@@ -1,0 +1,124 @@
+"""The trainer (vclip.pretrain): schedule, loss decreases, run directory, exact resume, the program."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from vclip.pretrain import PretrainConfig, Trainer, load_config_file, main, polynomial_decay, pretrain
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_retrieval import make_videos  # noqa: E402
+
+
+def small_config(run: Path, **overrides) -> PretrainConfig:
+    values = dict(
+        output=str(run), preset="tiny", videos_per_group=4, clips_per_video=4, lr=1e-3, warmup_updates=2,
+        log_every=1, progress=False, device="cpu",
+    )
+    values.update(overrides)
+    return PretrainConfig(**values)
+
+
+@pytest.fixture(scope="module")
+def arrays():
+    store = make_videos(24)
+    return store, store.video_ids[:20], store.video_ids[20:]
+
+
+def test_polynomial_decay_is_fairseqs():
+    lrs = [polynomial_decay(s, 1000, 1_000_000, 5e-5) for s in (0, 1, 500, 1000, 1001, 1_000_000)]
+    assert lrs[0] == lrs[1] == pytest.approx(5e-8)  # fairseq starts warm-up at peak / warmup
+    assert lrs[2] == pytest.approx(2.5e-5) and lrs[3] == pytest.approx(5e-5)
+    assert lrs[4] == pytest.approx(5e-5 * (1 - 1 / 999_000)) and lrs[5] == 0.0
+
+
+def test_loss_decreases_over_a_few_steps(tmp_path, arrays):
+    trainer = Trainer(small_config(tmp_path / "run", retrieval=False), data=arrays)
+    batch = trainer.batch_for(0, 0, [0, 1, 2, 3])
+    losses = [trainer.train_step(batch)["loss"] for _ in range(6)]
+    assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_run_directory_layout(tmp_path, arrays):
+    run = tmp_path / "run"
+    result = pretrain(small_config(run, steps=7, save_every=3), data=arrays)
+    assert result.final_step == 7
+    ckdir = run / "checkpoints"
+    latest = (ckdir / "LATEST").read_text().strip()
+    assert latest == "step_000007"
+    for name in ("model.safetensors", "config.json", "trainer_state.pt"):
+        assert (ckdir / latest / name).is_file()
+    assert not list(ckdir.glob(".tmp_*"))
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    kinds = [r["kind"] for r in records]
+    assert kinds.count("train") == 7 and kinds.count("epoch_plan") == 2  # 5 groups per epoch
+    assert [r["step"] for r in records if r["kind"] == "val"] == [5, 7]  # epoch end and run end
+    best = (ckdir / "BEST").read_text().strip()
+    assert (ckdir / best).is_dir()  # the best-validation checkpoint is kept
+    assert json.loads((run / "config.json").read_text())["steps"] == 7
+    from vclip.model import VideoCLIP
+
+    VideoCLIP.from_pretrained(ckdir / latest)  # a native checkpoint other programs can load
+    with pytest.raises(FileExistsError, match="--resume"):
+        pretrain(small_config(run, steps=7), data=arrays)
+
+
+@pytest.mark.parametrize("retrieval", [True, False])
+def test_resume_equals_uninterrupted(tmp_path, arrays, retrieval):
+    common = dict(retrieval=retrieval, total_num_update=9, save_every=100)
+    full = pretrain(small_config(tmp_path / "full", steps=9, **common), data=arrays)
+    pretrain(small_config(tmp_path / "cut", steps=3, **common), data=arrays)  # interrupted mid-epoch
+    resumed = pretrain(small_config(tmp_path / "cut", steps=9, resume=True, **common), data=arrays)
+    a = load_file(tmp_path / "full" / "checkpoints" / "step_000009" / "model.safetensors")
+    b = load_file(tmp_path / "cut" / "checkpoints" / "step_000009" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    losses = lambda h: [(r["step"], r["loss"]) for r in h if r["kind"] == "train"]  # noqa: E731
+    assert losses(resumed.history) == losses(full.history)
+    plans = lambda run: [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())  # noqa: E731
+                         if r["kind"] == "epoch_plan"]
+    assert len(plans(tmp_path / "cut")) == len(plans(tmp_path / "full")) == 2
+
+
+def test_data_order_depends_on_the_seed(tmp_path, arrays):
+    a = Trainer(small_config(tmp_path / "a", seed=0), data=arrays).plan_epoch(0)[0]
+    b = Trainer(small_config(tmp_path / "b", seed=0), data=arrays).plan_epoch(0)[0]
+    c = Trainer(small_config(tmp_path / "c", seed=1), data=arrays).plan_epoch(0)[0]
+    assert a == b and a != c
+    assert all(len(g) == 4 for g in a) and len(a) == 5
+
+
+def test_configs_and_cli(tmp_path, arrays):
+    paper = load_config_file("paper")
+    assert paper["videos_per_group"] * paper["clips_per_video"] == 512 and paper["epochs"] == 25
+    assert paper["lr"] == 5e-5 and paper["warmup_updates"] == 1000 and paper["clip_norm"] == 2.0
+    PretrainConfig(**paper)
+    teaching = PretrainConfig(**load_config_file("teaching"))
+    assert teaching.preset == "tiny"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"learning_rate": 1.0}))
+    with pytest.raises(ValueError, match="learning_rate"):
+        load_config_file(bad)
+    with pytest.raises(ValueError, match="alignment"):
+        PretrainConfig(alignment="aligned")
+    with pytest.raises(ValueError, match="not both"):
+        PretrainConfig(steps=3, epochs=2)
+
+
+def test_program_on_the_synthetic_world(tmp_path, synthetic_world):
+    run = tmp_path / "run"
+    argv = ["--data", str(synthetic_world / "pretrain"), "--preset", "tiny", "--output", str(run), "--steps", "3",
+            "--videos-per-group", "4", "--clips-per-video", "2", "--alignment", "exact", "--no-retrieval",
+            "--no-progress", "--seed", "3"]
+    assert main(argv) == 0
+    assert (run / "checkpoints" / "LATEST").read_text().strip() == "step_000003"
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["alignment"] == "exact" and cfg["retrieval"] is False and cfg["seed"] == 3
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert np.isfinite([r["loss"] for r in records if r["kind"] == "train"]).all()

@@ -1,0 +1,120 @@
+"""Retrieval-augmented groups (vclip.retrieval): sizes, neighbourhoods, determinism, the embedding pass."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from vclip.retrieval import build_index, choose_nlist, random_groups, retrieval_groups, video_vectors
+from vclip.sampling import ArrayVideos, SamplingConfig, sample_group
+
+
+def clustered_vectors(n_clusters=10, per_cluster=20, dim=32, spread=0.05, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((n_clusters, dim))
+    labels = np.repeat(np.arange(n_clusters), per_cluster)
+    vecs = centres[labels] + spread * rng.standard_normal((len(labels), dim))
+    return vecs.astype(np.float32), labels
+
+
+def test_random_groups_partition():
+    groups = random_groups(103, 8, np.random.default_rng(0))
+    assert len(groups) == 12 and all(len(g) == 8 for g in groups)
+    flat = [v for g in groups for v in g]
+    assert len(set(flat)) == len(flat)  # no video twice in an epoch
+    assert groups == random_groups(103, 8, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="cannot fill one group"):
+        random_groups(5, 8, np.random.default_rng(0))
+
+
+def test_retrieval_groups_are_neighbourhoods():
+    vecs, labels = clustered_vectors()
+    groups, stats = retrieval_groups(vecs, 8, np.random.default_rng(0), num_candidates=64)
+    assert stats.index == "flat" and stats.num_groups == len(groups) == 200 // 8
+    for g in groups:
+        assert len(g) == 8 and len(set(g)) == 8
+    # k=64 over clusters of 20: the query's own cluster is its 20 nearest, so about 20/64 of a group
+    # shares the query's cluster (a random group would share 1/10).
+    purity = np.mean([np.mean(labels[g] == np.bincount(labels[g]).argmax()) for g in groups])
+    assert purity > 0.25
+    # with k = V + 1 the candidates are exactly the query's nearest neighbours: pure clusters
+    groups_k, _ = retrieval_groups(vecs, 8, np.random.default_rng(0), num_candidates=9)
+    assert all(len(set(labels[g])) == 1 for g in groups_k)
+    again, _ = retrieval_groups(vecs, 8, np.random.default_rng(0), num_candidates=64)
+    assert again == groups
+    other, _ = retrieval_groups(vecs, 8, np.random.default_rng(1), num_candidates=64)
+    assert other != groups
+
+
+def test_ivf_index_for_large_n_and_guideline():
+    assert 4 * np.sqrt(1e6) <= choose_nlist(1_000_000) <= 16 * np.sqrt(1e6)
+    vecs, labels = clustered_vectors(n_clusters=40, per_cluster=50, dim=16)
+    index, desc = build_index(vecs, "auto", exact_max_videos=1000)
+    assert desc == f"ivf{choose_nlist(2000)}/nprobe1" and index.ntotal == 2000
+    groups, stats = retrieval_groups(vecs, 16, np.random.default_rng(0), 64, "auto", exact_max_videos=1000, nprobe=4)
+    assert stats.index.startswith("ivf") and len(groups) == 125
+    assert all(len(g) == 16 and len(set(g)) == 16 for g in groups)
+    assert np.mean([np.mean(labels[g] == labels[g].max()) for g in groups]) > 0.5
+    with pytest.raises(ValueError, match="index must be one of"):
+        build_index(vecs, "hnsw")
+
+
+def make_videos(n=12, seed=0):
+    rng = np.random.default_rng(seed)
+    videos = {}
+    for i in range(n):
+        t = int(rng.integers(20, 60))
+        starts = np.sort(rng.uniform(0, t, 8))
+        videos[f"v{i:02d}"] = (
+            rng.standard_normal((t, 512)).astype(np.float32),
+            starts,
+            starts + 3.0,
+            [list(rng.integers(1000, 3000, int(rng.integers(2, 10)))) for _ in range(8)],
+        )
+    return ArrayVideos(videos)
+
+
+def test_video_vectors_match_a_manual_embedding_pass():
+    from vclip.model import VideoCLIP
+
+    torch.manual_seed(0)
+    model = VideoCLIP.from_preset("tiny").train()
+    store = make_videos()
+    vecs = video_vectors(model, store, store.video_ids, 4, np.random.default_rng(3), videos_per_batch=5, progress=False)
+    assert vecs.shape == (12, model.config.hidden_size) and vecs.dtype == np.float32
+    assert model.training  # the training mode is restored
+    # the same aligned clips by hand, one video at a time
+    rng = np.random.default_rng(3)
+    model.eval()
+    expected = []
+    with torch.no_grad():
+        for start in range(0, 12, 5):
+            batch = sample_group(store, store.video_ids[start : start + 5], 4, rng, SamplingConfig(alignment="exact"))
+            for v in range(batch.video_index.max() + 1):
+                rows = batch.video_index == v
+                pv = model.encode_video(batch.vfeats[rows], batch.vmask[rows])
+                pt = model.encode_text(batch.input_ids[rows], batch.attention_mask[rows])
+                expected.append(((pv + pt) / 2).mean(0).numpy())
+    np.testing.assert_allclose(vecs, np.stack(expected), rtol=1e-4, atol=1e-5)
+
+
+def test_synthetic_neighbours_share_the_task(synthetic_world):
+    """On the synthetic world, retrieval groups gather same-task videos far above chance."""
+    from vclip.data import open_pretrain
+
+    store, train_ids, _ = open_pretrain(synthetic_world / "pretrain")
+    truth = json.loads((synthetic_world / "WORLD.json").read_text())
+    task_of = {vid: info["task"] for vid, info in truth["pretrain_videos"].items()}
+    # The mean S3D-like feature of a video summarises its content (an untrained model's vectors are
+    # no better than this); the group construction must turn such vectors into same-task groups.
+    vecs = np.stack([np.asarray(store.features(v), dtype=np.float32).mean(0) for v in train_ids])
+    v = 8
+    groups, _ = retrieval_groups(vecs, v, np.random.default_rng(0), num_candidates=2 * v)
+    tasks = np.array([task_of[vid] for vid in train_ids])
+    same = np.mean([np.mean(tasks[g] == tasks[g[0]]) for g in groups])
+    chance = np.mean([np.mean(tasks == t) for t in tasks])
+    random_same = np.mean([np.mean(tasks[g] == tasks[g[0]]) for g in random_groups(len(tasks), v, np.random.default_rng(0))])
+    assert same > 0.5 and same > 2 * chance, (same, chance, random_same)
