@@ -1,0 +1,409 @@
+"""Weights on disk: the reference release's ``checkpoint_best.pt`` layout and vclip's native format.
+
+Paper: VideoCLIP (Xu et al., EMNLP 2021); the released pre-trained model is fairseq ``examples/MMPT``
+``runs/retri/videoclip/checkpoint_best.pt``.
+
+Reference (fairseq ``examples/MMPT``):
+
+* ``mmpt/models/fairseqmmmodel.py``: the model is kept as ``self.mmmodel``, so every weight key
+  starts with ``mmmodel.``; the names below it are transformers 3.4 BERT names, identical to
+  ``vclip.model.VideoCLIP``'s (``video_encoder.videomlp.*``, ``video_encoder.bert.*``,
+  ``text_encoder.*``).
+* ``mmpt/tasks/task.py`` ``load_checkpoint``: weights under ``"model"``, stored float16 (``--fp16``),
+  cast back to float, loaded with ``strict=False`` (so mismatches pass silently there).
+
+Here loading is **strict**: every missing, unexpected or mis-shaped weight raises an error listing
+them. Deliberately ignored keys: the two ``embeddings.position_ids`` buffers (and ``token_type_ids``
+buffers if present), which transformers 3.4 saved but which are constants (``arange`` / zeros) that
+newer transformers no longer store. The unused BERT pooler weights are kept (the towers have a
+pooler, as the reference's), so nothing else is dropped.
+
+Safety: a ``.pt`` file is a pickle. It is first read with ``torch.load(weights_only=True)``; if that
+refuses (the release carries bookkeeping objects such as an omegaconf ``DictConfig`` and an argparse
+``Namespace``), a restricted unpickler is used that never imports or calls anything outside a small
+allowlist of tensor/container constructors: other classes become inert placeholders (state kept,
+no code run), and a pickle that would *call* anything else (``os.system``, ``eval``, ...) is refused
+with :class:`UnsafeCheckpointError`.
+"""
+
+from __future__ import annotations
+
+import _compat_pickle
+import collections
+import dataclasses
+import logging
+import os
+import pickle
+import re
+from pathlib import Path
+
+import torch
+
+from vclip.model import CONFIG_NAME, WEIGHTS_NAME, VideoCLIP, VideoCLIPConfig
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "mmmodel."
+IGNORED_BUFFERS = (
+    "video_encoder.bert.embeddings.position_ids",
+    "video_encoder.bert.embeddings.token_type_ids",
+    "text_encoder.embeddings.position_ids",
+    "text_encoder.embeddings.token_type_ids",
+)
+# Modules whose classes may be *constructed* as inert placeholders when a pickle calls them (enums,
+# config nodes): the real classes are never imported, so no code from them runs.
+BOOKKEEPING_MODULES = ("omegaconf", "argparse", "fairseq", "mmpt", "hydra", "typing", "enum", "pathlib")
+_LAYER = re.compile(r"encoder\.layer\.(\d+)\.")
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """The checkpoint's pickle tries to call a function that is not on the allowlist."""
+
+
+# ------------------------------------------------------------------ restricted unpickling
+class InertObject:
+    """Stands in for an object of a class the checkpoint names but vclip does not import.
+
+    ``vclip_global`` is the class's ``module.name``; ``vclip_args`` the constructor arguments in the
+    pickle; ``vclip_state`` what ``__setstate__`` received; ``vclip_items`` / ``vclip_list`` what
+    dict- or list-like pickles added. Nothing of the original class runs.
+    """
+
+    vclip_global = "?"
+    vclip_callable_ok = False
+
+    def __new__(cls, *args, **kwargs):
+        obj = object.__new__(cls)
+        obj.__dict__.update(vclip_args=args, vclip_state=None, vclip_items={}, vclip_list=[])
+        return obj
+
+    def __init__(self, *args, **kwargs):
+        # Reached only when the pickle *calls* the class (REDUCE), not for NEWOBJ reconstruction.
+        if not self.vclip_callable_ok:
+            shown = ", ".join(repr(arg)[:80] for arg in args)
+            raise UnsafeCheckpointError(
+                f"refusing to load: the pickle would call {self.vclip_global}({shown}); "
+                "vclip never runs code from a checkpoint file"
+            )
+
+    def __setstate__(self, state):
+        self.__dict__["vclip_state"] = state
+
+    def __setitem__(self, key, value):
+        self.__dict__["vclip_items"][key] = value
+
+    def append(self, value):
+        self.__dict__["vclip_list"].append(value)
+
+    def extend(self, values):
+        self.__dict__["vclip_list"].extend(values)
+
+    def __repr__(self) -> str:
+        return f"<inert {self.vclip_global}>"
+
+
+_PLACEHOLDERS: dict[tuple[str, str], type] = {}
+
+
+def _placeholder(module: str, name: str) -> type:
+    key = (module, name)
+    if key not in _PLACEHOLDERS:
+        bookkeeping = module.split(".")[0] in BOOKKEEPING_MODULES
+        _PLACEHOLDERS[key] = type(
+            f"Inert_{name}",
+            (InertObject,),
+            {"vclip_global": f"{module}.{name}", "vclip_callable_ok": bookkeeping},
+        )
+    return _PLACEHOLDERS[key]
+
+
+def _safe_reconstructor(cls, base, state=None):
+    """``copyreg._reconstructor`` restricted to placeholders (protocol 0/1 objects)."""
+    if not (isinstance(cls, type) and issubclass(cls, InertObject)) or base is not object:
+        raise UnsafeCheckpointError(
+            f"refusing to load: copyreg._reconstructor({cls!r}, {base!r}) is not allowed"
+        )
+    return cls.__new__(cls)
+
+
+def _safe_globals() -> dict[tuple[str, str], object]:
+    import numpy
+
+    allowed: dict[tuple[str, str], object] = {
+        ("collections", "OrderedDict"): collections.OrderedDict,
+        ("builtins", "set"): set,
+        ("builtins", "frozenset"): frozenset,
+        ("builtins", "slice"): slice,
+        ("builtins", "complex"): complex,
+        ("builtins", "bytearray"): bytearray,
+        ("copyreg", "_reconstructor"): _safe_reconstructor,
+        ("torch", "Size"): torch.Size,
+        ("torch", "device"): torch.device,
+        ("numpy", "dtype"): numpy.dtype,
+        ("numpy", "ndarray"): numpy.ndarray,
+    }
+    for name in (
+        "_rebuild_tensor",
+        "_rebuild_tensor_v2",
+        "_rebuild_parameter",
+        "_rebuild_parameter_with_state",
+    ):
+        allowed[("torch._utils", name)] = getattr(torch._utils, name)
+    for name in dir(torch):
+        if isinstance(getattr(torch, name, None), torch.dtype):
+            allowed[("torch", name)] = getattr(torch, name)
+    multiarray = getattr(numpy, "_core", getattr(numpy, "core", None)).multiarray
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        allowed[(module, "_reconstruct")] = multiarray._reconstruct
+        allowed[(module, "scalar")] = multiarray.scalar
+    return allowed
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    _allowed: dict | None = None
+
+    def find_class(self, module: str, name: str):
+        # Protocol-2 pickles name Python 2 modules (__builtin__, copy_reg); map them as pickle does.
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+        if _RestrictedUnpickler._allowed is None:
+            _RestrictedUnpickler._allowed = _safe_globals()
+        found = _RestrictedUnpickler._allowed.get((module, name))
+        return found if found is not None else _placeholder(module, name)
+
+
+class _RestrictedPickleModule:
+    """What ``torch.load(pickle_module=...)`` needs: an ``Unpickler`` class and ``load``."""
+
+    __name__ = "vclip.checkpoint.restricted_pickle"
+    Unpickler = _RestrictedUnpickler
+    UnpicklingError = pickle.UnpicklingError
+
+    @staticmethod
+    def load(file, **kwargs):
+        return _RestrictedUnpickler(file, **kwargs).load()
+
+
+def safe_torch_load(path: str | os.PathLike):
+    """Read a ``torch.save`` file without executing code from it (see the module docstring)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        logger.info(
+            "%s: weights_only load refused (%s); using the restricted unpickler", path, str(error)[:200]
+        )
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_RestrictedPickleModule)
+    except UnsafeCheckpointError as error:
+        raise UnsafeCheckpointError(f"{path}: {error}") from None
+
+
+# ------------------------------------------------------------------ the reference layout
+def _find_value(obj, key: str, depth: int = 0):
+    """First value stored under ``key`` anywhere in dicts / lists / placeholders (bookkeeping search)."""
+    if depth > 12:
+        return None
+    if isinstance(obj, InertObject):
+        children = [obj.vclip_state, obj.vclip_items, list(obj.vclip_args)]
+    elif isinstance(obj, dict):
+        if key in obj and isinstance(obj[key], int):
+            return obj[key]
+        children = list(obj.values())
+    elif isinstance(obj, (list, tuple)):
+        children = list(obj)
+    else:
+        return None
+    for child in children:
+        found = _find_value(child, key, depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+def _layer_count(keys, prefix: str) -> int:
+    indices = {
+        int(m.group(1)) for k in keys if k.startswith(prefix) and (m := _LAYER.match(k[len(prefix) :]))
+    }
+    if indices != set(range(len(indices))):
+        raise ValueError(f"{prefix}encoder.layer.* indices are not contiguous from 0: {sorted(indices)}")
+    return len(indices)
+
+
+def infer_config(state: dict[str, torch.Tensor], source: str = "checkpoint", **overrides) -> VideoCLIPConfig:
+    """Architecture from tensor shapes of a (prefix-stripped) VideoCLIP state dict.
+
+    Attention heads are ``hidden / 64`` (BERT's head size) unless ``overrides`` say otherwise.
+    """
+    required = [
+        "text_encoder.embeddings.word_embeddings.weight",
+        "text_encoder.embeddings.position_embeddings.weight",
+        "text_encoder.embeddings.token_type_embeddings.weight",
+        "text_encoder.encoder.layer.0.intermediate.dense.weight",
+        "video_encoder.videomlp.linear1.weight",
+    ]
+    missing = [key for key in required if key not in state]
+    if missing:
+        raise ValueError(f"{source}: cannot infer the architecture, missing weights {missing}")
+    vocab, hidden = state[required[0]].shape
+    values = {
+        "vocab_size": int(vocab),
+        "hidden_size": int(hidden),
+        "max_position_embeddings": int(state[required[1]].shape[0]),
+        "type_vocab_size": int(state[required[2]].shape[0]),
+        "intermediate_size": int(state[required[3]].shape[0]),
+        "video_feature_dim": int(state[required[4]].shape[1]),
+        "num_text_layers": _layer_count(state, "text_encoder."),
+        "num_video_layers": _layer_count(state, "video_encoder.bert."),
+    }
+    if "num_attention_heads" not in overrides:
+        if hidden % 64:
+            raise ValueError(
+                f"{source}: hidden size {hidden} is not a multiple of 64, so the number of attention heads "
+                "cannot be inferred; pass num_attention_heads="
+            )
+        values["num_attention_heads"] = int(hidden // 64)
+    values.update(overrides)
+    return VideoCLIPConfig.from_dict(values, source=source)
+
+
+def mmpt_state_to_vclip(model_state: dict, source: str = "checkpoint") -> dict[str, torch.Tensor]:
+    """Strip ``mmmodel.``, drop the constant position/token-type buffers, cast to float32."""
+    unprefixed = sorted(key for key in model_state if not str(key).startswith(PREFIX))
+    if unprefixed:
+        raise ValueError(f"{source}: weights without the reference's '{PREFIX}' prefix: {unprefixed[:10]}")
+    state = {}
+    for key, value in model_state.items():
+        name = key[len(PREFIX) :]
+        if not isinstance(value, torch.Tensor):
+            raise ValueError(f"{source}: '{key}' is a {type(value).__name__}, expected a tensor")
+        if name in IGNORED_BUFFERS:
+            continue
+        state[name] = value.float() if value.is_floating_point() else value
+    return state
+
+
+def load_mmpt_checkpoint(path: str | os.PathLike, **config_overrides) -> VideoCLIP:
+    """Load the reference's ``checkpoint_best.pt`` layout into a :class:`VideoCLIP` (float32, eval mode).
+
+    The architecture is inferred from tensor shapes (smaller checkpoints of the same layout load
+    too); attention heads are hidden/64 unless the file's bookkeeping config has
+    ``num_attention_heads`` or ``config_overrides`` give it. Strict: missing, unexpected or
+    mis-shaped weights raise a ``ValueError`` listing them.
+    """
+    path = str(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no checkpoint file at {path}")
+    checkpoint = safe_torch_load(path)
+    if not isinstance(checkpoint, dict):
+        raise ValueError(f"{path}: expected a fairseq checkpoint dict, got {type(checkpoint).__name__}")
+    if "model" in checkpoint:
+        model_state = checkpoint["model"]
+    elif checkpoint and all(str(key).startswith(PREFIX) for key in checkpoint):
+        model_state = checkpoint  # a bare state dict of the same layout
+    else:
+        raise ValueError(
+            f"{path}: no 'model' entry (keys: {sorted(map(str, checkpoint))[:10]}); expected the fairseq layout "
+            "of checkpoint_best.pt"
+        )
+    if not isinstance(model_state, dict):
+        raise ValueError(f"{path}: 'model' is a {type(model_state).__name__}, expected a dict of tensors")
+    state = mmpt_state_to_vclip(model_state, source=path)
+    overrides = dict(config_overrides)
+    if "num_attention_heads" not in overrides:
+        bookkeeping = {key: value for key, value in checkpoint.items() if key != "model"}
+        heads = _find_value(bookkeeping, "num_attention_heads")
+        if heads is not None:
+            overrides["num_attention_heads"] = heads
+    config = infer_config(state, source=path, **overrides)
+    model = VideoCLIP(config)
+    model.load_weights(state, source=path)
+    logger.info(
+        "loaded %s: H=%d, text %d layers, video %d layers, %d heads",
+        path,
+        config.hidden_size,
+        config.num_text_layers,
+        config.num_video_layers,
+        config.num_attention_heads,
+    )
+    return model.eval()
+
+
+def save_mmpt_checkpoint(
+    model: VideoCLIP, path: str | os.PathLike, dtype: torch.dtype = torch.float16
+) -> None:
+    """Write ``model`` in the reference's layout (loadable by MMPT's ``Task.load_checkpoint``).
+
+    ``{"model": {"mmmodel.<name>": tensor}, "cfg": {...}, ...}`` with float weights in ``dtype``
+    (float16 as the release), the two ``position_ids`` buffers (int64, (1, max_positions)) and the
+    pooler weights. Bookkeeping is plain dicts, so ``torch.load(weights_only=True)`` reads the file.
+    """
+    config = model.config
+    weights: dict[str, torch.Tensor] = {}
+    for name, value in model.state_dict().items():
+        value = value.detach().cpu()
+        weights[PREFIX + name] = value.to(dtype) if value.is_floating_point() else value.clone()
+    position_ids = torch.arange(config.max_position_embeddings, dtype=torch.long).unsqueeze(0)
+    weights[PREFIX + "video_encoder.bert.embeddings.position_ids"] = position_ids.clone()
+    weights[PREFIX + "text_encoder.embeddings.position_ids"] = position_ids.clone()
+    checkpoint = {
+        "args": None,
+        "cfg": {"model": {"model_cls": "MMFusionSeparate", "vclip_config": dataclasses.asdict(config)}},
+        "model": weights,
+        "optimizer_history": [],
+        "extra_state": {},
+        "last_optimizer_state": None,
+    }
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(checkpoint, path)
+
+
+# ------------------------------------------------------------------ any checkpoint
+def resolve_checkpoint(path: str | os.PathLike) -> Path:
+    """The file or native folder that ``path`` names (a run directory follows ``checkpoints/LATEST``)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    if (path / CONFIG_NAME).is_file() and (path / WEIGHTS_NAME).is_file():
+        return path
+    latest = path / "checkpoints" / "LATEST"
+    if latest.is_file():
+        name = latest.read_text(encoding="utf-8").strip()
+        folder = path / "checkpoints" / name
+        if not name or not (folder / WEIGHTS_NAME).is_file():
+            raise FileNotFoundError(f"{latest} names '{name}', but {folder} has no {WEIGHTS_NAME}")
+        return folder
+    if (path / "checkpoints").is_dir():
+        raise FileNotFoundError(
+            f"{path} is a run directory without checkpoints/LATEST (no complete checkpoint yet?)"
+        )
+    raise FileNotFoundError(
+        f"{path} is neither a native checkpoint folder ({CONFIG_NAME} + {WEIGHTS_NAME}), a run directory "
+        "(checkpoints/LATEST) nor a reference .pt file"
+    )
+
+
+def load_model(path: str | os.PathLike, **config_overrides) -> VideoCLIP:
+    """Load any checkpoint (eval mode): a native folder, a run directory, or a reference ``.pt`` file."""
+    resolved = resolve_checkpoint(path)
+    if resolved.is_dir():
+        if config_overrides:
+            raise ValueError(f"config overrides {sorted(config_overrides)} apply to reference .pt files only")
+        return VideoCLIP.from_pretrained(resolved)
+    if resolved.name == WEIGHTS_NAME:
+        return VideoCLIP.from_pretrained(resolved.parent)
+    return load_mmpt_checkpoint(resolved, **config_overrides)
+
+
+__all__ = [
+    "InertObject",
+    "UnsafeCheckpointError",
+    "infer_config",
+    "load_mmpt_checkpoint",
+    "load_model",
+    "resolve_checkpoint",
+    "safe_torch_load",
+    "save_mmpt_checkpoint",
+]
