@@ -80,7 +80,7 @@ def feature_colors(features: np.ndarray) -> np.ndarray:
 
 def video_timeline(features: np.ndarray | None, starts: Sequence[float], ends: Sequence[float],
                    texts: Sequence[str], clip_pairs: Sequence[tuple[tuple[float, float], tuple[int, int]]] = (),
-                   title: str = "", max_chars: int = 26, caption_rows: int = 3, seconds: float | None = None):
+                   title: str = "", max_chars: int = 40, caption_rows: int = 3, seconds: float | None = None):
     """A video's timeline: features per second, ASR captions, and sampled (text span, video span) pairs.
 
     Args:
@@ -117,11 +117,15 @@ def video_timeline(features: np.ndarray | None, starts: Sequence[float], ends: S
         ax.set_yticks([])
         ax.set_ylabel("S3D\n(PCA)", rotation=0, ha="right", va="center")
     ax = next(ax_iter)
+    chars_per_second = 0.8 * 8.0 * 72 / 4.6 / max(seconds, 1e-6)  # ~4.6 px per 7-pt character
     for i, (s, e, t) in enumerate(zip(starts, ends, texts)):
         row = i % caption_rows
         ax.barh(row, max(e - s, 0.2), left=s, height=0.8, color="tab:blue", alpha=0.25, edgecolor="tab:blue")
-        label = t if len(t) <= max_chars else t[: max_chars - 1] + "…"
-        ax.text(s + 0.1, row, label, va="center", ha="left", fontsize=7, clip_on=True)
+        room = (starts[i + caption_rows] if i + caption_rows < len(starts) else seconds) - s
+        fit = min(max_chars, int(room * chars_per_second) - 1)
+        if fit >= 3:  # only label captions with room for a word
+            label = t if len(t) <= fit else t[: fit - 1] + "…"
+            ax.text(s + 0.1, row, label, va="center", ha="left", fontsize=7, clip_on=True)
     ax.set_ylim(caption_rows - 0.5, -0.5)
     ax.set_yticks([])
     ax.set_ylabel("ASR\ncaptions", rotation=0, ha="right", va="center")
