@@ -1,0 +1,165 @@
+"""Zero-shot DiDeMo moment localisation: rank the 21 candidate moments of a video for a sentence.
+
+Paper: VideoCLIP (Xu et al., EMNLP 2021) section 4 (DiDeMo, zero-shot rank@1 16.6, rank@5 46.9).
+Reference: fairseq ``examples/MMPT``, ``projects/retri/videoclip/test_didemo_zs.yaml``;
+``mmpt/processors/dsprocessor.py`` (``DiDeMoMetaProcessor``: ``video``, ``description`` of
+``test_data.json``; ``DiDeMoAligner`` = ``DSAligner``: first 32 seconds); ``mmpt/evaluators/predictor.py``
+``DiDeMoPredictor``: the video tower's last-layer states at positions 1..32 (padding included), a
+moment (s, e) is the **unmasked** mean of rows [5s, 5(e+1)) (padded rows count, a quirk), its score is
+the dot product with the pooled text, and only moments with at least one real second are ranked;
+``metric.py`` ``DiDeMoMetric`` (:func:`vclip.metrics.didemo_metrics`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vclip.data import read_didemo
+from vclip.metrics import DIDEMO_MOMENTS, didemo_metrics, moment_iou
+from vclip.tasks.common import (
+    EvalConfig,
+    FeatureCache,
+    TaskResult,
+    encode_texts_once,
+    eval_mode,
+    mean_of_dicts,
+    model_device,
+    require_file,
+    run_video_batches,
+)
+from vclip.tokenizer import MAX_VIDEO_LEN
+
+DIDEMO_JSON = "test_data.json"
+CHUNK_SECONDS = 5
+
+
+@dataclass
+class DidemoSet:
+    folder: Path
+    n_items: int
+    rows: list[int]
+    videos: list[str]
+    descriptions: list[str]
+    times: list[list[tuple[int, int]]]
+    num_seconds: dict  # video -> feature rows
+    clips: dict  # video -> (T, 512)
+    missing: list[str]
+
+    def valid(self) -> np.ndarray:
+        """(N, 21) bool: the moments with at least one real second among the first 32 (as the reference)."""
+        mask = np.zeros((len(self.rows), len(DIDEMO_MOMENTS)), dtype=bool)
+        for q, video in enumerate(self.videos):
+            seconds = min(self.num_seconds[video], MAX_VIDEO_LEN)
+            for m, (s, _) in enumerate(DIDEMO_MOMENTS):
+                mask[q, m] = CHUNK_SECONDS * s < seconds
+        return mask
+
+
+def load_didemo(folder: str | Path) -> DidemoSet:
+    """Read ``test_data.json`` and the features of its videos (absent ones skipped and counted)."""
+    folder = Path(folder)
+    queries = read_didemo(require_file(folder / DIDEMO_JSON, "DiDeMo test_data.json (video, description, times)"))
+    cache = FeatureCache(folder)
+    data = DidemoSet(folder, len(queries), [], [], [], [], {}, {}, [])
+    for row, query in enumerate(queries):
+        if not cache.has(query.video):
+            data.missing.append(query.video)
+            continue
+        features = cache.get(query.video)
+        data.clips[query.video] = features
+        data.num_seconds[query.video] = len(features)
+        data.rows.append(row)
+        data.videos.append(query.video)
+        data.descriptions.append(query.description)
+        data.times.append(list(query.times))
+    return data
+
+
+def moment_vectors(hidden: torch.Tensor, vmask: torch.Tensor, pooling: str = "unmasked") -> torch.Tensor:
+    """The 21 moment vectors of one video from its 32 per-second states.
+
+    Args:
+        hidden: (32, H) last-layer states at positions 1..32 (padding rows included).
+        vmask: (32,) bool, True on real seconds.
+        pooling: "unmasked" (the reference: mean over all 5(e - s + 1) rows, padded ones too) or
+            "masked" (mean over the real seconds only; a moment without any is left at zero).
+
+    Returns:
+        (21, H), in the order of :data:`vclip.metrics.DIDEMO_MOMENTS`.
+    """
+    vectors = []
+    for s, e in DIDEMO_MOMENTS:
+        rows = slice(CHUNK_SECONDS * s, CHUNK_SECONDS * (e + 1))
+        if pooling == "unmasked":
+            vectors.append(hidden[rows].mean(dim=0))
+        else:
+            weights = vmask[rows].to(hidden.dtype)
+            vectors.append((hidden[rows] * weights[:, None]).sum(0) / weights.sum().clamp(min=1.0))
+    return torch.stack(vectors)
+
+
+def _result(data: DidemoSet, scorer: str) -> TaskResult:
+    return TaskResult(task="didemo", scorer=scorer, folder=str(data.folder), n_items=data.n_items,
+                      n_evaluated=len(data.rows), n_missing_features=len(data.missing),
+                      missing_examples=list(dict.fromkeys(data.missing))[:10])
+
+
+def evaluate_didemo(model, folder: str | Path, config: EvalConfig | None = None) -> TaskResult:
+    """Zero-shot rank@1, rank@5 and mIoU (percent) of ``model`` over the 21 candidate moments."""
+    config = config or EvalConfig()
+    data = load_didemo(folder)
+    result = _result(data, "model")
+    if not data.rows:
+        return result
+    videos = list(dict.fromkeys(data.videos))
+    with eval_mode(model):
+        text = encode_texts_once(model, data.descriptions, config, desc="didemo descriptions")  # (N, H)
+
+        def moments_of_batch(vfeats: torch.Tensor, vmask: torch.Tensor) -> torch.Tensor:
+            hidden = model.video_token_states(vfeats, vmask, attend_cls=True)  # (B, 32, H): all 32 positions
+            return torch.stack([moment_vectors(h, m, config.didemo_pooling) for h, m in zip(hidden, vmask)])
+
+        per_video = run_video_batches([data.clips[v] for v in videos], config, "didemo videos", moments_of_batch,
+                                      model_device(model))
+    moments = dict(zip(videos, per_video))  # video -> (21, H)
+    scores = torch.stack([moments[v] @ t for v, t in zip(data.videos, text)]).double().numpy()  # (N, 21)
+    result.metrics = didemo_metrics(scores, data.times, data.valid())
+    if config.didemo_pooling != "unmasked":
+        result.notes.append(f"moment pooling: {config.didemo_pooling} (the reference averages padded rows too)")
+    return result
+
+
+def didemo_chance(folder: str | Path, config: EvalConfig | None = None) -> TaskResult:
+    """Chance: random moment scores, mean over draws."""
+    config = config or EvalConfig()
+    data = load_didemo(folder)
+    result = _result(data, "chance")
+    if data.rows:
+        rng = np.random.default_rng(config.baseline_seed)
+        valid = data.valid()
+        result.metrics = mean_of_dicts([
+            didemo_metrics(rng.standard_normal(valid.shape), data.times, valid) for _ in range(config.baseline_repeats)
+        ])
+    return result
+
+
+def didemo_oracle(folder: str | Path, truth, config: EvalConfig | None = None) -> TaskResult:
+    """Oracle: a moment scores its IoU with the true (latent) moment of the sentence, so the true moment
+    is ranked first; the annotators' ``times`` it is measured against may still differ from it."""
+    config = config or EvalConfig()
+    data = load_didemo(folder)
+    result = _result(data, "oracle")
+    if not data.rows:
+        return result
+    if len(truth.moments) != data.n_items:
+        raise ValueError(f"{data.folder}: synthetic_truth.json has {len(truth.moments)} moments for {data.n_items} queries")
+    scores = np.array([[moment_iou(m, truth.moments[row]) for m in DIDEMO_MOMENTS] for row in data.rows])
+    rng = np.random.default_rng(config.baseline_seed)
+    valid = data.valid()
+    result.metrics = mean_of_dicts([didemo_metrics(scores + 1e-6 * rng.random(scores.shape), data.times, valid)
+                                    for _ in range(config.baseline_repeats)])
+    return result
