@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 from vclip.s3d import S3D, WEIGHTS_HELP, load_s3d_weights
 from vclip.video import FPS, SIZE, VideoDecodeError, find_videos, frames_to_chunks, iter_video_frames
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("vclip.extract")  # also under python -m
 
 MANIFEST_NAME = "extraction.json"
 FAILURES_NAME = "failures.json"
@@ -107,33 +107,44 @@ def chunk_features(model: S3D, chunks: torch.Tensor, batch_size: int = 32, l2_no
 
 def extract_features(model: S3D, video: str | Path | np.ndarray | torch.Tensor, batch_size: int = 32,
                      fps: float = FPS, size: int = SIZE, l2_normalize: bool = True,
-                     output: str = "video_embedding") -> np.ndarray:
+                     output: str = "video_embedding", progress: tqdm | None = None) -> np.ndarray:
     """Features of one video: (seconds, 512) float32, one row per 30 decoded frames.
 
     ``video`` is a file (decoded with the recipe, streaming ``batch_size`` seconds at a time) or
-    frames (T, H, W, 3) already resized and cropped (uint8, or float in [0, 1]).
+    frames (T, H, W, 3) already resized and cropped (uint8, or float in [0, 1]). ``progress``: a
+    tqdm bar advanced by the seconds done.
     """
     if isinstance(video, (str, Path)):
         blocks: Iterable = iter_video_frames(video, fps=fps, size=size, block_seconds=batch_size)
     else:
         blocks = [video]
-    parts = [chunk_features(model, frames_to_chunks(block), batch_size, l2_normalize, output) for block in blocks]
+    parts = []
+    for block in blocks:
+        parts.append(chunk_features(model, frames_to_chunks(block), batch_size, l2_normalize, output))
+        if progress is not None:
+            progress.update(len(parts[-1]))
     if not parts:
         raise VideoDecodeError(f"{video}: no frames")
     return torch.cat(parts).numpy()
 
 
+def _check_weights_choice(config: ExtractConfig) -> None:
+    if config.random_init and config.weights:
+        raise ValueError(f"give either --weights ({config.weights}) or --random-init, not both")
+    if not config.random_init and not config.weights:
+        raise FileNotFoundError(f"no --weights given. {WEIGHTS_HELP} For a demo without them, pass --random-init "
+                                "(the features are then meaningless).")
+    if not config.random_init and not Path(config.weights).is_file():
+        raise FileNotFoundError(f"S3D weights not found: {config.weights}. {WEIGHTS_HELP}")
+
+
 def build_s3d(config: ExtractConfig) -> S3D:
     """The official weights, or (``random_init``) a seeded random network with a loud warning."""
+    _check_weights_choice(config)
     if config.random_init:
-        if config.weights:
-            raise ValueError(f"give either --weights ({config.weights}) or --random-init, not both")
         logger.warning("RANDOM-INIT S3D: the features are MEANINGLESS (demo and plumbing only). %s", WEIGHTS_HELP)
         torch.manual_seed(config.seed)
         return S3D().eval()
-    if not config.weights:
-        raise FileNotFoundError(f"no --weights given. {WEIGHTS_HELP} For a demo without them, pass --random-init "
-                                "(the features are then meaningless).")
     return load_s3d_weights(config.weights)
 
 
@@ -200,30 +211,32 @@ def extract(config: ExtractConfig) -> ExtractReport:
     ids = video_ids(find_videos(config.videos))
     if not ids:
         raise FileNotFoundError(f"no videos found in {config.videos}")
-    model = build_s3d(config).to(resolve_device(config.device))
+    _check_weights_choice(config)
     out = Path(config.out)
+    manifest = _check_or_start_manifest(out, _manifest(config))  # before any work: never mix weights
+    pending = {video_id: path for video_id, path in ids.items() if not (out / f"{video_id}.npy").exists()}
+    report = ExtractReport(skipped=[video_id for video_id in ids if video_id not in pending])
     out.mkdir(parents=True, exist_ok=True)
-    manifest = _check_or_start_manifest(out, _manifest(config))
     if config.random_init:
         (out / RANDOM_INIT_README).write_text(
             "These features were extracted by `python -m vclip.extract --random-init`: S3D had RANDOM weights.\n"
             "They are MEANINGLESS as video descriptions and only exercise the pipeline.\n" + WEIGHTS_HELP + "\n")
-    report = ExtractReport()
+    model = build_s3d(config).to(resolve_device(config.device)) if pending else None
     start = time.perf_counter()
-    bar = tqdm(ids.items(), desc="extract", unit="video", disable=not config.progress)
+    bar = tqdm(pending.items(), desc="extract", unit="video", disable=not config.progress)
     for video_id, path in bar:
         target = out / f"{video_id}.npy"
-        if target.exists():
-            report.skipped.append(video_id)
-            continue
         bar.set_postfix_str(video_id)
+        seconds_bar = tqdm(desc=video_id, unit="s", leave=False, disable=not config.progress)
         try:
             features = extract_features(model, path, config.batch_size, config.fps, config.size,
-                                        config.l2_normalize, config.output)
+                                        config.l2_normalize, config.output, progress=seconds_bar)
         except (VideoDecodeError, RuntimeError, ValueError, OSError) as error:  # reported, never silent
             report.failed[video_id] = f"{type(error).__name__}: {error}"
-            logger.error("failed: %s: %s", path, error)
+            logger.error("failed: %s", error)
             continue
+        finally:
+            seconds_bar.close()
         features = features.astype(np.float16 if config.half_precision else np.float32)
         _write_atomic(target, lambda handle, array=features: np.save(handle, array))
         manifest["videos"][video_id] = {"source": str(path), "seconds": int(features.shape[0])}
