@@ -9,6 +9,7 @@ ASR caption de-duplication), :mod:`vclip.data.store` (the feature store and the 
 with the same interface), :mod:`vclip.data.check` (``python -m vclip.data check``).
 """
 
+from vclip.data.dedup import dedup_all, dedup_captions
 from vclip.data.formats import (
     FEATURE_DIM,
     CoinData,
@@ -44,8 +45,16 @@ from vclip.data.formats import (
     read_youcook_csv,
     read_youcook_json,
 )
+from vclip.data.store import FeatureStore, FolderStore, build_store, open_pretrain, prepare_captions
 
 __all__ = [
+    "FeatureStore",
+    "FolderStore",
+    "build_store",
+    "dedup_all",
+    "dedup_captions",
+    "open_pretrain",
+    "prepare_captions",
     "FEATURE_DIM",
     "CoinData",
     "CoinSegment",

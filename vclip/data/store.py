@@ -1,0 +1,377 @@
+"""The sharded, memory-mapped feature store, and a folder-backed reader with the same interface.
+
+Paper: VideoCLIP (Xu et al., EMNLP 2021) section 4.1 pre-trains on the S3D features of 1.1M
+HowTo100M videos; one ``np.load`` per video per step would make reading the bottleneck. Reference:
+fairseq ``examples/MMPT/mmpt/utils/shardedtensor.py`` (``ShardedTensor``: ``<p>_data.npy`` = the
+row-wise concatenation, ``<p>_starts.npy`` = int64 offsets of length n+1, both memory-mapped),
+``scripts/video_feature_extractor/shard_feature.py`` (video shards of 4096 videos in list order,
+``{split}_meta.pkl`` = {shard: [video ids]}) and ``scripts/text_token_extractor/pretokenization.py``
+(caption ``startends`` float32 and ``caps_ids`` int32 rows of 32 padded with -1, same shards and
+order). See spec section 7.2.
+
+Store layout (``python -m vclip.data build-store <pretrain folder> --out <dir>``)::
+
+    <dir>/STORE.json                       format, splits, shard size, dedup seed, skipped videos
+    <dir>/{split}_meta.json                {"0": [video ids], "1": [...]} (the reference's meta.pkl, as JSON)
+    <dir>/{split}_{k}_data.npy             (sum T_i, 512) float16
+    <dir>/{split}_{k}_starts.npy           (n + 1,) int64
+    <dir>/raw_caption_dedup.bert-base-uncased.{split}_{k}.startends_{data,starts}.npy
+    <dir>/raw_caption_dedup.bert-base-uncased.{split}_{k}.caps_ids_{data,starts}.npy
+
+Both readers have the interface training uses: ``video_ids``, ``len()``, ``in``, ``split_ids(split)``,
+``num_seconds(id)``, ``features(id)`` (T, 512) memory-mapped, ``clip(id, start, end)`` (float32 copy)
+and ``captions(id)`` -> (starts, ends, token id lists). :func:`open_pretrain` picks the right one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from vclip.data.dedup import dedup_captions
+from vclip.data.formats import (
+    FEATURE_DIM,
+    DataFormatError,
+    VideoCaptions,
+    clean_captions,
+    load_features,
+    read_feature_header,
+    read_pretrain_folder,
+)
+
+logger = logging.getLogger(__name__)
+
+STORE_FILE = "STORE.json"
+STORE_FORMAT = "vclip-feature-store/1"
+TEXT_PREFIX = "raw_caption_dedup.bert-base-uncased."
+CAPTION_TOKENS = 32  # token ids kept per caption in the text shards (pretokenization.py)
+SPLITS = ("train", "val")
+
+
+def _split_name(split: str) -> str:
+    if split == "train":
+        return "train"
+    if split in ("val", "valid", "test"):
+        return "val"
+    raise ValueError(f"split: expected 'train' or 'val' ('valid'/'test' map to 'val'), got {split!r}")
+
+
+class _PretrainReader:
+    """What both readers share: ids per split, skip counts, and the clip helper."""
+
+    video_ids: list[str]
+    _split_ids: dict[str, list[str]]
+    skipped: dict[str, list[str]]  # reason -> video ids left out
+
+    def __len__(self) -> int:
+        return len(self.video_ids)
+
+    def __contains__(self, video_id: str) -> bool:
+        return video_id in self._where
+
+    def split_ids(self, split: str) -> list[str]:
+        """Usable video ids of ``train`` or ``val`` in list order (``valid``/``test`` map to ``val``)."""
+        return list(self._split_ids.get(_split_name(split), []))
+
+    def clip(self, video_id: str, start: int, end: int) -> np.ndarray:
+        """Seconds [start, end) of a video as a float32 array (end is clamped to the video)."""
+        features = self.features(video_id)
+        if not 0 <= start < len(features) or end <= start:
+            raise ValueError(f"video {video_id!r}: clip [{start}, {end}) is outside [0, {len(features)})")
+        return np.asarray(features[start:end], dtype=np.float32)
+
+    def _missing(self, video_id: str):
+        reason = next((r for r, ids in self.skipped.items() if video_id in ids), None)
+        detail = f" (skipped: {reason})" if reason else ""
+        return KeyError(f"video {video_id!r} is not in this data{detail}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Folder-backed reader
+
+
+def prepare_captions(captions: VideoCaptions, num_seconds: int, dedup: bool = True, dedup_seed: int | None = 0
+                     ) -> tuple[np.ndarray, np.ndarray, list[list[int]], Counter]:
+    """Clean, de-duplicate and tokenise one video's captions as the store holds them.
+
+    Returns (starts (N,) float32, ends (N,) float32, token id lists (each <= 32 ids), drop counts).
+    A caption whose text gives no tokens is dropped and counted.
+    """
+    from vclip.tokenizer import tokenize_caption
+
+    kept, counts = clean_captions(captions, num_seconds)
+    if dedup:
+        kept = dedup_captions(kept, dedup_seed)
+    starts, ends, tokens = [], [], []
+    for start, end, text in zip(kept.start, kept.end, kept.text):
+        ids = tokenize_caption(text)[:CAPTION_TOKENS]
+        if not ids:
+            counts["no tokens"] += 1
+            continue
+        starts.append(start)
+        ends.append(end)
+        tokens.append(ids)
+    return np.asarray(starts, np.float32), np.asarray(ends, np.float32), tokens, counts
+
+
+class FolderStore(_PretrainReader):
+    """Reads a pre-training folder directly: one memory-mapped ``.npy`` per video, captions in memory.
+
+    At construction every listed video's feature header is validated (shape, dtype, truncation) and,
+    with ``check_values``, its values (NaN/inf); captions are cleaned, de-duplicated with
+    ``dedup_seed`` and tokenised. Unusable videos are left out and counted in ``skipped``
+    ({reason: [ids]}) and ``caption_drops``; nothing fails later inside training. Suits small folders
+    (the synthetic world); build a :class:`FeatureStore` for large ones.
+    """
+
+    def __init__(self, folder: str | Path, dedup: bool = True, dedup_seed: int | None = 0,
+                 check_values: bool = True, progress: bool = False):
+        self.folder = Path(folder)
+        data = read_pretrain_folder(self.folder)
+        self.skipped: dict[str, list[str]] = {}
+        self.caption_drops: Counter = Counter()
+        self._split_ids = {}
+        self._where: dict[str, Path] = {}
+        self._captions: dict[str, tuple[np.ndarray, np.ndarray, list[list[int]]]] = {}
+        self._seconds: dict[str, int] = {}
+        for split, ids in (("train", data.train_ids), ("val", data.val_ids)):
+            usable = []
+            for video_id in tqdm(ids, desc=f"reading {split}", disable=not progress, leave=False):
+                path = data.feature_path(video_id)
+                try:
+                    if check_values:
+                        num_seconds = len(load_features(path))
+                    else:
+                        num_seconds = read_feature_header(path).num_seconds
+                except DataFormatError as error:
+                    reason = "missing features" if error.found == "no such file" else f"bad features ({error.field})"
+                    self.skipped.setdefault(reason, []).append(video_id)
+                    logger.warning("skipping %s", error)
+                    continue
+                starts, ends, tokens, drops = prepare_captions(data.captions[video_id], num_seconds, dedup, dedup_seed)
+                self.caption_drops.update(drops)
+                if not tokens:
+                    self.skipped.setdefault("no usable captions", []).append(video_id)
+                    continue
+                self._where[video_id] = path
+                self._seconds[video_id] = num_seconds
+                self._captions[video_id] = (starts, ends, tokens)
+                usable.append(video_id)
+            self._split_ids[split] = usable
+        self.video_ids = self._split_ids["train"] + self._split_ids["val"]
+        if self.skipped:
+            logger.warning("%s: left out %s", self.folder, {r: len(v) for r, v in self.skipped.items()})
+
+    def num_seconds(self, video_id: str) -> int:
+        if video_id not in self._seconds:
+            raise self._missing(video_id)
+        return self._seconds[video_id]
+
+    def features(self, video_id: str) -> np.ndarray:
+        """(T, 512) features of one video, memory-mapped in the stored dtype."""
+        if video_id not in self._where:
+            raise self._missing(video_id)
+        return np.load(self._where[video_id], mmap_mode="r")
+
+    def captions(self, video_id: str) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
+        """(starts (N,) float32, ends (N,) float32, N token id lists of <= 32 ids)."""
+        if video_id not in self._captions:
+            raise self._missing(video_id)
+        return self._captions[video_id]
+
+
+# --------------------------------------------------------------------------------------------------
+# Sharded store
+
+
+class FeatureStore(_PretrainReader):
+    """A store written by :func:`build_store`; reads slices of memory-mapped shards, never whole ones."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        info_path = self.path / STORE_FILE
+        if not info_path.is_file():
+            raise DataFormatError(info_path, "file", "a feature store written by `python -m vclip.data build-store`",
+                                  "no such file (an incomplete or missing store)")
+        self.info = json.loads(info_path.read_text())
+        if self.info.get("format") != STORE_FORMAT:
+            raise DataFormatError(info_path, "format", repr(STORE_FORMAT), repr(self.info.get("format")))
+        self.skipped = self.info.get("skipped", {})
+        self._split_ids = {}
+        self._where: dict[str, tuple[str, int, int]] = {}
+        self._starts: dict[tuple[str, int, str], np.ndarray] = {}
+        self._maps: dict[tuple[str, int, str], np.ndarray] = {}
+        for split in self.info["splits"]:
+            meta = json.loads((self.path / f"{split}_meta.json").read_text())
+            ids = []
+            for shard, shard_ids in sorted(meta.items(), key=lambda item: int(item[0])):
+                for index, video_id in enumerate(shard_ids):
+                    self._where[video_id] = (split, int(shard), index)
+                ids.extend(shard_ids)
+            self._split_ids[split] = ids
+        self.video_ids = [v for split in self.info["splits"] for v in self._split_ids[split]]
+
+    def _file(self, split: str, shard: int, kind: str) -> Path:
+        if kind == "video":
+            return self.path / f"{split}_{shard}"
+        return self.path / f"{TEXT_PREFIX}{split}_{shard}.{kind}"
+
+    def _tensor(self, split: str, shard: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
+        """(data memmap, starts array) of one ShardedTensor, opened once and kept."""
+        key = (split, shard, kind)
+        if key not in self._maps:
+            prefix = self._file(split, shard, kind)
+            self._maps[key] = np.load(f"{prefix}_data.npy", mmap_mode="r")
+            self._starts[key] = np.load(f"{prefix}_starts.npy")
+        return self._maps[key], self._starts[key]
+
+    def _item(self, video_id: str, kind: str) -> np.ndarray:
+        if video_id not in self._where:
+            raise self._missing(video_id)
+        split, shard, index = self._where[video_id]
+        data, starts = self._tensor(split, shard, kind)
+        return data[starts[index]:starts[index + 1]]
+
+    def num_seconds(self, video_id: str) -> int:
+        if video_id not in self._where:
+            raise self._missing(video_id)
+        split, shard, index = self._where[video_id]
+        _, starts = self._tensor(split, shard, "video")
+        return int(starts[index + 1] - starts[index])
+
+    def features(self, video_id: str) -> np.ndarray:
+        """(T, 512) float16 features of one video: a view into the memory-mapped shard (no copy)."""
+        return self._item(video_id, "video")
+
+    def captions(self, video_id: str) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
+        """(starts (N,) float32, ends (N,) float32, N token id lists with the -1 padding removed)."""
+        startends = np.asarray(self._item(video_id, "startends"))
+        caps = np.asarray(self._item(video_id, "caps_ids"))
+        return startends[:, 0].copy(), startends[:, 1].copy(), [row[row >= 0].tolist() for row in caps]
+
+
+def build_store(folder: str | Path, out: str | Path, shard_size: int = 4096, dedup: bool = True,
+                dedup_seed: int | None = 0, progress: bool = True, overwrite: bool = False) -> dict:
+    """Build a :class:`FeatureStore` from a pre-training folder; returns the contents of ``STORE.json``.
+
+    Every listed video is validated (header, values); captions are cleaned, de-duplicated and
+    tokenised (96 characters, then 32 tokens). Unusable videos are left out and listed under
+    ``skipped`` by reason. Shards hold ``shard_size`` videos in list order. ``STORE.json`` is written
+    last: a store without it is incomplete.
+    """
+    folder, out = Path(folder), Path(out)
+    if shard_size < 1:
+        raise ValueError(f"shard_size: expected >= 1, got {shard_size}")
+    if (out / STORE_FILE).exists() and not overwrite:
+        raise FileExistsError(f"{out / STORE_FILE} exists: pass overwrite=True (--overwrite) to rebuild it")
+    if out.exists() and overwrite:
+        for path in list(out.glob("*.npy")) + list(out.glob("*_meta.json")) + [out / STORE_FILE]:
+            path.unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    data = read_pretrain_folder(folder)
+    skipped: dict[str, list[str]] = {}
+    drops: Counter = Counter()
+    totals = {}
+    bar = tqdm(total=len(data.train_ids) + len(data.val_ids), desc="build-store", disable=not progress,
+               unit="video")
+    for split, ids in (("train", data.train_ids), ("val", data.val_ids)):
+        # pass 1: validate every video and prepare its captions (headers give the shard sizes)
+        usable: list[tuple[str, int, tuple]] = []
+        for video_id in ids:
+            try:
+                num_seconds = read_feature_header(data.feature_path(video_id)).num_seconds
+            except DataFormatError as error:
+                reason = "missing features" if error.found == "no such file" else f"bad features ({error.field})"
+                skipped.setdefault(reason, []).append(video_id)
+                logger.warning("skipping %s", error)
+                bar.update()
+                continue
+            starts, ends, tokens, counts = prepare_captions(data.captions[video_id], num_seconds, dedup, dedup_seed)
+            drops.update(counts)
+            if not tokens:
+                skipped.setdefault("no usable captions", []).append(video_id)
+                bar.update()
+                continue
+            usable.append((video_id, num_seconds, (starts, ends, tokens)))
+        # pass 2: write the shards, video by video, through memory maps
+        meta, seconds, captions = {}, 0, 0
+        for shard, first in enumerate(range(0, len(usable), shard_size)):
+            chunk = usable[first:first + shard_size]
+            kept = []
+            offsets = np.zeros(len(chunk) + 1, dtype=np.int64)
+            np.cumsum([n for _, n, _ in chunk], out=offsets[1:])
+            video_data = np.lib.format.open_memmap(out / f"{split}_{shard}_data.npy", mode="w+", dtype=np.float16,
+                                                   shape=(int(offsets[-1]), FEATURE_DIM))
+            written = 0
+            for video_id, num_seconds, prepared in chunk:
+                try:
+                    video_data[written:written + num_seconds] = load_features(data.feature_path(video_id))
+                except DataFormatError as error:
+                    skipped.setdefault(f"bad features ({error.field})", []).append(video_id)
+                    logger.warning("skipping %s", error)
+                    bar.update()
+                    continue
+                kept.append((video_id, num_seconds, prepared))
+                written += num_seconds
+                bar.update()
+            video_data.flush()
+            del video_data
+            if written < offsets[-1]:  # a video failed its value check: rewrite the shard without the gap
+                full = np.load(out / f"{split}_{shard}_data.npy", mmap_mode="r")[:written].copy()
+                np.save(out / f"{split}_{shard}_data.npy", full)
+            offsets = np.zeros(len(kept) + 1, dtype=np.int64)
+            np.cumsum([n for _, n, _ in kept], out=offsets[1:])
+            np.save(out / f"{split}_{shard}_starts.npy", offsets)
+            caption_counts = [len(c[2]) for _, _, c in kept]
+            text_offsets = np.zeros(len(kept) + 1, dtype=np.int64)
+            np.cumsum(caption_counts, out=text_offsets[1:])
+            startends = np.zeros((int(text_offsets[-1]), 2), dtype=np.float32)
+            caps_ids = np.full((int(text_offsets[-1]), CAPTION_TOKENS), -1, dtype=np.int32)
+            for (_, _, (starts, ends, tokens)), row in zip(kept, text_offsets[:-1]):
+                startends[row:row + len(starts), 0] = starts
+                startends[row:row + len(starts), 1] = ends
+                for i, ids in enumerate(tokens):
+                    caps_ids[row + i, :len(ids)] = ids
+            prefix = f"{TEXT_PREFIX}{split}_{shard}"
+            np.save(out / f"{prefix}.startends_data.npy", startends)
+            np.save(out / f"{prefix}.startends_starts.npy", text_offsets)
+            np.save(out / f"{prefix}.caps_ids_data.npy", caps_ids)
+            np.save(out / f"{prefix}.caps_ids_starts.npy", text_offsets)
+            meta[str(shard)] = [video_id for video_id, _, _ in kept]
+            seconds += int(offsets[-1])
+            captions += int(text_offsets[-1])
+        (out / f"{split}_meta.json").write_text(json.dumps(meta))
+        totals[split] = {"videos": sum(len(v) for v in meta.values()), "shards": len(meta), "seconds": seconds,
+                         "captions": captions}
+    bar.close()
+    info = {"format": STORE_FORMAT, "source": str(folder), "splits": list(SPLITS), "shard_size": shard_size,
+            "feature_dim": FEATURE_DIM, "dtype": "float16", "dedup": dedup, "dedup_seed": dedup_seed,
+            "caption_tokens": CAPTION_TOKENS, "tokenizer": "bert-base-uncased (96 characters, no special tokens)",
+            "totals": totals, "caption_drops": dict(drops), "skipped": skipped}
+    (out / STORE_FILE).write_text(json.dumps(info, indent=1))
+    return info
+
+
+def open_pretrain(path: str | Path, **folder_options) -> tuple[FeatureStore | FolderStore, list[str], list[str]]:
+    """Open pre-training data: a store (``STORE.json``) or a plain pre-training folder (``raw_caption.json``).
+
+    Returns (reader, train ids, val ids), ids restricted to the usable videos. A synthetic world's
+    root is accepted too (its ``pretrain/`` is used). ``folder_options`` go to :class:`FolderStore`.
+    """
+    path = Path(path)
+    if (path / STORE_FILE).is_file():
+        store = FeatureStore(path)
+    elif (path / "raw_caption.json").is_file():
+        store = FolderStore(path, **folder_options)
+    elif (path / "pretrain" / "raw_caption.json").is_file():
+        store = FolderStore(path / "pretrain", **folder_options)
+    else:
+        raise DataFormatError(path, "layout", f"a feature store ({STORE_FILE}) or a pre-training folder "
+                              "(raw_caption.json, train.lst, features/)", "neither")
+    return store, store.split_ids("train"), store.split_ids("val")
+
