@@ -220,3 +220,15 @@ def test_program_on_the_default_world(synthetic_world, tmp_path, capsys):
         assert by_scorer["oracle"]["metrics"][headline] >= by_scorer["chance"]["metrics"][headline]
         assert by_scorer["model"]["n_missing_features"] == 0
     assert "paper (real data)" in capsys.readouterr().out
+
+
+def test_checkpoint_folder_world_root_and_device(small_world, tiny_model, tmp_path, capsys):
+    tiny_model.save_pretrained(tmp_path / "native")
+    code = evaluate_main(["--task", "msrvtt_qa", "--checkpoint", str(tmp_path / "native"), "--data", str(small_world),
+                          "--no-progress", "--no-baselines"])
+    assert code == 0 and "msrvtt_qa" in capsys.readouterr().out
+    # a world root resolves to <root>/<task>; the device, when given, must be the model's
+    result = evaluate_task(tiny_model, "msrvtt_qa", small_world, FAST, device="cpu")
+    assert result.folder == str(small_world / "msrvtt_qa") and result.n_evaluated == EXPECTED_N["msrvtt_qa"]
+    with pytest.raises(ValueError, match="move the model"):
+        evaluate_task(tiny_model, "msrvtt_qa", small_world, FAST, device="meta")

@@ -31,7 +31,19 @@ from pathlib import Path
 import torch
 
 from vclip.paper_numbers import format_paper_number
-from vclip.tasks import MAIN_METRICS, TASKS, EvalConfig, TaskResult, evaluate_baselines, evaluate_task
+from vclip.tasks import (
+    MAIN_METRICS,
+    TASKS,
+    EvalConfig,
+    TaskResult,
+    evaluate_all,
+    evaluate_baselines,
+    evaluate_task,
+)
+
+# The Python API (re-exported for notebooks and the training program): evaluate_task, evaluate_all,
+# evaluate_baselines, EvalConfig, TaskResult, format_table.
+__all__ = ["EvalConfig", "TaskResult", "evaluate_all", "evaluate_baselines", "evaluate_task", "format_table", "main"]
 
 logger = logging.getLogger(__name__)
 

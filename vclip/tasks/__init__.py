@@ -27,8 +27,10 @@ from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
+import torch
+
 from vclip.tasks.coin import coin_chance, coin_oracle, evaluate_coin
-from vclip.tasks.common import EvalConfig, TaskResult, timed
+from vclip.tasks.common import EvalConfig, TaskResult, model_device, timed
 from vclip.tasks.crosstask import crosstask_chance, crosstask_oracle, evaluate_crosstask
 from vclip.tasks.didemo import didemo_chance, didemo_oracle, evaluate_didemo
 from vclip.tasks.qa import evaluate_qa, qa_chance, qa_oracle
@@ -77,14 +79,45 @@ def _check_task(task: str) -> None:
         raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
 
 
-def evaluate_task(model, task: str, folder: str | Path, config: EvalConfig | None = None) -> TaskResult:
+# The annotation file (or folder) that marks an evaluation folder of each task.
+ANNOTATION_MARKERS: dict[str, tuple[str, ...]] = {
+    "youcook2": ("validation_youcook.csv", "youcookii_annotations_trainval.json"),
+    "msrvtt": ("MSRVTT_JSFUSION_test.csv",),
+    "msrvtt_qa": ("MSR_MC_test.csv",),
+    "didemo": ("test_data.json",),
+    "crosstask": ("crosstask_release", "tasks_primary.txt"),
+    "coin": ("COIN.json",),
+}
+
+
+def resolve_task_folder(task: str, folder: str | Path) -> Path:
+    """``folder`` itself when it holds the task's annotation file, else ``folder/<task>`` when that does
+    (so a synthetic world's root can be passed); otherwise ``folder`` (the task then names what is missing)."""
+    _check_task(task)
+    folder = Path(folder)
+    if any((folder / marker).exists() for marker in ANNOTATION_MARKERS[task]):
+        return folder
+    if any((folder / task / marker).exists() for marker in ANNOTATION_MARKERS[task]):
+        return folder / task
+    return folder
+
+
+def evaluate_task(
+    model, task: str, folder: str | Path, config: EvalConfig | None = None, device: str | torch.device | None = None
+) -> TaskResult:
     """Evaluate ``model`` (a :class:`vclip.model.VideoCLIP`) zero-shot on one task's evaluation folder.
 
-    Items whose features are absent are skipped and counted (``n_missing_features``); when none can be
-    evaluated the result has empty metrics and says what is missing (``missing_report()``).
+    ``folder`` is the task's evaluation folder, or a world root holding it as ``<root>/<task>``. The
+    model is evaluated where it is; ``device``, when given, must be that device (a check for callers
+    that track it). Items whose features are absent are skipped and counted (``n_missing_features``);
+    when none can be evaluated the result has empty metrics and says what is missing
+    (``missing_report()``).
     """
     _check_task(task)
     config = config or EvalConfig()
+    folder = resolve_task_folder(task, folder)
+    if device is not None and torch.device(device).type != model_device(model).type:
+        raise ValueError(f"device={device!r} but the model is on {model_device(model)}; move the model first")
     if task in ("youcook2", "msrvtt"):
         result = timed(lambda: evaluate_retrieval(model, task, folder, config))
     else:
@@ -100,6 +133,7 @@ def evaluate_baselines(task: str, folder: str | Path, config: EvalConfig | None 
 
     _check_task(task)
     config = config or EvalConfig()
+    folder = resolve_task_folder(task, folder)
     baselines = {"chance": timed(lambda: _CHANCE[task](folder, config=config))}
     if (Path(folder) / TRUTH_FILE).is_file():
         truth = load_truth(folder)
@@ -131,4 +165,4 @@ def evaluate_all(
     return results
 
 
-__all__ = ["MAIN_METRICS", "TASKS", "EvalConfig", "TaskResult", "evaluate_all", "evaluate_baselines", "evaluate_task"]
+__all__ = ["ANNOTATION_MARKERS", "MAIN_METRICS", "TASKS", "resolve_task_folder", "EvalConfig", "TaskResult", "evaluate_all", "evaluate_baselines", "evaluate_task"]
