@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from vclip.extract import chunk_features, extract_features, resolve_device
 from vclip.model import VideoCLIP
@@ -55,6 +56,7 @@ class InferenceConfig:
     long_videos: str = "windows"  # "windows": 32-s windows, weighted mean; "first": the first 32 s only
     fps: float = FPS  # decoding recipe (reference: 30 fps, 224 px); smaller size only for tests and demos
     size: int = SIZE
+    progress: bool = True  # a tqdm bar over videos (decoding + S3D) when there are several
 
     def __post_init__(self):
         if self.long_videos not in LONG_VIDEO_MODES:
@@ -203,7 +205,9 @@ class VideoCLIPPipeline:
         if isinstance(videos, (str, Path)) or not isinstance(videos, Sequence) or len(videos) == 0:
             raise ValueError("videos must be a non-empty list (of paths, frame arrays or feature arrays)")
         windows, owner = [], []
-        for index, video in enumerate(videos):
+        bar = tqdm(videos, desc="videos", unit="video", leave=False,
+                   disable=not self.config.progress or len(videos) < 2)
+        for index, video in enumerate(bar):
             for window in self._windows(self.video_features(video)):
                 windows.append(window)
                 owner.append(index)
