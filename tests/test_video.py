@@ -163,3 +163,26 @@ def test_sample_video_is_real_and_decodes_to_the_recipe():
     assert frames.std() > 10  # real content, not a blank picture
     with pytest.raises(ValueError, match="unknown sample video"):
         sample_video_path("cats")
+
+
+def test_variable_frame_rate_follows_fps_slots(tmp_path):
+    """Irregular timestamps (duplicates and drops at 30 fps): the streaming decoder picks the frames
+    that ``fps_slots`` (ffmpeg's fps filter rule) picks, up to the end of the last frame."""
+    times_ms = [0, 20, 30, 100, 120, 250, 260, 270, 400, 520]
+    path = tmp_path / "vfr.mkv"
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("ffv1", rate=50)
+        stream.width, stream.height, stream.pix_fmt = 16, 16, "bgr0"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        for index, t in enumerate(times_ms):
+            frame = av.VideoFrame.from_ndarray(np.full((16, 16, 3), 20 * index, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = t, Fraction(1, 1000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    with av.open(str(path)) as container:  # what the container stored: times and the last frame's end
+        stored = [(float(f.pts * f.time_base), float(f.duration * f.time_base)) for f in container.decode(video=0)]
+    times = [t for t, _ in stored]
+    decoded = decode_video(path, size=16)
+    expected = fps_slots(times, end_time=times[-1] + stored[-1][1]) * 20
+    np.testing.assert_array_equal(decoded[:, 8, 8, 0], expected)
+    assert len(set(expected.tolist())) < len(times_ms)  # some frames were dropped
