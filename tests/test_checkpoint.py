@@ -9,6 +9,7 @@ import pickle
 import sys
 import types
 
+import numpy as np
 import pytest
 import torch
 
@@ -155,7 +156,12 @@ def test_bookkeeping_objects_of_uninstalled_packages_load_as_inert_placeholders(
     checkpoint = torch.load(tmp_path / "plain.pt", weights_only=True)
     checkpoint["cfg"] = DictConfig({"task": "retri", "ddp": ChoiceEnum.NO_C10D, "num_attention_heads": 2})
     checkpoint["args"] = argparse.Namespace(arch="mmarch", fp16=True)
-    checkpoint["extra_state"] = {"best": 0.5, "colours": {1, 2}}
+    checkpoint["extra_state"] = {
+        "best": np.float64(0.5),
+        "colours": {1, 2},
+        "hist": np.arange(3),
+        "blob": b"\x00ab",
+    }
     torch.save(checkpoint, tmp_path / "release_like.pt")
     for name in (
         "omegaconf",
@@ -178,6 +184,9 @@ def test_bookkeeping_objects_of_uninstalled_packages_load_as_inert_placeholders(
         "arch": "mmarch",
         "fp16": True,
     }
+    extra = loaded["extra_state"]
+    assert extra["best"] == 0.5 and extra["colours"] == {1, 2} and extra["blob"] == b"\x00ab"
+    assert extra["hist"].tolist() == [0, 1, 2]
     model_loaded = load_mmpt_checkpoint(tmp_path / "release_like.pt")
     for ours, theirs in zip(_outputs(_fp16_rounded(model)), _outputs(model_loaded)):
         assert torch.equal(ours, theirs)

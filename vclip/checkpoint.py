@@ -126,6 +126,15 @@ def _safe_reconstructor(cls, base, state=None):
     return cls.__new__(cls)
 
 
+def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
+    """``_codecs.encode`` as protocol-2 pickles use it to store bytes; only the latin-1 codec."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise UnsafeCheckpointError(
+            f"refusing to load: _codecs.encode({text!r:.40}, {encoding!r}) is not allowed"
+        )
+    return text.encode("latin1")
+
+
 def _safe_globals() -> dict[tuple[str, str], object]:
     import numpy
 
@@ -137,6 +146,7 @@ def _safe_globals() -> dict[tuple[str, str], object]:
         ("builtins", "complex"): complex,
         ("builtins", "bytearray"): bytearray,
         ("copyreg", "_reconstructor"): _safe_reconstructor,
+        ("_codecs", "encode"): _latin1_bytes,
         ("torch", "Size"): torch.Size,
         ("torch", "device"): torch.device,
         ("numpy", "dtype"): numpy.dtype,
