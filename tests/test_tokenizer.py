@@ -72,3 +72,27 @@ def test_encode_texts_matches_tokenize_then_build():
     assert cut_ids.shape[1] == 16 + 2
     with pytest.raises(ValueError, match="text 1: expected a string"):
         tk.encode_texts(["ok", None])
+
+
+def test_real_evaluation_sentences_fit_the_layout(real_annotations):
+    """YouCook2 / MSR-VTT sentences: no [UNK], never cut by the 61-token cap; some exceed 96 characters,
+    which is why evaluation texts do not get the pre-training caption cut."""
+    import csv
+
+    for name, column, n_rows in [
+        ("youcook2_validation.csv", "text", 3350),
+        ("msrvtt_jsfusion_test.csv", "sentence", 1000),
+    ]:
+        with open(real_annotations / name, newline="", encoding="utf-8") as handle:
+            sentences = [row[column] for row in csv.DictReader(handle)]
+        assert len(sentences) == n_rows
+        token_lists = tk.load_tokenizer()(sentences, add_special_tokens=False)["input_ids"]
+        assert all(100 not in ids for ids in token_lists), f"{name}: [UNK] in a sentence"
+        assert max(len(ids) for ids in token_lists) <= tk.MAX_TEXT_TOKENS
+        long_texts = [text for text in sentences if len(text) > tk.MAX_CAPTION_CHARS]
+        assert long_texts, f"{name}: expected some sentences longer than 96 characters"
+        input_ids, _ = tk.encode_texts(long_texts[:4])
+        cut_ids, _ = tk.encode_texts(long_texts[:4], max_chars=tk.MAX_CAPTION_CHARS)
+        assert input_ids.shape[1] > cut_ids.shape[1] or not torch.equal(
+            input_ids[:, : cut_ids.shape[1]], cut_ids
+        )
