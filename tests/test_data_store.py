@@ -68,8 +68,10 @@ def test_store_reads_slices_of_memory_maps(built_store):
     features = store.features(video_id)
     assert isinstance(features, np.memmap) and features.shape == (store.num_seconds(video_id), 512)
     clip = store.clip(video_id, 2, 9)
-    assert clip.dtype == np.float32 and clip.shape == (7, 512)
-    np.testing.assert_array_equal(clip, np.asarray(features[2:9], np.float32))
+    assert clip.dtype == np.float16 and clip.shape == (7, 512) and not isinstance(clip, np.memmap)
+    np.testing.assert_array_equal(clip, features[2:9])
+    assert store.clip(video_id, 0, 10_000, dtype=np.float32).shape == features.shape  # end clamped
+    assert store.clip(video_id, 0, 3, dtype=np.float32).dtype == np.float32
     with pytest.raises(ValueError, match=r"clip \[5000, 5010\) is outside"):
         store.clip(video_id, 5000, 5010)
     with pytest.raises(KeyError, match="'nope' is not in this data"):

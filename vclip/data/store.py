@@ -19,7 +19,7 @@ Store layout (``python -m vclip.data build-store <pretrain folder> --out <dir>``
     <dir>/raw_caption_dedup.bert-base-uncased.{split}_{k}.caps_ids_{data,starts}.npy
 
 Both readers have the interface training uses: ``video_ids``, ``len()``, ``in``, ``split_ids(split)``,
-``num_seconds(id)``, ``features(id)`` (T, 512) memory-mapped, ``clip(id, start, end)`` (float32 copy)
+``num_seconds(id)``, ``features(id)`` (T, 512) memory-mapped, ``clip(id, start, end)`` (a copy)
 and ``captions(id)`` -> (starts, ends, token id lists). :func:`open_pretrain` picks the right one.
 """
 
@@ -78,12 +78,12 @@ class _PretrainReader:
         """Usable video ids of ``train`` or ``val`` in list order (``valid``/``test`` map to ``val``)."""
         return list(self._split_ids.get(_split_name(split), []))
 
-    def clip(self, video_id: str, start: int, end: int) -> np.ndarray:
-        """Seconds [start, end) of a video as a float32 array (end is clamped to the video)."""
+    def clip(self, video_id: str, start: int, end: int, dtype=None) -> np.ndarray:
+        """Seconds [start, end) of a video, copied (end is clamped to the video); stored dtype unless ``dtype``."""
         features = self.features(video_id)
         if not 0 <= start < len(features) or end <= start:
             raise ValueError(f"video {video_id!r}: clip [{start}, {end}) is outside [0, {len(features)})")
-        return np.asarray(features[start:end], dtype=np.float32)
+        return np.array(features[start:end], dtype=dtype)
 
     def _missing(self, video_id: str):
         reason = next((r for r, ids in self.skipped.items() if video_id in ids), None)
@@ -215,6 +215,7 @@ class FeatureStore(_PretrainReader):
                 ids.extend(shard_ids)
             self._split_ids[split] = ids
         self.video_ids = [v for split in self.info["splits"] for v in self._split_ids[split]]
+        self._rows: dict[str, tuple[np.ndarray, int, int]] | None = None  # id -> (shard rows, first, count)
 
     def _file(self, split: str, shard: int, kind: str) -> Path:
         if kind == "video":
@@ -247,6 +248,25 @@ class FeatureStore(_PretrainReader):
     def features(self, video_id: str) -> np.ndarray:
         """(T, 512) float16 features of one video: a view into the memory-mapped shard (no copy)."""
         return self._item(video_id, "video")
+
+    def clip(self, video_id: str, start: int, end: int, dtype=None) -> np.ndarray:
+        """Seconds [start, end) of a video, copied out of the shard (end is clamped to the video).
+
+        The hot path of training: one dict lookup and one slice of an open memory map. The copy keeps
+        the stored float16 unless ``dtype`` is given (float16 -> float32 costs more than the read).
+        """
+        if self._rows is None:  # open every video shard once: plain ndarray views of the memory maps
+            self._rows = {}
+            for video_id_, (split, shard, index) in self._where.items():
+                data, starts = self._tensor(split, shard, "video")
+                self._rows[video_id_] = (np.asarray(data), int(starts[index]), int(starts[index + 1] - starts[index]))
+        location = self._rows.get(video_id)
+        if location is None:
+            raise self._missing(video_id)
+        rows, first, count = location
+        if not 0 <= start < count or end <= start:
+            raise ValueError(f"video {video_id!r}: clip [{start}, {end}) is outside [0, {count})")
+        return np.array(rows[first + start:first + min(end, count)], dtype=dtype)
 
     def captions(self, video_id: str) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
         """(starts (N,) float32, ends (N,) float32, N token id lists with the -1 padding removed)."""
