@@ -209,6 +209,18 @@ def test_program_rejects_bad_arguments(tmp_path):
         evaluate_main(["--task", "coin", "--untrained", "huge", "--data", str(tmp_path)])
     with pytest.raises(ValueError, match="didemo_pooling"):
         EvalConfig(didemo_pooling="max")
+    assert evaluate_main(["--task", "didemo", "--untrained", "tiny", "--data", str(tmp_path),
+                          "--didemo-pooling", "max"]) == 2
+
+
+def test_broken_feature_file_is_an_error_not_a_skip(small_world, tmp_path, capsys):
+    folder = tmp_path / "didemo"
+    shutil.copytree(small_world / "didemo", folder)
+    victim = sorted((folder / "features").glob("*.npy"))[0]
+    victim.write_bytes(victim.read_bytes()[:200])  # truncated copy
+    assert evaluate_main(["--task", "didemo", "--untrained", "tiny", "--data", str(folder), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert victim.name in err and "truncated" in err
 
 
 @pytest.mark.slow

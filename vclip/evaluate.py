@@ -30,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from vclip.data import DataFormatError
 from vclip.paper_numbers import format_paper_number
 from vclip.tasks import (
     MAIN_METRICS,
@@ -141,8 +142,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    config = EvalConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(EvalConfig) if f.name != "progress"},
-                        progress=not args.no_progress)
+    try:
+        config = EvalConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(EvalConfig)
+                               if f.name != "progress"}, progress=not args.no_progress)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     model = load_for_evaluation(args.checkpoint, args.untrained, args.seed, args.device)
     data = Path(args.data)
     if not data.is_dir():
@@ -150,16 +155,22 @@ def main(argv=None) -> int:
         return 2
     tasks = TASKS if args.task == "all" else (args.task,)
     results: dict[str, dict[str, TaskResult]] = {}
+    failed: list[str] = []
     for task in tasks:
         folder = data / task if args.task == "all" else data
         if not folder.is_dir():
             print(f"{task}: no folder {folder}; skipped", file=sys.stderr)
             continue
-        results[task] = {"model": evaluate_task(model, task, folder, config)}
-        if not args.no_baselines and results[task]["model"].n_evaluated:
-            results[task].update(evaluate_baselines(task, folder, config))
+        try:
+            results[task] = {"model": evaluate_task(model, task, folder, config)}
+            if not args.no_baselines and results[task]["model"].n_evaluated:
+                results[task].update(evaluate_baselines(task, folder, config))
+        except DataFormatError as error:  # unusable data: say which file and field, go on with the others
+            print(f"{task}: error: {error}", file=sys.stderr)
+            failed.append(task)
     if not results:
-        print(f"error: no task folder found under {data}", file=sys.stderr)
+        print(f"error: nothing evaluated under {data}" + (f" (failed: {', '.join(failed)})" if failed else
+                                                          " (no task folder found)"), file=sys.stderr)
         return 1
     label = f"untrained {args.untrained}" if args.untrained else "ours"
     print(format_table(results, model_label=label))
@@ -174,7 +185,7 @@ def main(argv=None) -> int:
                    "results": {task: {k: r.to_dict() for k, r in by.items()} for task, by in results.items()}}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(payload, indent=1))
-    return 0 if all(by["model"].ok for by in results.values()) else 1
+    return 0 if not failed and all(by["model"].ok for by in results.values()) else 1
 
 
 if __name__ == "__main__":
