@@ -116,6 +116,8 @@ def evaluate_task(
     _check_task(task)
     config = config or EvalConfig()
     folder = resolve_task_folder(task, folder)
+    if isinstance(model, torch.nn.parallel.DistributedDataParallel):  # the trainer's wrapped model
+        model = model.module
     if device is not None and torch.device(device).type != model_device(model).type:
         raise ValueError(f"device={device!r} but the model is on {model_device(model)}; move the model first")
     if task in ("youcook2", "msrvtt"):
