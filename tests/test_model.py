@@ -107,7 +107,10 @@ def _check_parity(model: VideoCLIP) -> None:
 
 @pytest.mark.parametrize("attn", ["sdpa", "eager"])
 def test_embeddings_match_independent_bert_composition(attn):
-    _check_parity(_tiny(attn_implementation=attn))
+    model = _tiny(attn_implementation=attn)
+    assert model.text_encoder.config._attn_implementation == attn
+    assert model.video_encoder.bert.config._attn_implementation == attn
+    _check_parity(model)
 
 
 @pytest.fixture(scope="module")
