@@ -82,3 +82,34 @@ def test_average_windows_means_overlaps():
     assert averaged[32:].tolist() == [[3.0, 3.0]] * 8
     with pytest.raises(ValueError, match="shape"):
         average_windows([np.ones((31, 2)), np.ones((24, 2))], windows, 40)
+
+
+def state_chain_dp(cost: np.ndarray) -> np.ndarray:
+    """The reference's formulation, frame by frame over a 2K+1 state chain (even = background, odd =
+    step), each step state lasting exactly one frame, background free; written independently here."""
+    num_seconds, num_steps = cost.shape
+    states = 2 * num_steps + 1
+    best = np.full((num_seconds + 1, states), np.inf)
+    back = np.zeros((num_seconds + 1, states), dtype=int)
+    best[0, 0] = 0.0
+    for t in range(1, num_seconds + 1):
+        for k in range(states):
+            options = [k - 1] + ([k] if k % 2 == 0 else [k - 2])
+            options = [j for j in options if j >= 0]
+            j = min(options, key=lambda j: best[t - 1, j])
+            step_cost = cost[t - 1, (k - 1) // 2] if k % 2 == 1 else 0.0
+            best[t, k], back[t, k] = best[t - 1, j] + step_cost, j
+    k = states - 1 if best[-1, states - 1] < best[-1, states - 2] else states - 2
+    labels = np.zeros_like(cost)
+    for t in range(num_seconds, 0, -1):
+        if k % 2 == 1:
+            labels[t - 1, (k - 1) // 2] = 1
+        k = back[t, k]
+    return labels
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_dp_equals_the_state_chain_formulation(seed):
+    rng = np.random.default_rng(100 + seed)
+    cost = rng.normal(size=(int(rng.integers(6, 40)), int(rng.integers(1, 6))))
+    np.testing.assert_array_equal(order_constrained_dp(cost), state_chain_dp(cost))
