@@ -11,6 +11,7 @@ depend on the values) at the recipe's 224x224, measured separately and end to en
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 
@@ -38,30 +39,39 @@ def main(argv=None) -> int:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
     print(f"device: {device} ({name}), torch threads: {torch.get_num_threads()}, video: {video}")
 
-    def timed(fn):
+    cpu_seconds = {}
+
+    def timed(fn, name):
+        """Best wall time over the repeats; also records this process's CPU time (all threads) of that run,
+        which is less sensitive than wall time to other jobs competing for the cores."""
         best, result = float("inf"), None
         for _ in range(args.repeats):
             if device.type == "cuda":
                 torch.cuda.synchronize()
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             result = fn()
             if device.type == "cuda":
                 torch.cuda.synchronize()
-            best = min(best, time.perf_counter() - start)
+            wall = time.perf_counter() - start
+            if wall < best:
+                best, cpu_seconds[name] = wall, time.process_time() - start_cpu
         return best, result
 
-    decode_s, frames = timed(lambda: decode_video(video))
+    decode_s, frames = timed(lambda: decode_video(video), "decode")
     seconds = -(-len(frames) // 30)
     print(f"decode only : {len(frames)} frames = {seconds} s of video in {decode_s:.2f} s "
-          f"-> {seconds / decode_s:.1f} s of video per s")
+          f"-> {seconds / decode_s:.1f} s of video per s ({cpu_seconds['decode'] / seconds:.3f} CPU s per s of video)")
     chunks = frames_to_chunks(frames)
     if device.type == "cuda":  # warm-up (cuDNN autotuning) outside the timing
         chunk_features(model, chunks[:2], args.batch_size)
-    s3d_s, _ = timed(lambda: chunk_features(model, chunks, args.batch_size))
-    print(f"S3D only    : {seconds} chunks of 30x224x224 in {s3d_s:.2f} s -> {seconds / s3d_s:.2f} s of video per s")
-    total_s, features = timed(lambda: extract_features(model, video, batch_size=args.batch_size))
+    s3d_s, _ = timed(lambda: chunk_features(model, chunks, args.batch_size), "s3d")
+    print(f"S3D only    : {seconds} chunks of 30x224x224 in {s3d_s:.2f} s -> {seconds / s3d_s:.2f} s of video per s "
+          f"({cpu_seconds['s3d'] / seconds:.2f} CPU s per s of video)")
+    total_s, features = timed(lambda: extract_features(model, video, batch_size=args.batch_size), "total")
     print(f"end to end  : {features.shape[0]} features in {total_s:.2f} s -> "
-          f"{features.shape[0] / total_s:.2f} s of video per s (batch {args.batch_size})")
+          f"{features.shape[0] / total_s:.2f} s of video per s (batch {args.batch_size}; "
+          f"{cpu_seconds['total'] / features.shape[0]:.2f} CPU s per s of video)")
+    print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()}, CPU cores: {os.cpu_count()}")
     return 0
 
 
