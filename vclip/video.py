@@ -135,6 +135,9 @@ def iter_video_frames(path: str | Path, fps: float = FPS, size: int = SIZE,
         stream.thread_type = "AUTO"
         time_base = stream.time_base or Fraction(1, 1)
         default_duration = 1.0 / float(stream.average_rate) if stream.average_rate else None
+        if stream.codec_context.height <= 0 or stream.codec_context.width <= 0:
+            raise VideoDecodeError(f"{path}: the video stream declares no frame size "
+                                   f"({stream.codec_context.width}x{stream.codec_context.height})")
         height, width = scaled_size(stream.codec_context.height, stream.codec_context.width, size)
         y0, x0 = crop_offsets(height, width, size)
 
