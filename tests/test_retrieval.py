@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -103,11 +101,11 @@ def test_video_vectors_match_a_manual_embedding_pass():
 
 def test_synthetic_neighbours_share_the_task(synthetic_world):
     """On the synthetic world, retrieval groups gather same-task videos far above chance."""
-    from vclip.data import open_pretrain
+    from vclip.pretrain import open_pretrain_data
+    from vclip.synthetic import load_truth
 
-    store, train_ids, _ = open_pretrain(synthetic_world / "pretrain")
-    truth = json.loads((synthetic_world / "WORLD.json").read_text())
-    task_of = {vid: info["task"] for vid, info in truth["pretrain_videos"].items()}
+    store, train_ids, _ = open_pretrain_data(synthetic_world / "pretrain")
+    task_of = load_truth(synthetic_world / "pretrain").video_tasks
     # The mean S3D-like feature of a video summarises its content (an untrained model's vectors are
     # no better than this); the group construction must turn such vectors into same-task groups.
     vecs = np.stack([np.asarray(store.features(v), dtype=np.float32).mean(0) for v in train_ids])

@@ -83,6 +83,7 @@ class PretrainConfig:
     exact_max_videos: int = 50_000  # "auto" uses an exact index up to this many videos
     nprobe: int = 1  # IVF lists searched (reference: faiss default 1)
     embed_videos_per_batch: int = 32  # videos per forward pass of the embedding pass
+    embed_clips_per_video: int | None = None  # clips averaged per video vector; None = clips_per_video (reference)
     # optimisation (spec 5)
     lr: float = 5e-5
     warmup_updates: int = 1000
@@ -286,7 +287,7 @@ class Trainer:
                 self.model,
                 self.store,
                 [self.train_ids[i] for i in share],
-                cfg.clips_per_video,
+                cfg.embed_clips_per_video or cfg.clips_per_video,
                 _rng(cfg.seed, _EMBED, epoch, rank),
                 cfg.sampling(),
                 cfg.embed_videos_per_batch,
@@ -399,11 +400,16 @@ class Trainer:
         return total / count if count else None
 
     def evaluate(self) -> dict:
+        """Zero-shot ``eval_task`` on ``eval_data`` (rank 0 evaluates; the others wait)."""
         from vclip.evaluate import evaluate_task
 
-        result = evaluate_task(self.model, self.cfg.eval_task, self.cfg.eval_data, device=self.device)
+        record: dict = {}
+        if self.dist.is_main:
+            result = evaluate_task(self.model, self.cfg.eval_task, self.cfg.eval_data, device=self.device)
+            record = {"metrics": result.metrics, "n": result.n_evaluated}
         self.model.train()
-        return result if isinstance(result, dict) else dataclasses.asdict(result)
+        vdist.barrier()
+        return record
 
     # ---------------------------------------------------------------- run directory
     def _log(self, record: dict) -> None:
