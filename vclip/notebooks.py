@@ -62,12 +62,14 @@ RECORDED: dict[str, Any] = {}
 # Helpers called from inside the notebooks
 
 
-def setup_notebook(seed: int = 0, threads: int = 2, deterministic: bool = True) -> None:
+def setup_notebook(seed: int = 0, threads: int = 1, deterministic: bool = True) -> None:
     """Make a notebook's outputs reproducible: seeds, deterministic kernels, thread count, no tqdm bars.
 
     Args:
         seed: seeds Python's ``random``, NumPy's global generator and torch.
-        threads: torch intra-op threads (float sums depend on it, so it is fixed; 2 = this kit's CPU).
+        threads: torch intra-op threads. Float sums depend on it, so it is fixed for the committed outputs;
+            1 by default because teaching-size steps are small (a second thread gains little) and a busy
+            machine makes spinning OpenMP threads many times slower.
         deterministic: ``torch.use_deterministic_algorithms`` (warn-only for ops without one).
     """
     import numpy as np
@@ -84,13 +86,22 @@ def setup_notebook(seed: int = 0, threads: int = 2, deterministic: bool = True) 
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(deterministic, warn_only=True)
     logging.basicConfig(level=logging.WARNING, force=True)
-    try:
-        import matplotlib
+    import matplotlib
 
-        matplotlib.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "figure.figsize": (7.0, 3.0),
-                                    "font.size": 9})
-    except ImportError as exc:  # matplotlib is a hard dependency; say so instead of hiding it
-        raise ImportError("vclip notebooks need matplotlib (pip install -e .)") from exc
+    shell = _ipython_kernel_shell()
+    if shell is not None:  # MPLBACKEND=Agg (the Makefile's) would hide every figure of a notebook
+        shell.run_line_magic("matplotlib", "inline")
+    matplotlib.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "figure.figsize": (7.0, 3.0), "font.size": 9})
+
+
+def _ipython_kernel_shell():
+    """The running IPython kernel's shell, or None outside a Jupyter kernel."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return shell if shell is not None and "IPKernelApp" in shell.config else None
 
 
 def record(name: str, value: Any) -> None:
@@ -120,6 +131,53 @@ def record(name: str, value: Any) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1, sort_keys=False))
     tmp.replace(path)
+
+
+def teaching_run(data_dir: str | Path, work_dir: str | Path, name: str = "teaching", config: str = "teaching",
+                 **overrides: Any) -> Path:
+    """A small pre-training run shared by the notebooks: reuse it when it exists with the same settings.
+
+    The run directory is ``<work_dir>/runs/<name>``. When it holds a finished run (its latest checkpoint is
+    at the requested step) whose ``config.json`` equals the requested configuration, it is reused, so that
+    chapters 04 and 05 pick up the model chapter 02 trained; otherwise it is (re)trained from scratch with
+    :func:`vclip.pretrain.pretrain` (deterministic for a given seed and thread count).
+
+    Args:
+        data_dir: a synthetic world root or a pre-training folder / feature store.
+        work_dir: the notebooks' working folder (``runs/notebooks``).
+        name: the run's folder name.
+        config: a ready configuration of ``vclip/configs`` (``teaching``) or a JSON file.
+        overrides: any :class:`vclip.pretrain.PretrainConfig` field (``steps``, ``seed``, ``retrieval``...).
+    Returns:
+        the run directory (``vclip.checkpoint.load_model`` opens its latest checkpoint).
+    """
+    import dataclasses
+    import shutil
+
+    from vclip.pretrain import PretrainConfig, load_config_file, pretrain
+
+    run_dir = Path(work_dir) / "runs" / name
+    values = {**load_config_file(config), **overrides}
+    data = Path(data_dir)
+    if (data / "pretrain" / "raw_caption.json").is_file():
+        data = data / "pretrain"
+    wanted = PretrainConfig(**{**values, "data": str(data.resolve()), "output": str(run_dir.resolve()),
+                               "progress": False})
+    if wanted.steps is None:
+        raise ValueError(f"teaching_run needs a number of steps (config {config!r} and overrides give none)")
+    comparable = {k: v for k, v in json.loads(json.dumps(dataclasses.asdict(wanted))).items()
+                  if k not in ("progress", "resume")}
+    existing = run_dir / "config.json"
+    latest = run_dir / "checkpoints" / "LATEST"
+    if existing.is_file() and latest.is_file():
+        have = {k: v for k, v in json.loads(existing.read_text()).items() if k in comparable}
+        if have == comparable and latest.read_text().strip() == f"step_{wanted.steps:06d}":
+            log.info("reusing the finished run %s", run_dir)
+            return run_dir
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    pretrain(wanted)
+    return run_dir
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -138,7 +138,7 @@ def video_timeline(features: np.ndarray | None, starts: Sequence[float], ends: S
         ax.set_ylim(len(clip_pairs) - 0.5, -0.5)
         ax.set_yticks(range(len(clip_pairs)))
         ax.set_yticklabels([f"pair {k}" for k in range(len(clip_pairs))], fontsize=7)
-        ax.legend(loc="upper right", fontsize=7, ncol=2, framealpha=0.9)
+        ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=7, ncol=2, frameon=False, borderaxespad=0.1)
     axes[-1].set_xlim(0, seconds)
     axes[-1].set_xlabel("seconds")
     if title:
@@ -529,3 +529,60 @@ def _hits_html(hits: Sequence[RankedVideo]) -> str:
                     f"<td>{where}</td></tr>")
     return ("<table><tr><th>#</th><th>video</th><th>score</th><th>matching seconds</th></tr>"
             + "".join(rows) + "</table>")
+
+
+def model_search(pipeline, video_ids: Sequence[str], features: Sequence[np.ndarray],
+                 captions: Mapping[str, list[tuple[float, float, str]]] | None = None
+                 ) -> Callable[[str, int], list[RankedVideo]]:
+    """A search function for :class:`Explorer` over videos given as per-second S3D features.
+
+    Every video is encoded once here (``vclip.inference.VideoCLIPPipeline.encode_videos``: pooled vectors
+    and per-second token states, 32-second windows for long videos); each query is then one text encoding.
+
+    Args:
+        pipeline: a ``vclip.inference.VideoCLIPPipeline`` (only its VideoCLIP model is used).
+        video_ids: N ids.
+        features: N arrays (T_i, 512).
+        captions: optional id -> [(start, end, text)] shown under the per-second curves.
+    """
+    import torch
+
+    if len(video_ids) != len(features) or not video_ids:
+        raise ValueError(f"need as many feature arrays as video ids (>= 1), got {len(features)} and {len(video_ids)}")
+    with torch.inference_mode():
+        pooled, states = pipeline.encode_videos([np.asarray(f, dtype=np.float32) for f in features])
+    pooled_np = pooled.float().cpu().numpy()
+    states_np = [s.float().cpu().numpy() for s in states]
+
+    def search(query: str, k: int) -> list[RankedVideo]:
+        with torch.inference_mode():
+            text = pipeline.encode_texts([query])[0].float().cpu().numpy()
+        hits = rank_videos(text, pooled_np, states_np, list(video_ids), k)
+        for hit in hits:
+            hit.captions = list((captions or {}).get(hit.video_id, []))
+        return hits
+
+    return search
+
+
+def retrieval_similarity(model, folder, task: str = "youcook2", limit: int = 20):
+    """The text->video similarity matrix of the first ``limit`` pairs of a retrieval folder.
+
+    Uses the evaluation's own loading and encoding (``vclip.tasks.retrieval.load_retrieval``, first 32 s of
+    each clip, raw dot products). Returns ``(sim (n, n), texts, video_ids)`` with pair i on the diagonal.
+    """
+    from vclip.tasks.common import EvalConfig, encode_clips_once, encode_texts_once, eval_mode
+    from vclip.tasks.retrieval import load_retrieval
+
+    if limit < 2:
+        raise ValueError(f"limit must be >= 2, got {limit}")
+    data = load_retrieval(task, folder)
+    keys, texts = data.keys[:limit], data.texts[:limit]
+    if len(keys) < 2:
+        raise ValueError(f"{folder}: only {len(keys)} evaluable {task} pairs (missing features: {len(data.missing)})")
+    config = EvalConfig(progress=False)
+    with eval_mode(model):
+        text = encode_texts_once(model, list(texts), config)
+        video = encode_clips_once(model, list(keys), {k: data.clips[k] for k in keys}, config)
+    sim = (text @ video.T).float().cpu().numpy()
+    return sim, list(texts), [k[0] for k in keys]
