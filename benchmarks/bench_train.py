@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks.bench_retrieval
 
 SHAPES = {"tiny": [(8, 8), (32, 16)], "minilm": [(8, 8)], "paper": [(4, 4)]}  # (videos, clips) per group
 
