@@ -115,10 +115,12 @@ def test_program_on_the_synthetic_world(tmp_path, synthetic_world):
     run = tmp_path / "run"
     argv = ["--data", str(synthetic_world / "pretrain"), "--preset", "tiny", "--output", str(run), "--steps", "3",
             "--videos-per-group", "4", "--clips-per-video", "2", "--alignment", "exact", "--no-retrieval",
-            "--no-progress", "--seed", "3"]
+            "--no-progress", "--seed", "3", "--eval-every", "3", "--eval-data", str(synthetic_world)]
     assert main(argv) == 0
     assert (run / "checkpoints" / "LATEST").read_text().strip() == "step_000003"
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["alignment"] == "exact" and cfg["retrieval"] is False and cfg["seed"] == 3
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert np.isfinite([r["loss"] for r in records if r["kind"] == "train"]).all()
+    (evaluation,) = [r for r in records if r["kind"] == "eval"]
+    assert evaluation["step"] == 3 and evaluation["task"] == "youcook2" and 0 <= evaluation["metrics"]["R@1"] <= 100
