@@ -174,3 +174,37 @@ def test_explorer_searches_and_renders():
     assert explorer.plot.value[:8] == b"\x89PNG\r\n\x1a\n"
     fig = viz.ranked_videos_figure(explorer.last, "fry the egg")
     assert len(fig.axes) == 3
+
+
+@pytest.mark.slow
+def test_model_helpers_on_the_synthetic_world(synthetic_world):
+    """The single-video helpers reproduce what the evaluation computes, on an untrained tiny model."""
+    import torch
+
+    from vclip.data import load_features, read_youcook_csv
+    from vclip.inference import VideoCLIPPipeline
+    from vclip.model import VideoCLIP
+
+    torch.manual_seed(0)
+    model = VideoCLIP.from_preset("tiny").eval()
+    sim, texts, video_ids = viz.retrieval_similarity(model, synthetic_world / "youcook2", limit=6)
+    assert sim.shape == (6, 6) and len(texts) == len(video_ids) == 6
+
+    ex = viz.crosstask_example(model, synthetic_world / "crosstask", index=0)
+    t_len, k = ex.scores.shape
+    assert ex.ground_truth.shape == (t_len, k) and len(ex.steps) == k
+    assert np.all(np.diff(ex.predicted) > 0)  # one second per step, in the task's order
+    np.testing.assert_allclose(np.exp(ex.scores).sum(axis=1), 1.0, rtol=1e-6)  # log-softmax over steps
+
+    seg = viz.coin_example(model, synthetic_world / "coin", index=0)
+    assert seg.target.shape == seg.predicted.shape
+    assert set(np.unique(seg.predicted)) <= {0} | set(seg.label_names)
+
+    clips = read_youcook_csv(synthetic_world / "youcook2" / "validation_youcook.csv")
+    ids = list(dict.fromkeys(c.video_id for c in clips))[:5]
+    feats = [load_features(synthetic_world / "youcook2" / "features" / f"{v}.npy") for v in ids]
+    search = viz.model_search(VideoCLIPPipeline(model, device="cpu"), ids, feats)
+    hits = search(clips[0].text, 5)
+    assert sorted(h.video_id for h in hits) == sorted(ids)
+    assert [len(h.per_second) for h in hits] == [len(feats[ids.index(h.video_id)]) for h in hits]
+    assert hits[0].score >= hits[-1].score

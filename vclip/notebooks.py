@@ -180,6 +180,43 @@ def teaching_run(data_dir: str | Path, work_dir: str | Path, name: str = "teachi
     return run_dir
 
 
+def run_program(args: list[str], keep: str | None = None, threads: int = 1, timeout: float = 600.0,
+                launcher: list[str] | None = None) -> str:
+    """Run ``python -m <args>`` (or ``<launcher> <args>``) as a subprocess, print its output, return it.
+
+    The programs of the kit are meant for the command line; chapter 03 runs them for real. The child gets
+    ``TQDM_DISABLE=1`` (no progress bars in the notebook), ``OMP_NUM_THREADS=threads`` and the offline flags.
+
+    Args:
+        args: the program and its arguments, e.g. ``["vclip.evaluate", "--task", "youcook2", ...]``.
+        keep: optional regular expression; only matching output lines are printed (all are returned).
+        threads: OpenMP/torch threads of each child process.
+        timeout: seconds before the child is killed.
+        launcher: replaces ``[python, "-m"]``, e.g. ``[python, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m"]``.
+    Raises:
+        RuntimeError: with the command and the end of its output when it exits non-zero.
+    """
+    import shlex
+    import subprocess
+
+    command = (launcher or [sys.executable, "-m"]) + [str(a) for a in args]
+    env = {**os.environ, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1",
+           "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    shown = " ".join(shlex.quote(c) for c in command)
+    shown = shown.replace(f"{shlex.quote(sys.executable)} -m torch.distributed.run", "torchrun")
+    shown = shown.replace(shlex.quote(sys.executable), "python")
+    print(f"$ {shown}")
+    done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                          timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"{shown} exited with {done.returncode}:\n" + "\n".join(done.stdout.splitlines()[-30:]))
+    pattern = re.compile(keep) if keep else None
+    for line in done.stdout.splitlines():
+        if pattern is None or pattern.search(line):
+            print(line)
+    return done.stdout
+
+
 # ----------------------------------------------------------------------------------------------------
 # The runner
 

@@ -586,3 +586,71 @@ def retrieval_similarity(model, folder, task: str = "youcook2", limit: int = 20)
         video = encode_clips_once(model, list(keys), {k: data.clips[k] for k in keys}, config)
     sim = (text @ video.T).float().cpu().numpy()
     return sim, list(texts), [k[0] for k in keys]
+
+
+@dataclass
+class LocalisationExample:
+    """One CrossTask test video as the zero-shot evaluation sees it (inputs of :func:`localisation_figure`)."""
+
+    video_id: str
+    task: str
+    steps: list[str]
+    scores: np.ndarray  # (T, K) log-softmax over steps of the window-averaged per-second scores
+    predicted: np.ndarray  # (K,) the second the order-constrained DP picked for each step
+    ground_truth: np.ndarray  # (T, K) bool annotated step segments
+
+
+def crosstask_example(model, folder, index: int = 0) -> LocalisationExample:
+    """Score one video of a CrossTask folder exactly as ``vclip.tasks.crosstask`` does, keeping the details.
+
+    ``index`` picks the test video (in the evaluation's order).
+    """
+    from vclip.localization import log_softmax, step_localization
+    from vclip.tasks.common import EvalConfig, FeatureCache, encode_texts_once, eval_mode, window_scores
+    from vclip.tasks.crosstask import load_crosstask
+
+    config = EvalConfig(progress=False)
+    data = load_crosstask(folder, config)
+    if not 0 <= index < len(data.videos):
+        raise ValueError(f"index {index} outside the {len(data.videos)} CrossTask test videos of {folder}")
+    key = data.videos[index]
+    task, video_id = key
+    with eval_mode(model):
+        texts = encode_texts_once(model, list(data.steps[task]), config)
+        features = FeatureCache(data.folder).get(video_id)
+        (_, scores), = list(window_scores(model, [(key, features, texts)], config, total=1))
+    labels = step_localization(scores)
+    return LocalisationExample(video_id, task, list(data.steps[task]), log_softmax(scores, axis=1),
+                               labels.argmax(axis=0), data.targets[key].astype(bool))
+
+
+@dataclass
+class SegmentationExample:
+    """One COIN testing video as the zero-shot evaluation sees it (inputs of :func:`segmentation_strips`)."""
+
+    video_id: str
+    target: np.ndarray  # (T,) label ids, 0 = background
+    predicted: np.ndarray  # (T,) label ids from the threshold rule
+    label_names: dict  # id -> label text, for the ids that occur
+    threshold: float  # lambda, the largest off-diagonal label-label similarity
+
+
+def coin_example(model, folder, index: int = 0) -> SegmentationExample:
+    """Segment one COIN testing video exactly as ``vclip.tasks.coin`` does, keeping the details."""
+    from vclip.tasks.coin import label_threshold, load_coin, predict_labels
+    from vclip.tasks.common import EvalConfig, FeatureCache, encode_texts_once, eval_mode, window_scores
+
+    config = EvalConfig(progress=False)
+    data = load_coin(folder)
+    if not 0 <= index < len(data.video_ids):
+        raise ValueError(f"index {index} outside the {len(data.video_ids)} COIN testing videos of {folder}")
+    video_id = data.video_ids[index]
+    with eval_mode(model):
+        labels = encode_texts_once(model, list(data.labels), config)
+        threshold = label_threshold(labels)
+        features = FeatureCache(data.folder).get(video_id)
+        (_, scores), = list(window_scores(model, [(video_id, features, labels)], config, total=1))
+    predicted = predict_labels(scores, threshold)
+    target = np.asarray(data.targets[video_id])
+    used = sorted({int(x) for x in np.concatenate([target, predicted]).tolist()} - {0})
+    return SegmentationExample(video_id, target, predicted, {i: data.labels[i - 1] for i in used}, float(threshold))
