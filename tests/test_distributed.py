@@ -106,7 +106,7 @@ def test_program_under_two_ranks(tmp_path, synthetic_world):
     """``torchrun --nproc-per-node 2 -m vclip.pretrain`` as two spawned ranks: retrieval, DDP, checkpoint."""
     run = tmp_path / "run"
     argv = ["--data", str(synthetic_world / "pretrain"), "--preset", "tiny", "--output", str(run), "--steps", "4",
-            "--videos-per-group", "4", "--clips-per-video", "2", "--no-progress", "--global-negatives",
+            "--videos-per-group", "4", "--clips-per-video", "2", "--no-progress", "--global-negatives", "--log-every", "1",
             "--device", "cpu"]
     mp.spawn(_program_main, args=(2, free_port(), argv), nprocs=2, join=True)
     assert (run / "checkpoints" / "LATEST").read_text().strip() == "step_000004"
