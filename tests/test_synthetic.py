@@ -51,6 +51,11 @@ def test_main_refuses_to_replace_a_complete_world(tmp_path, capsys):
     (tmp_path / "w" / WORLD_FILE).unlink()  # an interrupted run is simply replaced
     generate(tmp_path / "w", config=_small())
     assert (tmp_path / "w" / WORLD_FILE).exists()
+    (tmp_path / "real" / "pretrain").mkdir(parents=True)  # someone's data: never deleted
+    (tmp_path / "real" / "pretrain" / "train.lst").write_text("abc\n")
+    with pytest.raises(FileExistsError, match="was not written by this program"):
+        generate(tmp_path / "real", config=_small())
+    assert (tmp_path / "real" / "pretrain" / "train.lst").exists()
 
 
 def test_features_are_unit_float16_and_match_the_truth(synthetic_world):

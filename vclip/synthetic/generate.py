@@ -37,7 +37,7 @@ import numpy as np
 from tqdm import tqdm
 
 from vclip.synthetic.language import STEPS, TASKS, Task, annotation, description
-from vclip.synthetic.truth import SyntheticTruth
+from vclip.synthetic.truth import TRUTH_FILE, SyntheticTruth
 from vclip.synthetic.world import FeatureScales, NarrationStyle, World
 
 logger = logging.getLogger(__name__)
@@ -356,7 +356,8 @@ def generate(out: str | Path, preset: str = "default", seed: int = 0, overwrite:
     """Write a whole synthetic world under ``out`` and return the contents of ``WORLD.json``.
 
     A folder holding a complete world (``WORLD.json``) is only replaced with ``overwrite=True``; an
-    incomplete one (an interrupted run) is replaced. Only the folders this program writes are removed.
+    incomplete one (an interrupted run) is replaced. Only the folders this program writes are removed,
+    and only when they hold its ``synthetic_truth.json`` (or nothing): other data is never deleted.
     """
     out = Path(out)
     config = config or world_config(preset)
@@ -367,6 +368,9 @@ def generate(out: str | Path, preset: str = "default", seed: int = 0, overwrite:
         (out / WORLD_FILE).unlink()
     for name in FOLDERS:
         if (out / name).exists():
+            if not (out / name / TRUTH_FILE).exists() and any((out / name).iterdir()):
+                raise FileExistsError(f"{out / name} exists and was not written by this program (no {TRUTH_FILE}); "
+                                      f"refusing to replace it: choose another --out")
             shutil.rmtree(out / name)
     world = World(seed, config.scales, config.style)
     counts = {}
