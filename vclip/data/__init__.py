@@ -9,6 +9,7 @@ ASR caption de-duplication), :mod:`vclip.data.store` (the feature store and the 
 with the same interface), :mod:`vclip.data.check` (``python -m vclip.data check``).
 """
 
+from vclip.data.check import Report, check_path, detect_layout
 from vclip.data.dedup import dedup_all, dedup_captions
 from vclip.data.formats import (
     FEATURE_DIM,
@@ -48,6 +49,9 @@ from vclip.data.formats import (
 from vclip.data.store import FeatureStore, FolderStore, build_store, open_pretrain, prepare_captions
 
 __all__ = [
+    "Report",
+    "check_path",
+    "detect_layout",
     "FeatureStore",
     "FolderStore",
     "build_store",
