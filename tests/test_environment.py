@@ -1,8 +1,9 @@
 """The conda description (environment.yml) and pip metadata (pyproject.toml) must agree."""
 
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 
