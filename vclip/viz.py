@@ -196,6 +196,7 @@ def retrieval_group_figure(vectors: np.ndarray, labels: Sequence, groups: Sequen
     ax2.bar(idx - 0.2, purity, width=0.4, label="retrieved group")
     ax2.bar(idx + 0.2, chance, width=0.4, label="random group (expected)", color="grey")
     ax2.set_ylim(0, 1)
+    ax2.set_xticks(idx)
     ax2.set_xlabel("group")
     ax2.set_ylabel("same task as query")
     ax2.legend(fontsize=7)
