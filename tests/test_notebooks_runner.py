@@ -120,9 +120,13 @@ def test_committed_notebook_conventions(stem):
     assert "parameters" in code[1].metadata.get("tags", []), f"{path.name}: 2nd code cell must be tagged"
     for line in code[1].source.splitlines():
         assert line.startswith("#") or not line.strip() or "=" in line, f"{path.name}: non-literal {line!r}"
-    for i, cell in enumerate(code):
+    for line in code[0].source.splitlines():  # the imports cell holds imports and the set-up call only
+        assert not line.strip() or line.startswith(("import ", "from ", "setup_notebook(")), \
+            f"{path.name}: the first code cell should only import, found {line!r}"
+    for i, cell in enumerate(code[1:], start=1):
         n_lines = len([ln for ln in cell.source.splitlines() if ln.strip()])
         assert n_lines <= 16, f"{path.name} code cell {i} has {n_lines} lines; move logic into vclip/"
+    for i, cell in enumerate(code):
         assert cell.execution_count is not None, f"{path.name} code cell {i} is not executed"
         for out in cell.get("outputs", []):
             assert out.output_type != "error", f"{path.name} code cell {i} has an error output"
