@@ -445,6 +445,7 @@ def ranked_videos_figure(ranked: Sequence[RankedVideo], query: str = "", quantil
         raise ValueError("ranked_videos_figure needs at least one ranked video")
     plt = _plt()
     fig, axes = plt.subplots(len(ranked), 1, figsize=(7.0, 0.4 + 0.75 * len(ranked)), squeeze=False)
+    longest = max(max(len(hit.per_second) for hit in ranked), 1)  # one time axis for every row
     for rank, (ax, hit) in enumerate(zip(axes[:, 0], ranked), start=1):
         t = np.arange(len(hit.per_second))
         ax.plot(t + 0.5, hit.per_second, color="tab:blue", lw=1)
@@ -452,7 +453,7 @@ def ranked_videos_figure(ranked: Sequence[RankedVideo], query: str = "", quantil
             ax.axvspan(start, end, color="tab:orange", alpha=0.35, lw=0)
         for s, e, _text in hit.captions:
             ax.axvspan(s, e, ymin=0, ymax=0.08, color="tab:green", alpha=0.6, lw=0)
-        ax.set_xlim(0, max(len(t), 1))
+        ax.set_xlim(0, longest)
         ax.set_yticks([])
         ax.set_ylabel(f"#{rank}", rotation=0, ha="right", va="center", fontsize=8)
         ax.text(1.0, 0.5, f" {hit.video_id}\n score {hit.score:.1f}", transform=ax.transAxes, fontsize=7,
