@@ -123,6 +123,8 @@ def test_committed_notebook_conventions(stem):
     for line in code[0].source.splitlines():  # the imports cell holds imports and the set-up call only
         assert not line.strip() or line.startswith(("import ", "from ", "setup_notebook(")), \
             f"{path.name}: the first code cell should only import, found {line!r}"
+    assigned = [ln.split("=")[0].strip() for ln in code[1].source.splitlines() if "=" in ln and not ln.startswith("#")]
+    assert sorted(runner.notebook_parameters(path)) == sorted(assigned), f"{path.name}: papermill misreads parameters"
     for i, cell in enumerate(code[1:], start=1):
         n_lines = len([ln for ln in cell.source.splitlines() if ln.strip()])
         assert n_lines <= 16, f"{path.name} code cell {i} has {n_lines} lines; move logic into vclip/"

@@ -603,6 +603,7 @@ def main(argv: list[str] | None = None) -> int:
     listing.add_argument("--notebooks-dir", type=Path, default=NOTEBOOKS_DIR)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("papermill").setLevel(logging.WARNING)  # its per-notebook INFO lines repeat the summary
     if args.command == "browser-check":
         seen = browser_check(args.notebook, args.query, args.screenshot, args.timeout)
         for key, value in seen.items():
