@@ -194,7 +194,8 @@ class Trainer:
         from vclip.model import VideoCLIP
 
         self.cfg = config
-        self.dist = dist or vdist.DistInfo(device=torch.device(config.device or "cpu"))
+        default_device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.dist = dist or vdist.DistInfo(device=torch.device(config.device or default_device))
         self.device = self.dist.device
         store, train_ids, val_ids = data if data is not None else open_pretrain_data(config.data)
         self.store, self.train_ids, self.val_ids = store, list(train_ids), list(val_ids)
@@ -268,10 +269,6 @@ class Trainer:
         if self.cfg.retrieval and self.cfg.retrieval_scope == "rank":
             return sum(len(s) // v for s in self._shares(0))
         return len(self.train_ids) // v
-
-    @property
-    def module(self):
-        return self.model
 
     # ---------------------------------------------------------------- data plan
     def plan_epoch(self, epoch: int) -> tuple[list[list[int]], dict]:
@@ -371,7 +368,7 @@ class Trainer:
         from vclip.loss import contrastive_loss
 
         cfg = self.cfg
-        if len(self.val_ids) < 2 and not (len(self.val_ids) == 1 and cfg.clips_per_video > 1):
+        if len(self.val_ids) * cfg.clips_per_video < 2:  # nothing to contrast
             return None
         v = cfg.videos_per_group
         groups = [self.val_ids[i : i + v] for i in range(0, len(self.val_ids), v)]
