@@ -109,6 +109,7 @@ def test_configs_and_cli(tmp_path, arrays):
         PretrainConfig(alignment="aligned")
     with pytest.raises(ValueError, match="not both"):
         PretrainConfig(steps=3, epochs=2)
+    assert main(["--data", str(tmp_path / "nowhere"), "--output", str(tmp_path / "r"), "--no-progress"]) == 2
 
 
 def test_program_on_the_synthetic_world(tmp_path, synthetic_world):

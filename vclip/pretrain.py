@@ -644,9 +644,12 @@ def config_from_args(argv=None) -> PretrainConfig:
 
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = config_from_args(argv)
     try:
+        config = config_from_args(argv)
         result = pretrain(config)
+    except (ValueError, FileNotFoundError, FileExistsError) as error:  # bad input: say what, no traceback
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     finally:
         vdist.cleanup()
     last = [r for r in result.history if r.get("kind") == "train"][-1:]
