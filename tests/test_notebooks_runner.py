@@ -133,3 +133,16 @@ def test_committed_notebook_conventions(stem):
         for out in cell.get("outputs", []):
             assert out.output_type != "error", f"{path.name} code cell {i} has an error output"
     assert sum(c.cell_type == "markdown" for c in nb.cells) >= 4, f"{path.name}: a chapter needs prose"
+
+
+@pytest.mark.parametrize("params", sorted((REPO / "notebooks" / "params").glob("*.yaml")), ids=lambda p: p.name)
+def test_parameters_files_name_real_parameters(params, tmp_path):
+    """Every shipped parameters file plans cleanly against the committed notebooks (no unknown names)."""
+    notebooks = runner.discover_notebooks(REPO / "notebooks")
+    common, per_notebook = runner.load_params(params)
+    plan = runner.plan_parameters(notebooks, common, per_notebook, tmp_path / "out", base=REPO)
+    for values in plan.values():
+        assert values["work_dir"] == str((tmp_path / "out").resolve())
+        if "data_dir" in common and "data_dir" in values:
+            assert Path(values["data_dir"]).is_absolute()
+    assert any(len(values) > 1 for values in plan.values())
