@@ -31,5 +31,5 @@ def synthetic_world(tmp_path_factory) -> Path:
 def real_annotations() -> Path:
     """The real YouCook2 / MSR-VTT annotation CSVs, or skip when this checkout has no shared/ beside it."""
     if not (ANNOTATIONS / "youcook2_validation.csv").exists():
-        pytest.skip(f"real annotations not found beside the repository ({ANNOTATIONS.name}/)")
+        pytest.skip("real annotations not found beside the repository (shared/data/annotations/)")
     return ANNOTATIONS

@@ -87,9 +87,7 @@ def predict_labels(scores: np.ndarray, threshold: float) -> np.ndarray:
 
 
 def _result(data: CoinSet, scorer: str) -> TaskResult:
-    result = TaskResult(task="coin", scorer=scorer, folder=str(data.folder), n_items=data.n_items,
-                        n_evaluated=len(data.video_ids), n_missing_features=len(data.missing),
-                        missing_examples=data.missing[:10])
+    result = TaskResult.start("coin", scorer, data.folder, data.n_items, len(data.video_ids), data.missing)
     result.details["labels"] = len(data.labels)
     return result
 

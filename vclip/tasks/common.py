@@ -87,6 +87,14 @@ class TaskResult:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
+    @classmethod
+    def start(cls, task: str, scorer: str, folder, n_items: int, n_evaluated: int, missing: list[str],
+              notes: list[str] = ()) -> TaskResult:
+        """An empty result that already counts what was evaluated and what was skipped."""
+        return cls(task=task, scorer=scorer, folder=str(folder), n_items=n_items, n_evaluated=n_evaluated,
+                   n_missing_features=len(missing), missing_examples=list(dict.fromkeys(missing))[:10],
+                   notes=list(notes))
+
     @property
     def ok(self) -> bool:
         return self.n_evaluated > 0 and bool(self.metrics)

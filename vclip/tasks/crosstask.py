@@ -93,9 +93,8 @@ def load_crosstask(folder: str | Path, config: EvalConfig | None = None) -> Cros
 
 
 def _result(data: CrossTaskSet, scorer: str) -> TaskResult:
-    result = TaskResult(task="crosstask", scorer=scorer, folder=str(data.folder), n_items=data.n_items,
-                        n_evaluated=len(data.videos), n_missing_features=len(data.missing),
-                        missing_examples=data.missing[:10], notes=list(data.notes))
+    result = TaskResult.start("crosstask", scorer, data.folder, data.n_items, len(data.videos), data.missing,
+                              data.notes)
     result.details["train_videos"] = data.n_train
     result.details["test_tasks"] = len(data.steps)
     return result

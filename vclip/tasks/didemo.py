@@ -103,9 +103,7 @@ def moment_vectors(hidden: torch.Tensor, vmask: torch.Tensor, pooling: str = "un
 
 
 def _result(data: DidemoSet, scorer: str) -> TaskResult:
-    return TaskResult(task="didemo", scorer=scorer, folder=str(data.folder), n_items=data.n_items,
-                      n_evaluated=len(data.rows), n_missing_features=len(data.missing),
-                      missing_examples=list(dict.fromkeys(data.missing))[:10])
+    return TaskResult.start("didemo", scorer, data.folder, data.n_items, len(data.rows), data.missing)
 
 
 def evaluate_didemo(model, folder: str | Path, config: EvalConfig | None = None) -> TaskResult:

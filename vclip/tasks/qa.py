@@ -63,9 +63,7 @@ def load_qa(folder: str | Path) -> QASet:
 
 
 def _result(data: QASet, scorer: str) -> TaskResult:
-    return TaskResult(task="msrvtt_qa", scorer=scorer, folder=str(data.folder), n_items=data.n_items,
-                      n_evaluated=len(data.rows), n_missing_features=len(data.missing),
-                      missing_examples=list(dict.fromkeys(data.missing))[:10])
+    return TaskResult.start("msrvtt_qa", scorer, data.folder, data.n_items, len(data.rows), data.missing)
 
 
 def evaluate_qa(model, folder: str | Path, config: EvalConfig | None = None) -> TaskResult:

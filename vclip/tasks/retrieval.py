@@ -100,11 +100,7 @@ def load_retrieval(task: str, folder: str | Path) -> RetrievalSet:
 
 
 def _result(data: RetrievalSet, scorer: str) -> TaskResult:
-    return TaskResult(
-        task=data.task, scorer=scorer, folder=str(data.folder), n_items=data.n_items, n_evaluated=len(data.rows),
-        n_missing_features=len(data.missing), missing_examples=list(dict.fromkeys(data.missing))[:10],
-        notes=list(data.notes),
-    )
+    return TaskResult.start(data.task, scorer, data.folder, data.n_items, len(data.rows), data.missing, data.notes)
 
 
 def _fill(result: TaskResult, sim: np.ndarray) -> TaskResult:
