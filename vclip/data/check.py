@@ -141,6 +141,14 @@ def _check_videos(report: Report, features_dir: Path, video_ids, check_values: b
     return seconds
 
 
+
+def _check_whole_video_items(report, features_dir, items, noun: str, check_values: bool) -> None:
+    """Count the items (each one whole video, by ``video_id``) and those whose features are usable."""
+    report.counts[noun] = len(items)
+    seconds = _check_videos(report, features_dir, [item.video_id for item in items], check_values)
+    report.usable_items = sum(item.video_id in seconds for item in items)
+    report.counts[f"{noun} with features"] = report.usable_items
+
 def _segments_inside(report: Report, items, seconds: dict[str, int], name: str) -> int:
     """Count segments whose video is usable and which start inside it (others are noted)."""
     usable = outside = 0
@@ -257,18 +265,10 @@ def _check_layout(report: Report, path: Path, folder: Path, layout: str, feature
         report.counts["clips with features"] = report.usable_items
     elif layout == "msrvtt":
         file = path if path.is_file() else folder / "MSRVTT_JSFUSION_test.csv"
-        clips = read_msrvtt_csv(file)
-        report.counts["clips"] = len(clips)
-        seconds = _check_videos(report, features_dir, [c.video_id for c in clips], check_values)
-        report.usable_items = sum(c.video_id in seconds for c in clips)
-        report.counts["clips with features"] = report.usable_items
+        _check_whole_video_items(report, features_dir, read_msrvtt_csv(file), "clips", check_values)
     elif layout == "msrvtt_qa":
         file = path if path.is_file() else folder / "MSR_MC_test.csv"
-        items = read_msrvtt_mc(file)
-        report.counts["items"] = len(items)
-        seconds = _check_videos(report, features_dir, [i.video_id for i in items], check_values)
-        report.usable_items = sum(i.video_id in seconds for i in items)
-        report.counts["items with features"] = report.usable_items
+        _check_whole_video_items(report, features_dir, read_msrvtt_mc(file), "items", check_values)
     elif layout == "crosstask":
         _check_crosstask(report, folder, features_dir, check_values)
     elif layout == "coin":
