@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from vclip.data import DataFormatError
+from vclip.data.formats import DataFormatError
 from vclip.paper_numbers import format_paper_number
 from vclip.tasks import (
     MAIN_METRICS,

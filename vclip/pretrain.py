@@ -161,7 +161,7 @@ def polynomial_decay(step: int, warmup: int, total: int, peak: float, end: float
 # ---------------------------------------------------------------------------------------- data
 def open_pretrain_data(path: str | os.PathLike):
     """(store, train_ids, val_ids) of a pre-training folder or feature store (vclip.data)."""
-    from vclip.data import open_pretrain
+    from vclip.data.store import open_pretrain
 
     return open_pretrain(path)
 

@@ -26,16 +26,14 @@ from vclip.data.formats import (
     DataFormatError,
     clean_captions,
     load_features,
-    read_coin,
-    read_crosstask,
-    read_didemo,
     read_feature_header,
-    read_msrvtt_csv,
-    read_msrvtt_mc,
     read_pretrain_folder,
-    read_youcook_csv,
-    read_youcook_json,
 )
+from vclip.tasks.coin import read_coin
+from vclip.tasks.crosstask import read_crosstask
+from vclip.tasks.didemo import read_didemo
+from vclip.tasks.qa import read_msrvtt_mc
+from vclip.tasks.retrieval import read_msrvtt_csv, read_youcook_csv, read_youcook_json
 
 # layout -> the file (or folder) that identifies it, in order of precedence
 MARKERS = {
@@ -296,7 +294,7 @@ def _check_layout(report: Report, path: Path, folder: Path, layout: str, feature
 
 
 def _check_crosstask(report: Report, folder: Path, features_dir: Path, check_values: bool) -> None:
-    from vclip.data.formats import crosstask_split
+    from vclip.tasks.crosstask import crosstask_split
 
     release = read_crosstask(folder)
     report.counts["primary tasks"] = len(release.primary)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vclip.data import read_coin
+from vclip.data.formats import DataFormatError, _check_segment, _read_json
 from vclip.metrics import coin_frame_accuracy
 from vclip.tasks.common import (
     EvalConfig,
@@ -35,6 +35,83 @@ from vclip.tasks.common import (
 )
 
 COIN_JSON = "COIN.json"
+
+
+# --------------------------------------------------------------------------------------------------
+# COIN: COIN.json
+
+
+@dataclass
+class CoinSegment:
+    label_id: int  # 1-based step label id; 0 is background in the per-second targets
+    start: float
+    end: float
+    label: str
+
+
+@dataclass
+class CoinVideo:
+    video_id: str
+    subset: str  # "training" or "testing"
+    segments: list[CoinSegment]
+    duration: float | None = None
+
+
+@dataclass
+class CoinData:
+    videos: dict[str, CoinVideo]
+    labels: list[str]  # labels[id - 1]; gathered from the testing subset, as the reference does
+
+    def testing(self) -> list[CoinVideo]:
+        return [v for v in self.videos.values() if v.subset == "testing"]
+
+
+def read_coin(path: str | Path) -> CoinData:
+    """Read ``COIN.json``: ``{"database": {vid: {"subset", "annotation": [{"id", "segment", "label"}]}}}``.
+
+    Label texts come from the testing subset as ``labels[id - 1]`` (``dsprocessor.py:676-737``); the
+    ids 1..N must all occur there (the reference assumes it), else a DataFormatError names the gaps.
+    """
+    path = Path(path)
+    data = _read_json(path)
+    database = data.get("database") if isinstance(data, dict) else None
+    if not isinstance(database, dict):
+        raise DataFormatError(path, "database", "an object {video_id: {...}}", repr(database)[:60])
+    videos, labels = {}, {}
+    for video_id, video in database.items():
+        where = f"database[{video_id!r}]"
+        if not isinstance(video, dict) or video.get("subset") not in ("training", "testing"):
+            raise DataFormatError(path, f"{where}.subset", "'training' or 'testing'",
+                                  repr(video.get("subset") if isinstance(video, dict) else video))
+        if not isinstance(video.get("annotation"), list):
+            raise DataFormatError(path, f"{where}.annotation", "a list of segments", repr(video.get("annotation")))
+        segments = []
+        for index, ann in enumerate(video["annotation"]):
+            field_name = f"{where}.annotation[{index}]"
+            if not isinstance(ann, dict):
+                raise DataFormatError(path, field_name, "an object with id, segment, label", repr(ann)[:60])
+            label_id = str(ann.get("id", ""))
+            if not label_id.isdigit() or int(label_id) < 1:
+                raise DataFormatError(path, f"{field_name}.id", "a label id >= 1 (as a string)", repr(ann.get("id")))
+            segment = ann.get("segment")
+            if not (isinstance(segment, list) and len(segment) == 2
+                    and all(isinstance(x, (int, float)) for x in segment)):
+                raise DataFormatError(path, f"{field_name}.segment", "[start, end] in seconds", repr(segment))
+            _check_segment(path, field_name, float(segment[0]), float(segment[1]))
+            label = ann.get("label")
+            if not isinstance(label, str) or not label.strip():
+                raise DataFormatError(path, f"{field_name}.label", "a non-empty string", repr(label))
+            segments.append(CoinSegment(int(label_id), float(segment[0]), float(segment[1]), label))
+            if video["subset"] == "testing":
+                labels[int(label_id)] = label
+        duration = video.get("duration")
+        videos[video_id] = CoinVideo(video_id, video["subset"], segments,
+                                     float(duration) if isinstance(duration, (int, float)) else None)
+    gaps = sorted(set(range(1, max(labels, default=0) + 1)) - set(labels))
+    if gaps:
+        raise DataFormatError(path, "annotation ids of the testing subset", "every label id 1..N",
+                              f"{len(gaps)} ids missing, e.g. {gaps[:5]}")
+    return CoinData(videos, [labels[i] for i in range(1, len(labels) + 1)])
 
 
 @dataclass

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from vclip.data import DataFormatError, load_features
+from vclip.data.formats import DataFormatError, load_features
 from vclip.localization import average_windows, sliding_windows
 from vclip.tokenizer import MAX_VIDEO_LEN, build_text_batch, load_tokenizer
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vclip.data import crosstask_split, read_crosstask
+from vclip.data.formats import DataFormatError, _check_segment, _number
 from vclip.localization import step_localization
 from vclip.metrics import crosstask_recall
 from vclip.tasks.common import (
@@ -34,6 +34,173 @@ from vclip.tasks.common import (
 )
 
 RELEASE = "crosstask_release"
+
+
+# --------------------------------------------------------------------------------------------------
+# CrossTask: crosstask_release/{tasks_primary.txt, tasks_related.txt, videos.csv, videos_val.csv, annotations/}
+
+
+@dataclass
+class CrossTaskTask:
+    task_id: str
+    title: str
+    url: str
+    steps: list[str]  # step k (1-based in the annotation files) is steps[k - 1]
+
+
+@dataclass
+class CrossTaskVideo:
+    task_id: str
+    video_id: str
+    url: str
+
+
+@dataclass
+class StepSegment:
+    step: int  # 1-based index into the task's steps
+    start: float
+    end: float
+
+
+@dataclass
+class CrossTaskRelease:
+    root: Path  # the crosstask_release folder
+    primary: dict[str, CrossTaskTask]
+    related: dict[str, CrossTaskTask]
+    videos: list[CrossTaskVideo]
+    val_videos: list[CrossTaskVideo]
+
+    def annotation_path(self, task_id: str, video_id: str) -> Path:
+        return self.root / "annotations" / f"{task_id}_{video_id}.csv"
+
+    def annotation(self, task_id: str, video_id: str) -> list[StepSegment]:
+        """The step segments of one video, validated against the task's number of steps."""
+        task = self.primary.get(task_id) or self.related.get(task_id)
+        n_steps = len(task.steps) if task else None
+        return read_crosstask_annotation(self.annotation_path(task_id, video_id), n_steps)
+
+
+def read_crosstask_tasks(path: str | Path) -> dict[str, CrossTaskTask]:
+    """Read ``tasks_primary.txt``/``tasks_related.txt``: blocks of id, title, url, n_steps, steps, blank."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(path, "file", "CrossTask task blocks (id, title, url, n_steps, steps, blank)",
+                              "no such file")
+    lines = path.read_text().splitlines()
+    tasks, i = {}, 0
+    while i < len(lines):
+        if not lines[i].strip():
+            i += 1
+            continue
+        block = lines[i:i + 5]
+        if len(block) < 5:
+            raise DataFormatError(path, f"line {i + 1}", "a block of 5 lines (id, title, url, n_steps, steps)",
+                                  f"{len(block)} lines")
+        task_id, title, url, n_steps, steps = (line.strip() for line in block)
+        if not n_steps.isdigit():
+            raise DataFormatError(path, f"line {i + 4} (n_steps of task {task_id})", "an integer", repr(n_steps))
+        step_list = [s.strip() for s in steps.split(",")]
+        if len(step_list) != int(n_steps) or not all(step_list):
+            raise DataFormatError(path, f"line {i + 5} (steps of task {task_id})",
+                                  f"{n_steps} comma-separated non-empty steps", f"{len(step_list)}: {steps[:80]!r}")
+        if task_id in tasks:
+            raise DataFormatError(path, f"line {i + 1}", "unique task ids", f"{task_id!r} repeated")
+        tasks[task_id] = CrossTaskTask(task_id, title, url, step_list)
+        i += 5
+    return tasks
+
+
+def read_crosstask_videos(path: str | Path) -> list[CrossTaskVideo]:
+    """Read ``videos.csv``/``videos_val.csv``: lines ``task,vid,url`` without a header."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(path, "file", "lines task,vid,url", "no such file")
+    videos, seen = [], {}
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.strip().split(",")
+        if len(parts) != 3 or not parts[0] or not parts[1]:
+            raise DataFormatError(path, f"line {number}", "task,vid,url", repr(line[:80]))
+        if (parts[0], parts[1]) in seen:
+            raise DataFormatError(path, f"line {number}", "unique (task, vid) pairs",
+                                  f"{parts[0]},{parts[1]} already on line {seen[parts[0], parts[1]]}")
+        seen[parts[0], parts[1]] = number
+        videos.append(CrossTaskVideo(*parts))
+    return videos
+
+
+def read_crosstask_annotation(path: str | Path, n_steps: int | None = None) -> list[StepSegment]:
+    """Read ``annotations/<task>_<vid>.csv``: lines ``step (1-based),start_s,end_s``."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(path, "file", "lines step,start,end", "no such file")
+    segments = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.strip().split(",")
+        if len(parts) != 3:
+            raise DataFormatError(path, f"line {number}", "step,start,end", repr(line[:80]))
+        step = parts[0].strip()
+        if not step.isdigit() or int(step) < 1 or (n_steps is not None and int(step) > n_steps):
+            raise DataFormatError(path, f"line {number} step", f"a 1-based step index <= {n_steps}", repr(step))
+        start = _number(path, number, "start", parts[1])
+        end = _number(path, number, "end", parts[2])
+        _check_segment(path, number, start, end)
+        segments.append(StepSegment(int(step), start, end))
+    return segments
+
+
+def read_crosstask(root: str | Path) -> CrossTaskRelease:
+    """Read a ``crosstask_release`` folder (or its parent). ``tasks_related.txt`` and ``videos_val.csv``
+    are optional; annotations are read on demand with :meth:`CrossTaskRelease.annotation`."""
+    root = Path(root)
+    if (root / "crosstask_release").is_dir():
+        root = root / "crosstask_release"
+    primary = read_crosstask_tasks(root / "tasks_primary.txt")
+    related_path = root / "tasks_related.txt"
+    related = read_crosstask_tasks(related_path) if related_path.exists() else {}
+    videos = read_crosstask_videos(root / "videos.csv")
+    val_path = root / "videos_val.csv"
+    val_videos = read_crosstask_videos(val_path) if val_path.exists() else []
+    return CrossTaskRelease(root, primary, related, videos, val_videos)
+
+
+def crosstask_split(release: CrossTaskRelease, features_dir: str | Path, n_train: int = 30,
+                    seed: int = 0) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """The reference's random train/test split (``CrossTaskMetaProcessor``, ``dsprocessor.py:378-457``).
+
+    Keep the videos with both a feature file and an annotation, remove ``videos_val.csv`` videos,
+    keep primary and related tasks; then (``np.random.seed(seed)``, tasks in ``videos.csv`` order) each
+    *primary* task with more than ``n_train`` videos gives ``n_train`` random videos to train and the
+    rest to test; every other task goes to train. Returns (train, test) as {task_id: [video ids]}.
+    """
+    features_dir = Path(features_dir)
+
+    def available(videos: list[CrossTaskVideo]) -> dict[str, list[str]]:
+        by_task: dict[str, list[str]] = {}
+        for video in videos:
+            if (features_dir / f"{video.video_id}.npy").exists() and \
+                    release.annotation_path(video.task_id, video.video_id).exists():
+                by_task.setdefault(video.task_id, []).append(video.video_id)
+        return by_task
+
+    task_vids = available(release.videos)
+    val_vids = available(release.val_videos)
+    task_vids = {task: [v for v in vids if task not in val_vids or v not in val_vids[task]]
+                 for task, vids in task_vids.items()}
+    all_tasks = set(release.primary) | set(release.related)
+    task_vids = {task: vids for task, vids in task_vids.items() if task in all_tasks}
+    rng = np.random.RandomState(seed)  # == np.random.seed(0) + np.random.choice in the reference
+    train, test = {}, {}
+    for task, vids in task_vids.items():
+        if task in release.primary and len(vids) > n_train:
+            train[task] = rng.choice(vids, n_train, replace=False).tolist()
+            test[task] = [v for v in vids if v not in train[task]]
+        else:
+            train[task] = vids
+    return train, test
 
 
 @dataclass

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vclip.data import read_didemo
+from vclip.data.formats import DataFormatError, _read_json
 from vclip.metrics import DIDEMO_MOMENTS, didemo_metrics, moment_iou
 from vclip.tasks.common import (
     EvalConfig,
@@ -35,6 +35,46 @@ from vclip.tokenizer import MAX_VIDEO_LEN
 
 DIDEMO_JSON = "test_data.json"
 CHUNK_SECONDS = 5
+
+
+# --------------------------------------------------------------------------------------------------
+# DiDeMo: test_data.json
+
+
+@dataclass
+class DidemoQuery:
+    video: str  # the feature file name, verbatim
+    description: str
+    times: list[tuple[int, int]]  # one [start, end] 5-second chunk index pair per annotator, inclusive
+    annotation_id: str | int | None = None
+
+
+def read_didemo(path: str | Path) -> list[DidemoQuery]:
+    """Read DiDeMo ``test_data.json``: a list of ``{"video", "description", "times": [[s, e], ...]}``."""
+    path = Path(path)
+    data = _read_json(path)
+    if not isinstance(data, list):
+        raise DataFormatError(path, "top level", "a list of records", type(data).__name__)
+    queries = []
+    for index, record in enumerate(data):
+        where = f"[{index}]"
+        if not isinstance(record, dict):
+            raise DataFormatError(path, where, "an object with video, description, times", repr(record)[:60])
+        for key in ("video", "description"):
+            if not isinstance(record.get(key), str) or not record[key].strip():
+                raise DataFormatError(path, f"{where}.{key}", "a non-empty string", repr(record.get(key)))
+        times = record.get("times")
+        if not isinstance(times, list) or not times:
+            raise DataFormatError(path, f"{where}.times", "a non-empty list of [start, end] chunk indices",
+                                  repr(times))
+        for pair in times:
+            if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, int) for x in pair)
+                    and 0 <= pair[0] <= pair[1] <= 5):
+                raise DataFormatError(path, f"{where}.times", "[s, e] with 0 <= s <= e <= 5 (5-second chunks)",
+                                      repr(pair))
+        queries.append(DidemoQuery(record["video"], record["description"].strip(),
+                                   [tuple(pair) for pair in times], record.get("annotation_id")))
+    return queries
 
 
 @dataclass

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vclip.data import read_msrvtt_mc
+from vclip.data.formats import DataFormatError, _read_csv, _text
 from vclip.metrics import qa_accuracy
 from vclip.tasks.common import (
     EvalConfig,
@@ -30,6 +30,32 @@ from vclip.tasks.common import (
 from vclip.tokenizer import MAX_VIDEO_LEN
 
 QA_CSV = "MSR_MC_test.csv"
+
+
+@dataclass
+class MultipleChoice:
+    """One MSR-VTT multiple-choice item: five candidate sentences, ``answer`` is the 0-based index."""
+
+    vid_key: str  # "msr7020"
+    video_id: str  # "video7020", the reference's mapping msr -> video
+    candidates: list[str]
+    answer: int
+
+
+MSRVTT_QA_COLUMNS = ("vid_key", "a1", "a2", "a3", "a4", "a5", "answer")
+
+
+def read_msrvtt_mc(path: str | Path) -> list[MultipleChoice]:
+    """Read ``MSR_MC_test.csv``: tab-separated ``vid_key, a1..a5, answer`` (0-based)."""
+    items = []
+    for line, row in _read_csv(path, MSRVTT_QA_COLUMNS, delimiter="\t"):
+        vid_key = _text(path, line, "vid_key", row["vid_key"])
+        candidates = [_text(path, line, f"a{i}", row[f"a{i}"]) for i in range(1, 6)]
+        answer = row["answer"].strip()
+        if answer not in {"0", "1", "2", "3", "4"}:
+            raise DataFormatError(path, f"line {line} answer", "a 0-based index 0..4", repr(row["answer"]))
+        items.append(MultipleChoice(vid_key, vid_key.replace("msr", "video"), candidates, int(answer)))
+    return items
 
 
 @dataclass

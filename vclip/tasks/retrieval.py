@@ -12,12 +12,13 @@ first 32 seconds; ``MSRVTTMetaProcessor`` reads ``video_id, sentence``); ``mmpt/
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from vclip.data import read_msrvtt_csv, read_youcook_csv, read_youcook_json
+from vclip.data.formats import DataFormatError, _check_segment, _number, _read_csv, _read_json, _text
 from vclip.metrics import retrieval_metrics
 from vclip.tasks.common import (
     EvalConfig,
@@ -34,6 +35,96 @@ from vclip.tokenizer import MAX_VIDEO_LEN
 YOUCOOK_CSV = "validation_youcook.csv"
 YOUCOOK_JSON = "youcookii_annotations_trainval.json"
 MSRVTT_CSV = "MSRVTT_JSFUSION_test.csv"
+
+
+# --------------------------------------------------------------------------------------------------
+# YouCook2: validation_youcook.csv (MIL-NCE) and youcookii_annotations_trainval.json (official)
+
+
+@dataclass
+class YoucookClip:
+    """One annotated step segment: the clip is ``features[start:end]`` of the whole video."""
+
+    video_id: str
+    start: float
+    end: float
+    text: str
+    task: str  # recipe type, e.g. "226"
+    clip_index: int  # index of the segment within its video (the reference's id "<video>_<index>")
+
+    @property
+    def clip_id(self) -> str:
+        return f"{self.video_id}_{self.clip_index}"
+
+
+YOUCOOK_COLUMNS = ("end", "start", "task", "text", "video_id")
+
+
+def read_youcook_csv(path: str | Path) -> list[YoucookClip]:
+    """Read the YouCook2 validation CSV (columns ``end,start,task,text,video_id``), one clip per row."""
+    rows = _read_csv(path, YOUCOOK_COLUMNS)
+    clips, per_video = [], Counter()
+    for line, row in rows:
+        start = _number(path, line, "start", row["start"])
+        end = _number(path, line, "end", row["end"])
+        _check_segment(path, line, start, end)
+        text = _text(path, line, "text", row["text"])
+        video_id = _text(path, line, "video_id", row["video_id"])
+        clips.append(YoucookClip(video_id, start, end, text, row["task"].strip(), per_video[video_id]))
+        per_video[video_id] += 1
+    return clips
+
+
+def read_youcook_json(path: str | Path, subset: str = "validation") -> list[YoucookClip]:
+    """Read ``youcookii_annotations_trainval.json`` (``{"database": {vid: {"subset", "recipe_type",
+    "annotations": [{"id", "segment": [s, e], "sentence"}]}}}``), keeping one ``subset``."""
+    path = Path(path)
+    data = _read_json(path)
+    database = data.get("database") if isinstance(data, dict) else None
+    if not isinstance(database, dict):
+        raise DataFormatError(path, "database", "an object {video_id: {...}}", repr(database)[:60])
+    clips = []
+    for video_id, video in database.items():
+        where = f"database[{video_id!r}]"
+        if not isinstance(video, dict) or not isinstance(video.get("annotations"), list):
+            raise DataFormatError(path, f"{where}.annotations", "a list of segments", repr(video)[:60])
+        if video.get("subset") != subset:
+            continue
+        for index, ann in enumerate(video["annotations"]):
+            field_name = f"{where}.annotations[{index}]"
+            segment = ann.get("segment") if isinstance(ann, dict) else None
+            if not (isinstance(segment, list) and len(segment) == 2
+                    and all(isinstance(x, (int, float)) for x in segment)):
+                raise DataFormatError(path, f"{field_name}.segment", "[start, end] in seconds", repr(segment))
+            _check_segment(path, field_name, float(segment[0]), float(segment[1]))
+            sentence = ann.get("sentence")
+            if not isinstance(sentence, str) or not sentence.strip():
+                raise DataFormatError(path, f"{field_name}.sentence", "a non-empty string", repr(sentence))
+            clips.append(YoucookClip(video_id, float(segment[0]), float(segment[1]), sentence.strip(),
+                                     str(video.get("recipe_type", "")), index))
+    return clips
+
+
+# --------------------------------------------------------------------------------------------------
+# MSR-VTT: MSRVTT_JSFUSION_test.csv and MSR_MC_test.csv
+
+
+@dataclass
+class MsrvttClip:
+    key: str  # "ret0"
+    vid_key: str  # "msr9770"
+    video_id: str  # "video9770" = the feature file name
+    sentence: str
+
+
+MSRVTT_COLUMNS = ("key", "vid_key", "video_id", "sentence")
+
+
+def read_msrvtt_csv(path: str | Path) -> list[MsrvttClip]:
+    """Read the JSFusion 1k-A test CSV (columns ``key,vid_key,video_id,sentence``)."""
+    return [MsrvttClip(row["key"].strip(), row["vid_key"].strip(), _text(path, line, "video_id", row["video_id"]),
+                       _text(path, line, "sentence", row["sentence"]))
+            for line, row in _read_csv(path, MSRVTT_COLUMNS)]
 
 
 @dataclass
