@@ -13,8 +13,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 REPO = Path(__file__).resolve().parents[1]
-# The real annotation files live beside the repository in shared/data/annotations.
-ANNOTATIONS = REPO.parent / "shared" / "data" / "annotations"
+# The real annotation files live beside the repository in shared/data/annotations, or where
+# VCLIP_ANNOTATIONS points (a checkout elsewhere).
+ANNOTATIONS = Path(os.environ.get("VCLIP_ANNOTATIONS", REPO.parent / "shared" / "data" / "annotations"))
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +30,9 @@ def synthetic_world(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def real_annotations() -> Path:
-    """The real YouCook2 / MSR-VTT annotation CSVs, or skip when this checkout has no shared/ beside it."""
+    """The folder of the real annotation files (YouCook2 val, MSR-VTT 1k-A test, DiDeMo test/val), or a skip
+    when this checkout has no shared/ beside it. Every test reads them through this fixture."""
     if not (ANNOTATIONS / "youcook2_validation.csv").exists():
-        pytest.skip("real annotations not found beside the repository (shared/data/annotations/)")
+        pytest.skip("real annotations not found beside the repository (shared/data/annotations/, or set "
+                    "VCLIP_ANNOTATIONS)")
     return ANNOTATIONS

@@ -14,7 +14,7 @@ from vclip.evaluate import main as evaluate_main
 from vclip.localization import average_windows, sliding_windows
 from vclip.model import VideoCLIP
 from vclip.synthetic import WorldConfig, generate
-from vclip.tasks import MAIN_METRICS, TASKS, EvalConfig, evaluate_baselines, evaluate_task
+from vclip.tasks import TASKS, EvalConfig, evaluate_baselines, evaluate_task
 from vclip.tasks.coin import CoinSegment, label_threshold, predict_labels, video_targets
 from vclip.tasks.common import window_scores
 from vclip.tasks.crosstask import StepSegment, read_assignment
@@ -52,14 +52,14 @@ def test_every_task_end_to_end(task, small_world, tiny_model):
     if task == "youcook2":  # the world's counts, minus nothing: every feature is present
         assert result.n_evaluated == result.n_items
     assert result.n_evaluated == EXPECTED_N[task] and result.n_missing_features == 0
-    for metric in MAIN_METRICS[task]:
+    for metric in TASKS[task].metrics:
         value = result.metrics[metric]
         assert np.isfinite(value)
         if metric not in ("MedR", "MeanR"):
             assert 0.0 <= value <= 100.0
     baselines = evaluate_baselines(task, small_world / task, FAST)
     assert set(baselines) == {"chance", "oracle"}
-    headline = MAIN_METRICS[task][0]
+    headline = TASKS[task].metrics[0]
     assert baselines["oracle"].metrics[headline] > baselines["chance"].metrics[headline]
 
 
@@ -231,7 +231,7 @@ def test_program_on_the_default_world(synthetic_world, tmp_path, capsys):
     results = json.loads(out_json.read_text())["results"]
     assert set(results) == set(TASKS)
     for task, by_scorer in results.items():
-        headline = MAIN_METRICS[task][0]
+        headline = TASKS[task].metrics[0]
         assert by_scorer["oracle"]["metrics"][headline] >= by_scorer["chance"]["metrics"][headline]
         assert by_scorer["model"]["n_missing_features"] == 0
     assert "paper (real data)" in capsys.readouterr().out

@@ -21,9 +21,9 @@ The package mirrors the paper, one module per idea:
 ``vclip.distributed``    process groups from torchrun's environment
 ``vclip.metrics``        retrieval, QA, localisation and segmentation metrics
 ``vclip.localization``   sliding windows and the CrossTask order-constrained dynamic program
-``vclip.tasks``          the six zero-shot tasks (section 4), chance and oracle baselines
+``vclip.tasks``          the task registry and the six zero-shot tasks (section 4): readers,
+                         scoring, chance and oracle baselines, data checks, the paper's numbers
 ``vclip.evaluate``       the zero-shot evaluation program
-``vclip.paper_numbers``  the paper's reported numbers, with sources
 ``vclip.s3d``            the S3D video network used to make the features
 ``vclip.video``          decoding and preprocessing with the reference's extraction recipe
 ``vclip.extract``        the feature-extraction program for raw videos

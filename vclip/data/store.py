@@ -21,6 +21,8 @@ Store layout (``python -m vclip.data build-store <pretrain folder> --out <dir>``
 Both readers have the interface training uses: ``video_ids``, ``len()``, ``in``, ``split_ids(split)``,
 ``num_seconds(id)``, ``features(id)`` (T, 512) memory-mapped, ``clip(id, start, end)`` (a copy)
 and ``captions(id)`` -> (starts, ends, token id lists). :func:`open_pretrain` picks the right one.
+:class:`FeatureFolder` gives an evaluation folder's ``features/`` the same feature interface (``in``,
+``num_seconds``, ``features``, ``clip``), reading each file once.
 """
 
 from __future__ import annotations
@@ -183,6 +185,56 @@ class FolderStore(_PretrainReader):
         if video_id not in self._captions:
             raise self._missing(video_id)
         return self._captions[video_id]
+
+
+# --------------------------------------------------------------------------------------------------
+# Evaluation folders: features/<video_id>.npy without captions
+
+
+class FeatureFolder:
+    """The ``features/`` folder of an evaluation folder, with the feature interface of the training readers.
+
+    ``video_id in folder``, ``num_seconds(id)``, ``features(id)`` (T, 512) in the stored dtype and
+    ``clip(id, start, end)``, as :class:`FolderStore` and :class:`FeatureStore` have them. Each file is read
+    (and validated: header, truncation, and with ``check_values`` NaN/inf) the first time it is asked for
+    and kept in memory, so one evaluation reads every feature file once, whichever scorers (model, chance,
+    oracle) use it. ``reads`` counts the files read from disk. An absent file is not an error (``in`` says
+    False; the tasks count it as missing); a broken one raises :class:`DataFormatError`.
+    """
+
+    def __init__(self, features_dir: str | Path, check_values: bool = True):
+        self.features_dir = Path(features_dir)
+        self.check_values = check_values
+        self.reads = 0
+        self._arrays: dict[str, np.ndarray] = {}
+        self._present: dict[str, bool] = {}
+
+    def path(self, video_id: str) -> Path:
+        return self.features_dir / f"{video_id}.npy"
+
+    def __contains__(self, video_id: str) -> bool:
+        if video_id not in self._present:
+            self._present[video_id] = video_id in self._arrays or self.path(video_id).is_file()
+        return self._present[video_id]
+
+    def features(self, video_id: str) -> np.ndarray:
+        """(T, 512) features of one video in the stored dtype (read on first use, then kept)."""
+        if video_id not in self._arrays:
+            if video_id not in self:
+                raise KeyError(f"video {video_id!r} has no feature file {self.path(video_id)}")
+            self._arrays[video_id] = load_features(self.path(video_id), check_finite=self.check_values)
+            self.reads += 1
+        return self._arrays[video_id]
+
+    def num_seconds(self, video_id: str) -> int:
+        return len(self.features(video_id))
+
+    def clip(self, video_id: str, start: int, end: int, dtype=None) -> np.ndarray:
+        """Seconds [start, end) of a video, copied (end is clamped to the video); stored dtype unless ``dtype``."""
+        features = self.features(video_id)
+        if not 0 <= start < len(features) or end <= start:
+            raise ValueError(f"video {video_id!r}: clip [{start}, {end}) is outside [0, {len(features)})")
+        return np.array(features[start:end], dtype=dtype)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""What every zero-shot task shares: the result record, feature loading with counted skips, batched
+"""What every zero-shot task shares: the options, the result record, batched
 encoding (each text and each video encoded once per run), sliding-window token scores, and the
 baselines' helpers.
 
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from vclip.data.formats import DataFormatError, load_features
+from vclip.data.formats import DataFormatError
 from vclip.localization import average_windows, sliding_windows
 from vclip.tokenizer import MAX_VIDEO_LEN, build_text_batch, load_tokenizer
 
@@ -62,7 +62,7 @@ class TaskResult:
     """The outcome of one task on one evaluation folder.
 
     Attributes:
-        task: "youcook2", "msrvtt", "msrvtt_qa", "didemo", "crosstask" or "coin".
+        task: the registered task's name (:data:`vclip.tasks.TASKS`).
         scorer: "model", "chance" or "oracle".
         folder: the evaluation folder.
         metrics: the task's numbers (percent; ranks 1-based), empty when nothing could be evaluated.
@@ -72,7 +72,7 @@ class TaskResult:
         missing_examples: up to 10 absent feature files, by video id.
         details: further numbers (video->text retrieval, per-task recall, the COIN threshold...).
         notes: plain-language remarks (what was skipped and why, quirks that applied).
-        seconds: wall time.
+        seconds: wall time (the model's includes reading the folder, which every scorer then shares).
     """
 
     task: str
@@ -112,39 +112,6 @@ class TaskResult:
             f"{Path(self.folder) / FEATURES_DIR} (e.g. {examples}); expected features/<video_id>.npy of shape "
             f"(seconds, 512) (see data/README.md; `python -m vclip.data check {self.folder}`)"
         )
-
-
-class FeatureCache:
-    """Loads ``<folder>/features/<video_id>.npy`` once each; absent files are recorded, not raised.
-
-    A file that exists but is unusable (truncated, wrong width, NaN) raises ``DataFormatError``: that is
-    broken data, not a missing download, and is never skipped silently.
-    """
-
-    def __init__(self, folder: str | Path):
-        self.folder = Path(folder)
-        self.features_dir = self.folder / FEATURES_DIR
-        self._arrays: dict[str, np.ndarray] = {}
-        self.missing: set[str] = set()
-
-    def path(self, video_id: str) -> Path:
-        return self.features_dir / f"{video_id}.npy"
-
-    def has(self, video_id: str) -> bool:
-        if video_id in self._arrays:
-            return True
-        if video_id in self.missing:
-            return False
-        if self.path(video_id).is_file():
-            return True
-        self.missing.add(video_id)
-        return False
-
-    def get(self, video_id: str) -> np.ndarray:
-        """(T, 512) float32 features of ``video_id`` (must exist: check :meth:`has` first)."""
-        if video_id not in self._arrays:
-            self._arrays[video_id] = np.asarray(load_features(self.path(video_id)), dtype=np.float32)
-        return self._arrays[video_id]
 
 
 def require_file(path: Path, what: str) -> Path:

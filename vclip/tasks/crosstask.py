@@ -20,18 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
+from vclip.data.check import check_videos
 from vclip.data.formats import DataFormatError, _check_segment, _number
 from vclip.localization import step_localization
 from vclip.metrics import crosstask_recall
-from vclip.tasks.common import (
-    EvalConfig,
-    FeatureCache,
-    TaskResult,
-    encode_texts_once,
-    eval_mode,
-    mean_of_dicts,
-    window_scores,
-)
+from vclip.tasks.common import TaskResult, encode_texts_once, eval_mode, mean_of_dicts, window_scores
+from vclip.tasks.registry import PWC, RECALLED, PaperNumber, Task, register_task
 
 RELEASE = "crosstask_release"
 
@@ -210,9 +204,17 @@ class CrossTaskSet:
     videos: list[tuple[str, str]]  # (task, video) of the test split, in split order
     steps: dict  # task -> [step text]
     targets: dict  # (task, video) -> (T, K) uint8
+    features: object = None  # the FeatureFolder the videos were read from (window scoring reads it again, from memory)
     missing: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     n_train: int = 0
+
+    def result(self, scorer: str) -> TaskResult:
+        result = TaskResult.start("crosstask", scorer, self.folder, self.n_items, len(self.videos), self.missing,
+                                  self.notes)
+        result.details["train_videos"] = self.n_train
+        result.details["test_tasks"] = len(self.steps)
+        return result
 
 
 def read_assignment(segments, num_seconds: int, num_steps: int) -> np.ndarray:
@@ -221,50 +223,6 @@ def read_assignment(segments, num_seconds: int, num_steps: int) -> np.ndarray:
     for segment in segments:
         targets[int(math.floor(segment.start)):int(math.ceil(segment.end)), segment.step - 1] = 1
     return targets
-
-
-def load_crosstask(folder: str | Path, config: EvalConfig | None = None) -> CrossTaskSet:
-    """The test split of a ``crosstask`` folder (``crosstask_release/`` + ``features/``) and its targets.
-
-    Videos of primary tasks without a feature file are counted as missing; videos without an
-    annotation file are counted in a note (the reference drops both before splitting).
-    """
-    config = config or EvalConfig()
-    folder = Path(folder)
-    release = read_crosstask(folder / RELEASE if (folder / RELEASE).is_dir() else folder)
-    cache = FeatureCache(folder)
-    val = {(v.task_id, v.video_id) for v in release.val_videos}
-    listed = [v for v in release.videos if v.task_id in release.primary and (v.task_id, v.video_id) not in val]
-    missing = [v.video_id for v in listed if not cache.has(v.video_id)]
-    unannotated = [v.video_id for v in listed
-                   if cache.has(v.video_id) and not release.annotation_path(v.task_id, v.video_id).is_file()]
-    train, test = crosstask_split(release, cache.features_dir, n_train=config.crosstask_n_train,
-                                  seed=config.crosstask_seed)
-    data = CrossTaskSet(folder, len(listed), [], {}, {}, missing, [],
-                        sum(len(v) for t, v in train.items() if t in release.primary))
-    if unannotated:
-        data.notes.append(f"{len(unannotated)} primary-task videos have no annotation file and are left out "
-                          f"(as the reference), e.g. {unannotated[:3]}")
-    small = sorted(t for t in release.primary if t not in test)
-    if small:
-        data.notes.append(f"primary tasks {small} have <= {config.crosstask_n_train} usable videos: all go to "
-                          "training (as the reference), none to the test set")
-    for task, videos in test.items():
-        data.steps[task] = list(release.primary[task].steps)
-        for video in videos:
-            num_seconds = len(cache.get(video))
-            data.targets[task, video] = read_assignment(release.annotation(task, video), num_seconds,
-                                                        len(data.steps[task]))
-            data.videos.append((task, video))
-    return data
-
-
-def _result(data: CrossTaskSet, scorer: str) -> TaskResult:
-    result = TaskResult.start("crosstask", scorer, data.folder, data.n_items, len(data.videos), data.missing,
-                              data.notes)
-    result.details["train_videos"] = data.n_train
-    result.details["test_tasks"] = len(data.steps)
-    return result
 
 
 def _recall(data: CrossTaskSet, predictions: dict) -> dict:
@@ -295,58 +253,126 @@ def _finish(data: CrossTaskSet, predictions: dict, result: TaskResult, too_short
     return result
 
 
-def evaluate_crosstask(model, folder: str | Path, config: EvalConfig | None = None) -> TaskResult:
-    """Zero-shot CrossTask recall (percent, mean over the primary tasks of the test split)."""
-    config = config or EvalConfig()
-    data = load_crosstask(folder, config)
-    result = _result(data, "model")
-    if not data.videos:
+@register_task
+class CrossTask(Task):
+    """CrossTask action-step localisation: one second for each step of a task, in order (recall)."""
+
+    name = "crosstask"
+    title = "CrossTask action-step localisation"
+    markers = (RELEASE, "tasks_primary.txt")
+    metrics = ("recall",)
+    protocol = ("seeded split (`np.random.seed(0)`, 30 train videos per primary task, rest = test, "
+                "`videos_val.csv` removed); windows 32 / stride 16 averaged, [CLS] masked out of attention, "
+                "log-softmax over steps, DP: exactly one second per step, in order; recall per task averaged "
+                "over primary tasks")
+    paper = (
+        PaperNumber("crosstask", "zero-shot", "recall", 33.9, "section 4, action step localisation table", RECALLED,
+                    confirmed=False),
+        PaperNumber("crosstask", "fine-tuned", "recall", 47.3, "section 4, action step localisation table", PWC),
+    )
+
+    def load(self, folder, config, features) -> CrossTaskSet:
+        """The test split of a ``crosstask`` folder (``crosstask_release/`` + ``features/``) and its targets.
+
+        Videos of primary tasks without a feature file are counted as missing; videos without an
+        annotation file are counted in a note (the reference drops both before splitting).
+        """
+        folder = Path(folder)
+        release = read_crosstask(folder / RELEASE if (folder / RELEASE).is_dir() else folder)
+        val = {(v.task_id, v.video_id) for v in release.val_videos}
+        listed = [v for v in release.videos if v.task_id in release.primary and (v.task_id, v.video_id) not in val]
+        missing = [v.video_id for v in listed if v.video_id not in features]
+        unannotated = [v.video_id for v in listed
+                       if v.video_id in features and not release.annotation_path(v.task_id, v.video_id).is_file()]
+        train, test = crosstask_split(release, features.features_dir, n_train=config.crosstask_n_train,
+                                      seed=config.crosstask_seed)
+        data = CrossTaskSet(folder, len(listed), [], {}, {}, features, missing, [],
+                            sum(len(v) for t, v in train.items() if t in release.primary))
+        if unannotated:
+            data.notes.append(f"{len(unannotated)} primary-task videos have no annotation file and are left out "
+                              f"(as the reference), e.g. {unannotated[:3]}")
+        small = sorted(t for t in release.primary if t not in test)
+        if small:
+            data.notes.append(f"primary tasks {small} have <= {config.crosstask_n_train} usable videos: all go to "
+                              "training (as the reference), none to the test set")
+        for task, videos in test.items():
+            data.steps[task] = list(release.primary[task].steps)
+            for video in videos:
+                data.targets[task, video] = read_assignment(release.annotation(task, video), features.num_seconds(video),
+                                                            len(data.steps[task]))
+                data.videos.append((task, video))
+        return data
+
+    def n_evaluable(self, data: CrossTaskSet) -> int:
+        return len(data.videos)
+
+    def score(self, model, data: CrossTaskSet, config) -> TaskResult:
+        """Zero-shot recall (percent, mean over the primary tasks of the test split)."""
+        result = data.result("model")
+        predictions, too_short = {}, []
+        with eval_mode(model):
+            texts = {task: encode_texts_once(model, steps, config, desc=f"crosstask steps {task}")
+                     for task, steps in data.steps.items()}
+            stream = ((key, data.features.features(key[1]), texts[key[0]]) for key in data.videos)
+            for key, scores in window_scores(model, stream, config, total=len(data.videos), desc="crosstask videos"):
+                predictions[key] = _localize(scores, key, too_short)
+        return _finish(data, predictions, result, too_short)
+
+    def chance(self, data: CrossTaskSet, config) -> TaskResult:
+        """Random per-second step scores through the same log-softmax and DP, mean over draws."""
+        result = data.result("chance")
+        rng = np.random.default_rng(config.baseline_seed)
+        draws = []
+        for _ in range(config.baseline_repeats):
+            too_short: list = []
+            predictions = {key: _localize(rng.standard_normal(data.targets[key].shape), key, too_short)
+                           for key in data.videos}
+            draws.append(_recall(data, predictions))
+        result.metrics = mean_of_dicts(draws)
         return result
-    cache = FeatureCache(data.folder)
-    predictions, too_short = {}, []
-    with eval_mode(model):
-        texts = {task: encode_texts_once(model, steps, config, desc=f"crosstask steps {task}")
-                 for task, steps in data.steps.items()}
-        stream = ((key, cache.get(key[1]), texts[key[0]]) for key in data.videos)
-        for key, scores in window_scores(model, stream, config, total=len(data.videos), desc="crosstask videos"):
-            predictions[key] = _localize(scores, key, too_short)
-    return _finish(data, predictions, result, too_short)
 
-
-def crosstask_chance(folder: str | Path, config: EvalConfig | None = None) -> TaskResult:
-    """Chance: random per-second step scores through the same log-softmax and DP, mean over draws."""
-    config = config or EvalConfig()
-    data = load_crosstask(folder, config)
-    result = _result(data, "chance")
-    if not data.videos:
+    def oracle(self, data: CrossTaskSet, truth, config) -> TaskResult:
+        """Second t scores 1 for step k when its latent step is step k's, else 0 (ties random)."""
+        result = data.result("oracle")
+        rng = np.random.default_rng(config.baseline_seed)
+        exact = {}
+        for task, video in data.videos:
+            step_ids = np.asarray(truth.task_steps[task])
+            exact[task, video] = (truth.seconds(video)[:, None] == step_ids[None, :]).astype(np.float64)
+        draws = []
+        for _ in range(config.baseline_repeats):
+            too_short: list = []
+            predictions = {key: _localize(s + 1e-6 * rng.random(s.shape), key, too_short) for key, s in exact.items()}
+            draws.append(_recall(data, predictions))
+        result.metrics = mean_of_dicts(draws)
         return result
-    rng = np.random.default_rng(config.baseline_seed)
-    draws = []
-    for _ in range(config.baseline_repeats):
-        too_short: list = []
-        predictions = {key: _localize(rng.standard_normal(data.targets[key].shape), key, too_short)
-                       for key in data.videos}
-        draws.append(_recall(data, predictions))
-    result.metrics = mean_of_dicts(draws)
-    return result
 
-
-def crosstask_oracle(folder: str | Path, truth, config: EvalConfig | None = None) -> TaskResult:
-    """Oracle: second t scores 1 for step k when its latent step is step k's, else 0 (ties random)."""
-    config = config or EvalConfig()
-    data = load_crosstask(folder, config)
-    result = _result(data, "oracle")
-    if not data.videos:
-        return result
-    rng = np.random.default_rng(config.baseline_seed)
-    exact = {}
-    for task, video in data.videos:
-        step_ids = np.asarray(truth.task_steps[task])
-        exact[task, video] = (truth.seconds(video)[:, None] == step_ids[None, :]).astype(np.float64)
-    draws = []
-    for _ in range(config.baseline_repeats):
-        too_short: list = []
-        predictions = {key: _localize(s + 1e-6 * rng.random(s.shape), key, too_short) for key, s in exact.items()}
-        draws.append(_recall(data, predictions))
-    result.metrics = mean_of_dicts(draws)
-    return result
+    def check(self, report, path: Path, features_dir: Path, check_values: bool) -> None:
+        folder = path if path.is_dir() else path.parent
+        release = read_crosstask(folder)
+        report.counts["primary tasks"] = len(release.primary)
+        report.counts["related tasks"] = len(release.related)
+        report.counts["videos listed"] = len(release.videos)
+        seconds = check_videos(report, features_dir, [v.video_id for v in release.videos], check_values)
+        missing_annotations = []
+        for video in release.videos:
+            if not release.annotation_path(video.task_id, video.video_id).exists():
+                missing_annotations.append(f"{video.task_id}_{video.video_id}")
+                continue
+            try:
+                release.annotation(video.task_id, video.video_id)
+            except DataFormatError as error:
+                report.problems.append(str(error))
+        if missing_annotations:
+            report.notes.append(f"{len(missing_annotations)} listed videos have no annotations/<task>_<vid>.csv "
+                                f"(the reference leaves them out): {missing_annotations[:10]}")
+        unknown = sorted({v.task_id for v in release.videos} - set(release.primary) - set(release.related))
+        if unknown:
+            report.notes.append(f"videos.csv names tasks in neither tasks file (left out): {unknown[:10]}")
+        train, test = crosstask_split(release, features_dir)
+        report.counts["test videos (reference split: 30 train per primary task)"] = sum(len(v) for v in test.values())
+        report.usable_items = sum(len(v) for v in test.values())
+        if not report.usable_items and seconds:
+            report.problems.append(f"FATAL {release.root / 'videos.csv'}: videos per primary task: expected more "
+                                   f"than 30 with features and annotations (the reference trains on 30 and tests on "
+                                   f"the rest), found {max((len(v) for v in train.values()), default=0)} at most")
