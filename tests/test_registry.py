@@ -177,3 +177,13 @@ def test_the_docs_table_of_tasks_is_the_registry():
 
     docs = (Path(__file__).resolve().parents[1] / "docs" / "evaluation.md").read_text()
     assert tasks_markdown() in docs, "docs/evaluation.md: regenerate the table of tasks (see the command above it)"
+
+
+def test_the_package_exports_what_a_notebook_needs():
+    import vclip
+
+    for name in vclip.__all__:
+        assert getattr(vclip, name) is not None, name
+    assert vclip.TASKS is TASKS and vclip.load_model.__module__ == "vclip.checkpoint"
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        vclip.nope  # noqa: B018
