@@ -73,7 +73,7 @@ def test_every_imported_third_party_module_is_declared():
     bundled = {"IPython": "ipykernel", "ipywidgets": "ipywidgets", "safetensors": "safetensors"}
     for folder, allowed in (("vclip", runtime), ("tests", declared), ("benchmarks", declared)):
         for module in sorted(_imported_top_level_modules(ROOT / folder)):
-            if module in sys.stdlib_module_names or module in ("vclip", "conftest", "__future__"):
+            if module in sys.stdlib_module_names or module in ("vclip", "conftest", "benchmarks", "__future__"):
                 continue
             distributions = {d.lower().replace("_", "-") for d in owners.get(module, [])}
             if module in bundled:
