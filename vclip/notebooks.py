@@ -77,8 +77,11 @@ def setup_notebook(seed: int = 0, threads: int = 1, deterministic: bool = True) 
 
     if threads < 1:
         raise ValueError(f"setup_notebook: threads must be >= 1, got {threads}")
-    os.environ["TQDM_DISABLE"] = "1"  # progress bars would go to stderr, which nbval compares
-    _silence_progress_bars()
+    from vclip.progress import set_progress
+
+    set_progress(False)  # the kit's bars: they would go to stderr, which nbval compares
+    os.environ["TQDM_DISABLE"] = "1"  # programs the notebook starts (tqdm reads it when it is imported)
+    _silence_library_bars()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     random.seed(seed)
@@ -95,27 +98,11 @@ def setup_notebook(seed: int = 0, threads: int = 1, deterministic: bool = True) 
     matplotlib.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "figure.figsize": (7.0, 3.0), "font.size": 9})
 
 
-def _silence_progress_bars() -> None:
-    """Turn every tqdm bar off, also those created with an explicit ``disable=False``.
+def _silence_library_bars() -> None:
+    """The bars of Hugging Face transformers (weights loading), through its own switch."""
+    from transformers.utils import logging as transformers_logging
 
-    ``TQDM_DISABLE`` only works when set before tqdm is imported (tqdm reads it at import time), and a
-    notebook imports vclip - hence tqdm - before it can call :func:`setup_notebook`.
-    """
-    import functools
-
-    import tqdm.std
-
-    original = tqdm.std.tqdm.__init__
-    if getattr(original, "_vclip_silenced", False):
-        return
-
-    @functools.wraps(original)
-    def silenced(self, *args, **kwargs):
-        kwargs["disable"] = True
-        original(self, *args, **kwargs)
-
-    silenced._vclip_silenced = True
-    tqdm.std.tqdm.__init__ = silenced
+    transformers_logging.disable_progress_bar()
 
 
 def _ipython_kernel_shell():

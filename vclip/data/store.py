@@ -33,7 +33,6 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from vclip.data.dedup import dedup_captions
 from vclip.data.formats import (
@@ -45,6 +44,7 @@ from vclip.data.formats import (
     read_feature_header,
     read_pretrain_folder,
 )
+from vclip.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class FolderStore(_PretrainReader):
         self._seconds: dict[str, int] = {}
         for split, ids in (("train", data.train_ids), ("val", data.val_ids)):
             usable = []
-            for video_id in tqdm(ids, desc=f"reading {split}", disable=not progress, leave=False):
+            for video_id in progress_bar(ids, desc=f"reading {split}", enabled=progress, leave=False):
                 path = data.feature_path(video_id)
                 try:
                     if check_values:
@@ -349,7 +349,7 @@ def build_store(folder: str | Path, out: str | Path, shard_size: int = 4096, ded
     skipped: dict[str, list[str]] = {}
     drops: Counter = Counter()
     totals = {}
-    bar = tqdm(total=len(data.train_ids) + len(data.val_ids), desc="build-store", disable=not progress,
+    bar = progress_bar(total=len(data.train_ids) + len(data.val_ids), desc="build-store", enabled=progress,
                unit="video")
     for split, ids in (("train", data.train_ids), ("val", data.val_ids)):
         # pass 1: validate every video and prepare its captions (headers give the shard sizes)

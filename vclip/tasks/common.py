@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from vclip.data.formats import DataFormatError
 from vclip.localization import average_windows, sliding_windows
+from vclip.progress import progress_bar
 from vclip.tokenizer import MAX_VIDEO_LEN, build_text_batch, load_tokenizer
 
 logger = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ def model_device(model: torch.nn.Module) -> torch.device:
 
 def _batches(n: int, size: int, progress: bool, desc: str) -> Iterator[slice]:
     starts = range(0, n, size)
-    for start in tqdm(starts, desc=desc, disable=not progress or n <= size, leave=False):
+    for start in progress_bar(starts, desc=desc, enabled=progress and n > size, leave=False):
         yield slice(start, min(start + size, n))
 
 
@@ -220,7 +220,7 @@ def window_scores(
     device = model_device(model)
     pending: list[tuple[int, int, np.ndarray]] = []  # (video slot, window index, rows)
     slots: dict[int, dict] = {}
-    bar = tqdm(total=total, desc=f"score {desc}", disable=not config.progress, leave=False)
+    bar = progress_bar(total=total, desc=f"score {desc}", enabled=config.progress, leave=False)
 
     def flush() -> Iterator[tuple[object, np.ndarray]]:
         if not pending:
