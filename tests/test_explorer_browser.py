@@ -117,10 +117,14 @@ def test_the_explorer_answers_a_typed_query_in_jupyterlab(jupyterlab, page):
     query_box.wait_for(timeout=300_000)
     table = page.locator(".jp-OutputArea .widget-html").first
     before = table.inner_text()
+    image = "document.querySelector('.jp-OutputArea .widget-image')"
+    figure_before = page.evaluate(f"{image} ? {image}.src : ''")
     query_box.fill(QUERY)
     query_box.press("Enter")
     page.wait_for_function("before => document.querySelector('.jp-OutputArea .widget-html').innerText !== before",
                            arg=before, timeout=120_000)
+    # the figure of the ranked videos is redrawn for the new query too
+    page.wait_for_function(f"before => {image} && {image}.src !== before", arg=figure_before, timeout=60_000)
     assert query_box.input_value() == QUERY
     assert page.locator(".jp-OutputArea .widget-image").count() >= 1  # the figure of the ranked videos
     after = table.inner_text()
