@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from vclip.retrieval import auto_ivf, build_index, choose_nlist, random_groups, retrieval_groups, video_vectors
-from vclip.sampling import ArrayVideos, SamplingConfig, sample_group
+from vclip.sampling import SamplingConfig, sample_group
 
 
 def clustered_vectors(n_clusters=10, per_cluster=20, dim=32, spread=0.05, seed=0):
@@ -65,27 +65,12 @@ def test_ivf_index_for_large_n_and_guideline():
         build_index(vecs, "hnsw")
 
 
-def make_videos(n=12, seed=0):
-    rng = np.random.default_rng(seed)
-    videos = {}
-    for i in range(n):
-        t = int(rng.integers(20, 60))
-        starts = np.sort(rng.uniform(0, t, 8))
-        videos[f"v{i:02d}"] = (
-            rng.standard_normal((t, 512)).astype(np.float32),
-            starts,
-            starts + 3.0,
-            [list(rng.integers(1000, 3000, int(rng.integers(2, 10)))) for _ in range(8)],
-        )
-    return ArrayVideos(videos)
-
-
-def test_video_vectors_match_a_manual_embedding_pass():
+def test_video_vectors_match_a_manual_embedding_pass(random_videos):
     from vclip.model import VideoCLIP
 
     torch.manual_seed(0)
     model = VideoCLIP.from_preset("tiny").train()
-    store = make_videos(7)
+    store = random_videos(7)
     vecs = video_vectors(model, store, store.video_ids, 3, np.random.default_rng(3), videos_per_batch=5, progress=False)
     assert vecs.shape == (7, model.config.hidden_size) and vecs.dtype == np.float32
     assert model.training  # the training mode is restored

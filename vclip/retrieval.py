@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 import faiss
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from vclip.progress import progress_bar
 from vclip.sampling import SamplingConfig, sample_group
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def video_vectors(
     out = []
     device = torch.device(device)
     try:
-        for i in tqdm(range(0, len(video_ids), videos_per_batch), desc="retrieval: embed", disable=not progress):
+        for i in progress_bar(range(0, len(video_ids), videos_per_batch), desc="retrieval: embed", enabled=progress):
             chunk = video_ids[i : i + videos_per_batch]
             batch = sample_group(store, chunk, clips_per_video, rng, aligned).to(device)
             with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
