@@ -160,3 +160,20 @@ def test_program_on_the_synthetic_world(tmp_path, synthetic_world):
     assert np.isfinite([r["loss"] for r in records if r["kind"] == "train"]).all()
     (evaluation,) = [r for r in records if r["kind"] == "eval"]
     assert evaluation["step"] == 3 and evaluation["task"] == "youcook2" and 0 <= evaluation["metrics"]["R@1"] <= 100
+
+
+def test_rank_shares_are_fixed_as_the_reference_or_redrawn(tmp_path, arrays):
+    fixed = Trainer(small_config(tmp_path / "a"), data=arrays)
+    assert fixed.cfg.retrieval.shares == "fixed"  # the reference's DistributedSampler epoch is never set
+    assert all(np.array_equal(a, b) for a, b in zip(fixed._shares(0), fixed._shares(3)))
+    redrawn = Trainer(small_config(tmp_path / "b", shares="per_epoch"), data=arrays)
+    assert not np.array_equal(redrawn._shares(0)[0], redrawn._shares(3)[0])
+
+
+def test_validation_at_saves_and_epoch_ends_together(tmp_path, arrays):
+    run = tmp_path / "run"
+    pretrain(small_config(run, steps=8, save_every=3, val_at_save=True), data=arrays)  # 5 groups per epoch
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if r["kind"] == "val"] == [3, 5, 6, 8]  # saves 3, 6; epoch end 5; run end 8
+    best = (run / "checkpoints" / "BEST").read_text().strip()
+    assert (run / "checkpoints" / best).is_dir()

@@ -253,11 +253,9 @@ class PretrainConfig:
         nested = self.to_dict()
         for key, value in values.items():
             try:
-                section, name = key.split(".", 1) if "." in key else _locate(key)
+                section, name = _locate(key)
             except AttributeError:
-                section, name = "", key
-            if section not in SECTIONS or name not in _field_names(SECTIONS[section]):
-                raise ConfigError(f"unknown setting {key!r}")
+                raise ConfigError(f"unknown setting {key!r}") from None
             nested[section][name] = value
         for a, b in (("steps", "epochs"), ("epochs", "steps")):
             if a in values and values[a] is not None and b not in values:
@@ -306,7 +304,12 @@ SHORT_NAMES = {"retrieval": ("retrieval", "enabled"), "retrieval_scope": ("retri
 
 
 def _locate(name: str) -> tuple[str, str]:
-    """(section, field) of a short name: ``steps`` -> ("run", "steps")."""
+    """(section, field) of a short or dotted name: ``steps`` and ``run.steps`` -> ("run", "steps")."""
+    if "." in name:
+        section, field_name = name.split(".", 1)
+        if section in SECTIONS and field_name in _field_names(SECTIONS[section]):
+            return section, field_name
+        raise AttributeError(f"PretrainConfig has no setting {name!r}")
     if name in SHORT_NAMES:
         return SHORT_NAMES[name]
     for section, cls in SECTIONS.items():
