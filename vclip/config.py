@@ -63,10 +63,10 @@ class ModelSection:
     num_video_layers: int | None = None  # video tower layers (None: the preset's; 6 with init_from, the paper's)
     num_text_layers: int | None = None  # text tower layers (None: the preset's, or all of init_from's)
     hidden_size: int | None = None  # tower width (None: the preset's; not with init_from)
-    num_attention_heads: int | None = None  # (None: the preset's; not with init_from)
+    num_attention_heads: int | None = None  # attention heads per layer (None: the preset's; not with init_from)
     intermediate_size: int | None = None  # FFN width (None: the preset's; not with init_from)
     hidden_dropout_prob: float = 0.1  # BERT's dropout, as the reference
-    attention_probs_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1  # BERT's dropout on attention weights, as the reference
     attn_implementation: Literal["sdpa", "eager"] = "sdpa"  # same numbers; sdpa is fused and faster
 
     def __post_init__(self) -> None:
@@ -147,8 +147,8 @@ class OptimisationSection:
     warmup_updates: int = 1000  # linear warm-up from lr/warmup_updates to lr
     total_num_update: int | None = None  # the linear decay reaches 0 here (reference: 1,000,000, never reached); None: this run's last update
     betas: tuple[float, float] = (0.9, 0.98)  # Adam betas
-    adam_eps: float = 1e-8
-    weight_decay: float = 0.0
+    adam_eps: float = 1e-8  # Adam epsilon (fairseq's default)
+    weight_decay: float = 0.0  # Adam weight decay (none in the reference)
     clip_norm: float = 2.0  # gradient norm clip
     precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"  # auto: fp16 autocast + loss scaling on GPU (reference --fp16), fp32 on CPU
     global_negatives: bool = False  # contrast against every rank's pairs (reference: each GPU's 512 only)
@@ -352,7 +352,8 @@ def load_recipe(name_or_path: str | os.PathLike = DEFAULT_RECIPE) -> PretrainCon
 class PretrainCommand:
     """VideoCLIP pre-training: overlapped clips, retrieval-augmented groups (torchrun for several GPUs).
 
-    Values come from the defaults, then the --config recipe, then the command line.
+    Values come from the defaults, then the --config recipe, then the command line; the defaults shown
+    here are the chosen recipe's (try --config paper --help).
     """
 
     config: str = DEFAULT_RECIPE  # a recipe: teaching (CPU minutes), paper (the paper's, 8 GPUs), or a .json file
