@@ -21,7 +21,6 @@ refuses to mix features made with different weights or recipes in one folder.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
