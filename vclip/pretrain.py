@@ -555,7 +555,8 @@ def main(argv=None) -> int:
             print(json.dumps(config.to_dict(), indent=2))
             return 0
         if is_main:
-            log.info("configuration (%s + command line):\n%s", command.config, json.dumps(config.to_dict(), indent=1))
+            sections = "\n".join(f"  {name}: {json.dumps(values)}" for name, values in config.to_dict().items())
+            log.info("configuration (recipe %s, then the command line):\n%s", command.config, sections)
         if config.model.init_from:
             resolve_folder(config.model.init_from)  # an unreachable hub name fails now, before the data is read
         trainer = Trainer(config, vdist.init_distributed(config.run.device))
