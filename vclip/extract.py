@@ -2,7 +2,7 @@
 
 VideoCLIP (Xu et al. 2021, section 4.1) trains and evaluates on per-second S3D ``video_embedding``
 features of MIL-NCE's HowTo100M model (Miech et al. 2020). Reference: fairseq ``examples/MMPT``
-``scripts/video_feature_extractor/extract.py`` run by ``how2/s3d.sh`` (spec section 7.1): decode at
+``scripts/video_feature_extractor/extract.py`` run by ``how2/s3d.sh``: decode at
 30 fps, short side 224, centre crop 224x224, RGB / 255, zero-pad to a multiple of 30 frames, one
 30-frame chunk per second through S3D in batches of 32 chunks, L2-normalise each row
 (``--l2_normalize 1``), save float16 ``<video_id>.npy`` of shape (seconds, 512).

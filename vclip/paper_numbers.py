@@ -1,7 +1,7 @@
 """The numbers VideoCLIP reports (Xu et al., EMNLP 2021, arXiv 2109.14084, tables of section 4/5),
 each with the source it was read from here and a flag on those not confirmed in a retrievable source.
 
-Source: ``spec/videoclip_reference.md`` section 12 (paperswithcode.com's VideoCLIP page, fairseq
+Sources: paperswithcode.com's VideoCLIP page (the paper's tables), fairseq
 issue 4940 for COIN zero-shot, yyuncong/TempCLR issue 3 for a third-party rerun). These are numbers
 on the REAL datasets; tables that print them next to results on the synthetic world label them so.
 """

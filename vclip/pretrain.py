@@ -3,7 +3,7 @@
 Paper: VideoCLIP sections 3.3-3.4 (overlapped clips, retrieval-augmented training) and 4.1
 (pre-training on HowTo100M: 8 GPUs x 512 pairs, Adam, lr 5e-5, 1000 warm-up updates, 25 epochs).
 
-Reference (fairseq ``examples/MMPT``; ``spec/videoclip_reference.md`` sections 2-5):
+Reference (fairseq ``examples/MMPT``):
 ``projects/retri/videoclip/how2.yaml`` (hyper-parameters), ``mmpt/tasks/retritask.py`` (the retrieval
 pass before each epoch, the group -> 512-pair reshape), ``mmpt/losses/nce.py::MMContraLoss`` (the
 loss), fairseq's ``adam`` optimiser and ``polynomial_decay`` scheduler, and its checkpointing

@@ -4,7 +4,7 @@ Paper: VideoCLIP section 3.4, "Retrieval Augmented Training": each video is summ
 of its clips' video and text embeddings, a dense index finds its nearest videos, and a training batch
 is drawn from one video's neighbourhood, so the in-batch negatives are hard.
 
-Reference (fairseq ``examples/MMPT``; ``spec/videoclip_reference.md`` section 4):
+Reference (fairseq ``examples/MMPT``):
 
 * ``mmpt/tasks/retritask.py``: the pass runs before every epoch including the first; the embedding
   pass uses aligned clips (``VariedLenAligner``), 16 per video, model in eval mode without gradients;

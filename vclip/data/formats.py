@@ -5,7 +5,7 @@ on YouCook2, MSR-VTT, MSR-VTT QA, CrossTask, COIN, DiDeMo). Reference: fairseq `
 ``mmpt/processors/dsprocessor.py`` (the meta processors of every end task), ``how2processor.py``
 (``raw_caption.json``, feature ``.npy`` files) and ``scripts/video_feature_extractor/extract.py``
 (features: one L2-normalised 512-d S3D vector per second, float16). The layouts are described in
-``data/README.md`` and in sections 6 and 7 of ``spec/videoclip_reference.md``.
+``data/README.md``; the reference reads them in ``mmpt/processors/dsprocessor.py`` and ``how2processor.py``.
 
 Every reader takes a file path and returns simple dataclasses. Structural problems (a missing column,
 a malformed row, a JSON value of the wrong type, a duplicated id) raise :class:`DataFormatError`,
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-FEATURE_DIM = 512  # S3D ``video_embedding`` width (spec 7.1); 1024 would be mixed_5c, the wrong layer
+FEATURE_DIM = 512  # S3D ``video_embedding`` width (``extract.py``); 1024 would be mixed_5c, the wrong layer
 FEATURE_DTYPES = (np.dtype(np.float16), np.dtype(np.float32))
 
 

@@ -2,7 +2,7 @@
 
 Paper: VideoCLIP (Xu et al., EMNLP 2021) section 4 (zero-shot transfer to retrieval, VideoQA, action
 localisation and segmentation). Reference: fairseq ``examples/MMPT``, ``mmpt_cli/predict.py`` with the
-``projects/retri/videoclip/test_*_zs*.yaml`` configurations (spec section 6).
+``projects/retri/videoclip/test_*_zs*.yaml`` configurations.
 
 =============  ====================================  ================================================
 task           folder layout (``data/README.md``)    module
