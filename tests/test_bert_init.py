@@ -111,6 +111,7 @@ def test_paper_recipe_refuses_an_unreachable_bert_before_reading_data(tmp_path, 
     assert code == 2 and len(err) == 1 and "bert-base-uncased" in err[0] and "--init-from DIR" in err[0]
 
 
+@pytest.mark.slow
 def test_the_paper_recipe_trains_from_a_local_bert_on_the_cpu(tmp_path, small_bert, synthetic_world):
     """``--config paper --steps 2 --init-from <small local bert>`` (CPU-sized groups and index)."""
     run = tmp_path / "run"
