@@ -38,16 +38,15 @@ CONDITIONS = {
 
 def run_one(world: Path, out: Path, condition: str, seed: int, steps: int | None, data) -> dict:
     from vclip.evaluate import evaluate_task
-    from vclip.pretrain import PretrainConfig, Trainer, load_config_file
+    from vclip.pretrain import Trainer, load_recipe
 
-    values = load_config_file("teaching")
-    values.update(CONDITIONS[condition], seed=seed, output=str(out / f"{condition}_seed{seed}"), progress=False,
+    values = dict(CONDITIONS[condition], seed=seed, output=str(out / f"{condition}_seed{seed}"), progress=False,
                   device="cpu", save_every=10**9)
     if steps is not None:
         values["steps"] = steps
     shutil.rmtree(values["output"], ignore_errors=True)
     t0 = time.perf_counter()
-    trainer = Trainer(PretrainConfig(**values), data=data)
+    trainer = Trainer(load_recipe("teaching").updated(**values), data=data)
     result = trainer.fit()
     train_s = time.perf_counter() - t0
     metrics = evaluate_task(trainer.model.eval(), "youcook2", world).metrics

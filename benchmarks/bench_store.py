@@ -3,7 +3,7 @@
 Paper: VideoCLIP (Xu et al., EMNLP 2021) section 4.1 samples 16 clips of 3-32 s from each of 32
 videos per step out of 1.1M HowTo100M videos. Reference: fairseq ``examples/MMPT`` shards the S3D
 features (``utils/shardedtensor.py``, ``scripts/video_feature_extractor/shard_feature.py``) so that
-a clip is a slice of a memory-mapped shard instead of a whole ``.npy`` file read (spec 7.2).
+a clip is a slice of a memory-mapped shard instead of a whole ``.npy`` file read.
 
 The benchmark writes a pre-training folder of cheap random float16 features (default 10,000 videos
 of 20-60 s, about 400 MB) and one caption per video in a temporary folder, builds the store with

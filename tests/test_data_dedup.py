@@ -1,4 +1,4 @@
-"""Caption de-duplication (spec 3.7): each case of the reference algorithm on hand-made captions."""
+"""Caption de-duplication (reference `mmpt/processors/dedupprocessor.py`): each case of the reference algorithm on hand-made captions."""
 
 from __future__ import annotations
 

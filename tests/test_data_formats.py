@@ -219,3 +219,20 @@ def test_didemo_times_must_be_chunks(tmp_path):
     path.write_text(json.dumps([{"video": "v.mp4", "description": "a man", "times": [[0, 6]]}]))
     with pytest.raises(DataFormatError, match=r"\[0\]\.times: expected \[s, e\] with 0 <= s <= e <= 5"):
         read_didemo(path)
+
+
+def test_the_reference_split_list_names_are_read_as_they_are(tmp_path, synthetic_world):
+    import shutil
+
+
+
+    folder = tmp_path / "how2"
+    shutil.copytree(synthetic_world / "pretrain", folder, ignore=shutil.ignore_patterns("features"))
+    (folder / "train.lst").rename(folder / "how2_s3d_train.lst")
+    (folder / "val.lst").rename(folder / "how2_s3d_val.lst")
+    data = read_pretrain_folder(folder)
+    expected = read_pretrain_folder(synthetic_world / "pretrain")
+    assert data.train_ids == expected.train_ids and data.val_ids == expected.val_ids
+    (folder / "train.lst").write_text("x\n")
+    with pytest.raises(DataFormatError, match="train list: expected one of train.lst or how2_s3d_train.lst, found both"):
+        read_pretrain_folder(folder)

@@ -1,4 +1,4 @@
-"""The sharded feature store (spec 7.2) and the folder-backed reader with the same interface."""
+"""The sharded feature store (reference `mmpt/utils/shardedtensor.py` layout) and the folder-backed reader with the same interface."""
 
 from __future__ import annotations
 

@@ -97,9 +97,9 @@ def _program_main(rank: int, world: int, port: int, argv: list[str]) -> None:
 def test_program_under_two_ranks(tmp_path, synthetic_world):
     """``torchrun --nproc-per-node 2 -m vclip.pretrain`` as two spawned ranks: retrieval, DDP, checkpoint."""
     run = tmp_path / "run"
-    argv = ["--data", str(synthetic_world / "pretrain"), "--preset", "tiny", "--output", str(run), "--steps", "4",
-            "--videos-per-group", "4", "--clips-per-video", "2", "--no-progress", "--global-negatives", "--log-every", "1",
-            "--device", "cpu"]
+    argv = ["--data", str(synthetic_world / "pretrain"), "--model.preset", "tiny", "--output", str(run), "--steps", "4",
+            "--sampling.videos-per-group", "4", "--sampling.clips-per-video", "2", "--no-progress",
+            "--optimisation.global-negatives", "--run.log-every", "1", "--run.device", "cpu"]
     mp.spawn(_program_main, args=(2, free_port(), argv), nprocs=2, join=True)
     assert (run / "checkpoints" / "LATEST").read_text().strip() == "step_000004"
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

@@ -257,7 +257,7 @@ def test_minilm_preset_loads_the_offline_weights(minilm_model):
             source.encoder.layer[index].output.dense.weight,
         )
     assert torch.equal(video_bert.embeddings.word_embeddings.weight, source.embeddings.word_embeddings.weight)
-    with pytest.raises(ValueError, match="num_text_layers=8 but MiniLM has 6"):
+    with pytest.raises(ValueError, match="num_text_layers=8 but the checkpoint has 6 layers"):
         VideoCLIP.from_preset("minilm", num_text_layers=8)
 
 

@@ -10,7 +10,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from vclip.pretrain import PretrainConfig, Trainer, load_config_file, main, polynomial_decay, pretrain
+from vclip.config import ConfigError, parse_command_line
+from vclip.pretrain import PretrainConfig, Trainer, load_recipe, main, polynomial_decay, pretrain
 
 
 def small_config(run: Path, **overrides) -> PretrainConfig:
@@ -58,7 +59,7 @@ def test_run_directory_layout(tmp_path, arrays):
     assert [r["step"] for r in records if r["kind"] == "val"] == [5, 7]  # epoch end and run end
     best = (ckdir / "BEST").read_text().strip()
     assert (ckdir / best).is_dir()  # the best-validation checkpoint is kept
-    assert json.loads((run / "config.json").read_text())["steps"] == 7
+    assert json.loads((run / "config.json").read_text())["run"]["steps"] == 7
     from vclip.model import VideoCLIP
 
     VideoCLIP.from_pretrained(ckdir / latest)  # a native checkpoint other programs can load
@@ -90,34 +91,85 @@ def test_data_order_depends_on_the_seed(tmp_path, arrays):
     assert all(len(g) == 4 for g in a) and len(a) == 5
 
 
-def test_configs_and_cli(tmp_path, arrays):
-    paper = load_config_file("paper")
-    assert paper["videos_per_group"] * paper["clips_per_video"] == 512 and paper["epochs"] == 25
-    assert paper["lr"] == 5e-5 and paper["warmup_updates"] == 1000 and paper["clip_norm"] == 2.0
-    PretrainConfig(**paper)
-    teaching = PretrainConfig(**load_config_file("teaching"))
-    assert teaching.preset == "tiny"
+def test_recipes_hold_only_differences_and_unknown_keys_are_refused(tmp_path):
+    paper = load_recipe("paper")
+    assert paper.videos_per_group * paper.clips_per_video == 512 and paper.epochs == 25
+    assert paper.lr == 5e-5 and paper.warmup_updates == 1000 and paper.clip_norm == 2.0
+    assert paper.model.init_from == "bert-base-uncased"
+    assert (paper.retrieval.index, paper.retrieval.nprobe, paper.retrieval.shares) == ("ivf512", 1, "fixed")
+    assert paper.run.val_at_save and paper.run.val_at_epoch_end and not paper.retrieval.top_up
+    for name in ("paper", "teaching"):  # each file holds exactly what differs from the defaults
+        on_disk = json.loads((Path("vclip/configs") / f"{name}.json").read_text())
+        on_disk.pop("_comment")
+        assert load_recipe(name).differences() == on_disk
+    assert load_recipe("teaching").model.preset == "tiny" and load_recipe("teaching").steps == 150
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"learning_rate": 1.0}))
-    with pytest.raises(ValueError, match="learning_rate"):
-        load_config_file(bad)
-    with pytest.raises(ValueError, match="alignment"):
+    bad.write_text(json.dumps({"optimisation": {"learning_rate": 1.0}}))
+    with pytest.raises(ConfigError, match=r"bad.json: unknown setting optimisation.learning_rate"):
+        load_recipe(bad)
+    bad.write_text(json.dumps({"lr": 1.0}))
+    with pytest.raises(ConfigError, match=r"bad.json: unknown section 'lr'"):
+        load_recipe(bad)
+    with pytest.raises(ConfigError, match="alignment"):
         PretrainConfig(alignment="aligned")
-    with pytest.raises(ValueError, match="not both"):
+    with pytest.raises(ConfigError, match="not both"):
         PretrainConfig(steps=3, epochs=2)
+    with pytest.raises(ConfigError, match="unknown setting 'stpes'"):
+        PretrainConfig(stpes=3)
+
+
+def test_command_line_overrides_the_recipe(tmp_path, capsys):
+    bare = parse_command_line(["--data", "D", "--output", "O"]).settings
+    assert bare == load_recipe("teaching").updated(data="D", output="O")  # the bare command: the teaching recipe
+    paper = parse_command_line(["--config", "paper", "--steps", "2", "--lr", "1e-4", "--no-retrieval",
+                                "--retrieval.index", "auto", "--sampling.text-min-tokens", "4"]).settings
+    assert (paper.steps, paper.epochs, paper.lr, paper.retrieval.enabled) == (2, None, 1e-4, False)
+    assert paper.retrieval.index == "auto" and paper.sampling.text_min_tokens == 4
+    assert parse_command_line(["--config", "teaching", "--epochs", "2"]).settings.steps is None
+    with pytest.raises(SystemExit):  # tyro reports the constructor's ConfigError and exits 2
+        parse_command_line(["--steps", "2", "--epochs", "2"])
+    assert "not both" in capsys.readouterr().err
+    assert main(["--config", "paper", "--print-config"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["retrieval"]["index"] == "ivf512" and printed["retrieval"]["nprobe"] == 1
+    assert printed["retrieval"]["shares"] == "fixed" and printed["model"]["init_from"] == "bert-base-uncased"
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    helptext = capsys.readouterr().out
+    for flag in ("--run.save-every", "--save-every", "--optimisation.temperature", "--retrieval.shares",
+                 "--init-from", "--no-progress", "--print-config", "per_epoch", "ivf512"):
+        assert flag in helptext, flag
     assert main(["--data", str(tmp_path / "nowhere"), "--output", str(tmp_path / "r"), "--no-progress"]) == 2
 
 
 def test_program_on_the_synthetic_world(tmp_path, synthetic_world):
     run = tmp_path / "run"
-    argv = ["--data", str(synthetic_world / "pretrain"), "--preset", "tiny", "--output", str(run), "--steps", "3",
-            "--videos-per-group", "4", "--clips-per-video", "2", "--alignment", "exact", "--no-retrieval",
-            "--no-progress", "--seed", "3", "--eval-every", "3", "--eval-data", str(synthetic_world)]
+    argv = ["--data", str(synthetic_world / "pretrain"), "--model.preset", "tiny", "--output", str(run), "--steps", "3",
+            "--sampling.videos-per-group", "4", "--sampling.clips-per-video", "2", "--alignment", "exact",
+            "--no-retrieval", "--no-progress", "--seed", "3", "--run.eval-every", "3", "--run.eval-data",
+            str(synthetic_world)]
     assert main(argv) == 0
     assert (run / "checkpoints" / "LATEST").read_text().strip() == "step_000003"
     cfg = json.loads((run / "config.json").read_text())
-    assert cfg["alignment"] == "exact" and cfg["retrieval"] is False and cfg["seed"] == 3
+    assert cfg["sampling"]["alignment"] == "exact" and cfg["retrieval"]["enabled"] is False and cfg["run"]["seed"] == 3
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert np.isfinite([r["loss"] for r in records if r["kind"] == "train"]).all()
     (evaluation,) = [r for r in records if r["kind"] == "eval"]
     assert evaluation["step"] == 3 and evaluation["task"] == "youcook2" and 0 <= evaluation["metrics"]["R@1"] <= 100
+
+
+def test_rank_shares_are_fixed_as_the_reference_or_redrawn(tmp_path, arrays):
+    fixed = Trainer(small_config(tmp_path / "a"), data=arrays)
+    assert fixed.cfg.retrieval.shares == "fixed"  # the reference's DistributedSampler epoch is never set
+    assert all(np.array_equal(a, b) for a, b in zip(fixed._shares(0), fixed._shares(3)))
+    redrawn = Trainer(small_config(tmp_path / "b", shares="per_epoch"), data=arrays)
+    assert not np.array_equal(redrawn._shares(0)[0], redrawn._shares(3)[0])
+
+
+def test_validation_at_saves_and_epoch_ends_together(tmp_path, arrays):
+    run = tmp_path / "run"
+    pretrain(small_config(run, steps=8, save_every=3, val_at_save=True), data=arrays)  # 5 groups per epoch
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if r["kind"] == "val"] == [3, 5, 6, 8]  # saves 3, 6; epoch end 5; run end 8
+    best = (run / "checkpoints" / "BEST").read_text().strip()
+    assert (run / "checkpoints" / best).is_dir()

@@ -113,3 +113,15 @@ def test_synthetic_neighbours_share_the_task(synthetic_world):
     chance = np.mean([np.mean(tasks == t) for t in tasks])
     random_same = np.mean([np.mean(tasks[g] == tasks[g[0]]) for g in random_groups(len(tasks), v, np.random.default_rng(0))])
     assert same > 0.5 and same > 2 * chance, (same, chance, random_same)
+
+
+def test_short_ivf_groups_are_topped_up_or_kept_short_as_the_reference():
+    vecs, _ = clustered_vectors(n_clusters=40, per_cluster=50, dim=16)
+    # 512 lists over 2000 vectors, nprobe 1: many lists hold fewer than V = 16 candidates
+    filled, stats = retrieval_groups(vecs, 16, np.random.default_rng(0), 64, "ivf512", nprobe=1)
+    assert stats.index == "ivf512/nprobe1" and stats.topped_up_groups > 0
+    assert all(len(g) == 16 for g in filled)
+    short, stats_short = retrieval_groups(vecs, 16, np.random.default_rng(0), 64, "ivf512", nprobe=1, top_up=False)
+    assert stats_short.topped_up_groups == 0 and len(short) == len(filled)
+    assert sum(len(g) < 16 for g in short) == stats.topped_up_groups
+    assert all(len(set(g)) == len(g) >= 1 for g in short)

@@ -9,7 +9,8 @@ localisation and action segmentation.
 The package mirrors the paper, one module per idea:
 
 =======================  ============================================================
-``vclip.model``          video and text towers (paper section 3.1), presets
+``vclip.model``          video and text towers (paper section 3.1), presets, ``from_bert``
+``vclip.bert``           reading a pre-trained BERT checkpoint (folder or hub name)
 ``vclip.tokenizer``      bert-base-uncased WordPiece text layout, offline
 ``vclip.loss``           the symmetric InfoNCE loss (section 3.2), distributed all-gather
 ``vclip.checkpoint``     the reference release's ``checkpoint_best.pt`` layout, native format
@@ -17,6 +18,7 @@ The package mirrors the paper, one module per idea:
 ``vclip.synthetic``      a synthetic instructional-video world in the real formats
 ``vclip.sampling``       overlapped video/text clip sampling (section 3.3)
 ``vclip.retrieval``      retrieval-augmented batches (section 3.4)
+``vclip.config``         the pre-training configuration: sections, recipes, command line
 ``vclip.pretrain``       the pre-training program (single process or ``torchrun``)
 ``vclip.distributed``    process groups from torchrun's environment
 ``vclip.metrics``        retrieval, QA, localisation and segmentation metrics

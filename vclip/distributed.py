@@ -3,7 +3,7 @@
 Paper: VideoCLIP section 4.1 (pre-training on 8 GPUs, 512 pairs per GPU). Reference: fairseq's
 distributed training (``mmpt_cli/localjob.py``: ``--distributed-world-size 8``, ``--ddp-backend
 no_c10d``) and ``mmpt/tasks/retritask.py`` (``DistributedSampler`` and barriers around the retrieval
-pass). See ``spec/videoclip_reference.md`` sections 4 and 5.
+pass; lines 58 and 98-100).
 
 ``torchrun`` sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT; :func:`init_distributed`
 reads them and starts the process group (nccl on GPU, gloo on CPU). Without them the program runs as

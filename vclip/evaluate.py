@@ -1,8 +1,8 @@
 """``python -m vclip.evaluate``: zero-shot evaluation of a VideoCLIP checkpoint on the paper's six tasks.
 
 Paper: VideoCLIP (Xu et al., EMNLP 2021) section 4 (zero-shot transfer) and its result tables. Reference:
-fairseq ``examples/MMPT``, ``mmpt_cli/predict.py`` run on ``projects/retri/videoclip/test_*_zs*.yaml``
-; the tasks themselves (one registered class each) are in :mod:`vclip.tasks`, the metrics in :mod:`vclip.metrics`.
+fairseq ``examples/MMPT``, ``mmpt_cli/predict.py`` run on ``projects/retri/videoclip/test_*_zs*.yaml``;
+the tasks themselves (one registered class each) are in :mod:`vclip.tasks`, the metrics in :mod:`vclip.metrics`.
 
 Usage::
 

@@ -2,7 +2,7 @@
 
 VideoCLIP (Xu et al. 2021, section 4.1) trains and evaluates on per-second S3D ``video_embedding``
 features of MIL-NCE's HowTo100M model (Miech et al. 2020). Reference: fairseq ``examples/MMPT``
-``scripts/video_feature_extractor/extract.py`` run by ``how2/s3d.sh`` (spec section 7.1): decode at
+``scripts/video_feature_extractor/extract.py`` run by ``how2/s3d.sh``: decode at
 30 fps, short side 224, centre crop 224x224, RGB / 255, zero-pad to a multiple of 30 frames, one
 30-frame chunk per second through S3D in batches of 32 chunks, L2-normalise each row
 (``--l2_normalize 1``), save float16 ``<video_id>.npy`` of shape (seconds, 512).
@@ -21,8 +21,6 @@ refuses to mix features made with different weights or recipes in one folder.
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import hashlib
 import json
 import logging
@@ -32,6 +30,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -62,7 +61,7 @@ class ExtractConfig:
     size: int = SIZE  # short side and crop size (reference: 224); smaller only for tests and demos
     l2_normalize: bool = True  # reference default (--l2_normalize 1), what VideoCLIP trained on
     half_precision: bool = True  # save float16, as the released features (--half_precision 1)
-    output: str = "video_embedding"  # or "mixed_5c": the 1024-d pooled layer before fc
+    output: Literal["video_embedding", "mixed_5c"] = "video_embedding"  # mixed_5c: the 1024-d pooled layer before fc
     device: str = "auto"  # "auto" = cuda when available, else cpu
     progress: bool = True  # tqdm progress bars
 
@@ -253,31 +252,17 @@ def extract(config: ExtractConfig) -> ExtractReport:
     return report
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m vclip.extract", description=(
-        "Per-second S3D features of raw videos with VideoCLIP's recipe (30 fps, 224 px centre crop, "
-        "L2-normalised float16 <video_id>.npy of shape (seconds, 512))."), epilog=WEIGHTS_HELP)
-    for f in dataclasses.fields(ExtractConfig):
-        flag = "--" + f.name.replace("_", "-")
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        if f.name == "videos":
-            p.add_argument(flag, nargs="+", required=True, help="video files and/or folders")
-        elif isinstance(default, bool):
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
-        elif f.name == "output":
-            p.add_argument(flag, choices=OUTPUTS, default=default)
-        else:
-            kind = int if isinstance(default, int) else float if isinstance(default, float) else str
-            p.add_argument(flag, type=kind, default=default, required=f.name == "out",
-                           help=f"(default: {default})")
-    return p
-
-
 def main(argv=None) -> int:
     """Returns 0 when every video has features, 1 when some failed (listed), 2 on a usage error."""
+    import tyro
+
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    parser = build_parser()
-    config = ExtractConfig(**vars(parser.parse_args(argv)))
+    config = tyro.cli(ExtractConfig, args=argv, prog="python -m vclip.extract", description=(
+        "Per-second S3D features of raw videos with VideoCLIP's recipe (30 fps, 224 px centre crop, "
+        "L2-normalised float16 <video_id>.npy of shape (seconds, 512)). " + WEIGHTS_HELP))
+    if not config.videos or not config.out:
+        print("error: --videos (files and/or folders) and --out (the output folder) are required", file=sys.stderr)
+        return 2
     try:
         report = extract(config)
     except (FileNotFoundError, ValueError) as error:

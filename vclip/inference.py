@@ -5,8 +5,7 @@ and section 4 (zero-shot use: retrieval scores one pooled video against pooled t
 scores each second's video token against the texts).
 
 Reference: fairseq ``examples/MMPT`` README "Inference" and ``mmpt/models/mmfusion.py``
-``MMPTModel.forward`` (spec section 10), with the S3D extraction of ``scripts/video_feature_extractor``
-(spec section 7.1). Differences from ``MMPTModel``, each an option here:
+``MMPTModel.forward`` (lines 31-89), with the S3D extraction of ``scripts/video_feature_extractor``. Differences from ``MMPTModel``, each an option here:
 
 * **L2 normalisation of the S3D output.** The training features were L2-normalised (``extract.py
   --l2_normalize 1``) but ``MMPTModel.forward`` feeds the raw ``video_embedding`` to the model. We
@@ -52,7 +51,7 @@ LONG_VIDEO_MODES = ("windows", "first")
 class InferenceConfig:
     batch_size: int = 8  # 32-s windows per video-tower forward; also texts per text-tower forward is 8x this
     s3d_batch_size: int = 32  # one-second chunks per S3D forward (the extraction script's batch)
-    l2_normalize: bool = True  # as the training features; False reproduces MMPTModel (spec 10, quirk 1)
+    l2_normalize: bool = True  # as the training features; False reproduces MMPTModel, which skips it
     long_videos: str = "windows"  # "windows": 32-s windows, weighted mean; "first": the first 32 s only
     fps: float = FPS  # decoding recipe (reference: 30 fps, 224 px); smaller size only for tests and demos
     size: int = SIZE

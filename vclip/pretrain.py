@@ -3,7 +3,7 @@
 Paper: VideoCLIP sections 3.3-3.4 (overlapped clips, retrieval-augmented training) and 4.1
 (pre-training on HowTo100M: 8 GPUs x 512 pairs, Adam, lr 5e-5, 1000 warm-up updates, 25 epochs).
 
-Reference (fairseq ``examples/MMPT``; ``spec/videoclip_reference.md`` sections 2-5):
+Reference (fairseq ``examples/MMPT``):
 ``projects/retri/videoclip/how2.yaml`` (hyper-parameters), ``mmpt/tasks/retritask.py`` (the retrieval
 pass before each epoch, the group -> 512-pair reshape), ``mmpt/losses/nce.py::MMContraLoss`` (the
 loss), fairseq's ``adam`` optimiser and ``polynomial_decay`` scheduler, and its checkpointing
@@ -11,13 +11,16 @@ loss), fairseq's ``adam`` optimiser and ``polynomial_decay`` scheduler, and its 
 
 Programs::
 
-    python -m vclip.pretrain --data DIR --preset tiny --output runs/tiny --steps 300
-    torchrun --nproc-per-node 8 -m vclip.pretrain --config vclip/configs/paper.json --data DIR --output RUN
+    python -m vclip.pretrain --data DIR --output runs/tiny                 # the teaching recipe (CPU)
+    torchrun --nproc-per-node 8 -m vclip.pretrain --config paper --data DIR --output RUN
+    python -m vclip.pretrain --help                                         # every setting, by section
+
+The configuration (sections, recipes, command line) is ``vclip.config``.
 
 Python API (used by the notebooks)::
 
-    from vclip.pretrain import PretrainConfig, pretrain
-    result = pretrain(PretrainConfig(data=..., output=..., preset="tiny", steps=200))
+    from vclip.pretrain import load_recipe, pretrain
+    result = pretrain(load_recipe("teaching").updated(data=..., output=..., steps=200))
     result.run_dir, result.history
 
 Run directory (``docs/design.md``)::
@@ -33,7 +36,6 @@ position in them.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
@@ -49,102 +51,14 @@ import numpy as np
 import torch
 
 from vclip import distributed as vdist
+from vclip.config import ConfigError, PretrainConfig, load_recipe, parse_command_line  # noqa: F401 (re-exported)
 from vclip.progress import progress_bar
 from vclip.retrieval import random_groups, retrieval_groups, video_vectors
-from vclip.sampling import ALIGNMENTS, SamplingConfig, sample_group
+from vclip.sampling import sample_group
 
 log = logging.getLogger(__name__)
 
-CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 STATE_NAME = "trainer_state.pt"
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-SCOPES = ("rank", "global")
-
-
-@dataclass
-class PretrainConfig:
-    """Every setting of a pre-training run. Defaults are the reference's (``how2.yaml``)."""
-
-    data: str = ""  # a pre-training folder (features/, raw_caption.json, train.lst, val.lst)
-    output: str = ""  # the run directory
-    preset: str = "tiny"  # model preset: tiny | minilm | paper
-    steps: int | None = None  # train for this many updates (epochs are cycled) ...
-    epochs: int | None = None  # ... or this many epochs (the paper: 25); default 1 epoch
-    seed: int = 0
-    # sampling (spec 3): a group = V videos x C clips = one batch of V*C pairs per rank
-    videos_per_group: int = 32
-    clips_per_video: int = 16
-    alignment: str = "overlap"  # "exact" is the paper's ablation (video span = text span)
-    # retrieval augmentation (spec 4)
-    retrieval: bool = True  # False = random groups (the paper's ablation)
-    num_candidates: int = 64  # neighbours searched per query video
-    retrieval_scope: str = "rank"  # "rank": one index per rank over its share (reference); "global": one over all
-    index: str = "auto"  # auto | flat | ivf | ivf512 (vclip.retrieval.build_index)
-    exact_max_videos: int = 50_000  # "auto" uses an exact index up to this many videos
-    nprobe: int = 1  # IVF lists searched (reference: faiss default 1)
-    embed_videos_per_batch: int = 32  # videos per forward pass of the embedding pass
-    embed_clips_per_video: int | None = None  # clips averaged per video vector; None = clips_per_video (reference)
-    # optimisation (spec 5)
-    lr: float = 5e-5
-    warmup_updates: int = 1000
-    total_num_update: int | None = None  # linear decay reaches 0 here; None = this run's total updates
-    betas: tuple[float, float] = (0.9, 0.98)
-    adam_eps: float = 1e-8
-    weight_decay: float = 0.0
-    clip_norm: float = 2.0
-    precision: str = "auto"  # auto = fp16 autocast + GradScaler on GPU (reference --fp16), fp32 on CPU
-    global_negatives: bool = False  # contrast against every rank's pairs (reference: GPU-local)
-    # bookkeeping
-    log_every: int = 10
-    save_every: int = 1024  # the reference's save_interval_updates
-    keep_last: int = 2  # interval checkpoints kept (the best by validation loss is kept too)
-    val_every: int = 0  # validate every N updates; 0 = at the end of each epoch and of the run
-    val_max_groups: int = 64  # cap on validation groups (val.lst may be large)
-    eval_every: int = 0  # zero-shot evaluation every N updates (0 = never)
-    eval_data: str = ""  # a synthetic-world root or an evaluation folder
-    eval_task: str = "youcook2"
-    device: str | None = None  # None: cuda when available
-    resume: bool = False
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        self.betas = tuple(float(b) for b in self.betas)
-        if self.alignment not in ALIGNMENTS:
-            raise ValueError(f"alignment must be one of {ALIGNMENTS}, got {self.alignment!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if self.retrieval_scope not in SCOPES:
-            raise ValueError(f"retrieval_scope must be one of {SCOPES}, got {self.retrieval_scope!r}")
-        if self.steps is not None and self.epochs is not None:
-            raise ValueError(f"give --steps or --epochs, not both (got steps={self.steps}, epochs={self.epochs})")
-        for name in ("videos_per_group", "clips_per_video", "num_candidates", "log_every", "save_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.videos_per_group < 2 and self.clips_per_video < 2:
-            raise ValueError("a group needs at least 2 pairs to contrast (videos_per_group x clips_per_video >= 2)")
-        if self.eval_every and not self.eval_data:
-            raise ValueError("eval_every needs eval_data (a synthetic-world root or an evaluation folder)")
-
-    def sampling(self) -> SamplingConfig:
-        return SamplingConfig(alignment=self.alignment)
-
-
-def load_config_file(path: str | os.PathLike) -> dict:
-    """Read a JSON configuration: a name in vclip/configs (e.g. "paper") or a path to a .json file."""
-    candidate = Path(path)
-    if not candidate.exists() and (CONFIG_DIR / f"{path}.json").exists():
-        candidate = CONFIG_DIR / f"{path}.json"
-    if not candidate.exists():
-        known = sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
-        raise FileNotFoundError(f"configuration {path!r} not found (ready configurations: {known})")
-    with open(candidate, encoding="utf-8") as handle:
-        values = json.load(handle)
-    values = {k: v for k, v in values.items() if not k.startswith("_")}  # "_comment" keys
-    known = {f.name for f in dataclasses.fields(PretrainConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"{candidate}: unknown settings {unknown}; known: {sorted(known)}")
-    return values
 
 
 # ---------------------------------------------------------------------------------------- schedule
@@ -190,9 +104,7 @@ class Trainer:
 
     def __init__(self, config: PretrainConfig, dist: vdist.DistInfo | None = None, data=None, model=None):
         """``data``: None (read ``config.data``) or (store, train_ids, val_ids), e.g. plain arrays in a
-        :class:`vclip.sampling.ArrayVideos`; ``model``: None (``VideoCLIP.from_preset(config.preset)``)."""
-        from vclip.model import VideoCLIP
-
+        :class:`vclip.sampling.ArrayVideos`; ``model``: None (``config.model.build()``)."""
         self.cfg = config
         default_device = "cuda" if torch.cuda.is_available() else "cpu"
         self.dist = dist or vdist.DistInfo(device=torch.device(config.device or default_device))
@@ -200,13 +112,13 @@ class Trainer:
         store, train_ids, val_ids = data if data is not None else open_pretrain_data(config.data)
         self.store, self.train_ids, self.val_ids = store, list(train_ids), list(val_ids)
         if not self.train_ids:
-            raise ValueError(f"{config.data}: no training videos")
+            raise ConfigError(f"{config.data}: no training videos")
         self.run_dir = Path(config.output)
         if not config.output:
-            raise ValueError("output (the run directory) is required")
+            raise ConfigError("run.output (the run directory, --output) is required")
 
         torch.manual_seed(config.seed)  # identical initialisation on every rank
-        self.model = (model or VideoCLIP.from_preset(config.preset)).to(self.device).train()
+        self.model = (model or config.model.build()).to(self.device).train()
         self.ddp = None
         if self.dist.is_distributed:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -230,7 +142,7 @@ class Trainer:
         self.groups_per_epoch = self._count_groups()
         self.steps_per_epoch = self.groups_per_epoch // self.dist.world_size
         if self.steps_per_epoch < 1:
-            raise ValueError(
+            raise ConfigError(
                 f"{len(self.train_ids)} training videos make {self.groups_per_epoch} groups of "
                 f"{config.videos_per_group} videos, fewer than {self.dist.world_size} rank(s): lower --videos-per-group"
             )
@@ -255,18 +167,24 @@ class Trainer:
         p = self.cfg.precision
         if self.device.type != "cuda":
             if p in ("fp16", "bf16"):
-                raise ValueError(f"precision {p!r} is for GPUs only; this run is on {self.device}")
+                raise ConfigError(f"precision {p!r} is for GPUs only; this run is on {self.device}")
             return None
         return {"auto": torch.float16, "fp16": torch.float16, "bf16": torch.bfloat16, "fp32": None}[p]
 
     def _shares(self, epoch: int) -> list[np.ndarray]:
-        """Each rank's share of the training videos for the embedding pass (a DistributedSampler)."""
+        """Each rank's share of the training videos for the embedding pass (a DistributedSampler).
+
+        ``retrieval.shares == "fixed"``: the same shares every epoch, as the reference (its sampler's
+        epoch is never set); ``"per_epoch"``: redrawn each epoch.
+        """
+        if self.cfg.retrieval.shares == "fixed":
+            epoch = 0
         perm = _rng(self.cfg.seed, _SHARES, epoch).permutation(len(self.train_ids))
         return [perm[r :: self.dist.world_size] for r in range(self.dist.world_size)]
 
     def _count_groups(self) -> int:
         v = self.cfg.videos_per_group
-        if self.cfg.retrieval and self.cfg.retrieval_scope == "rank":
+        if self.cfg.retrieval.enabled and self.cfg.retrieval_scope == "rank":
             return sum(len(s) // v for s in self._shares(0))
         return len(self.train_ids) // v
 
@@ -275,7 +193,7 @@ class Trainer:
         """All ranks' groups for ``epoch`` (indices into train_ids), shuffled; plus retrieval stats."""
         cfg, rank = self.cfg, self.dist.rank
         info: dict = {"epoch": epoch}
-        if not cfg.retrieval:
+        if not cfg.retrieval.enabled:
             groups = random_groups(len(self.train_ids), cfg.videos_per_group, _rng(cfg.seed, _GROUPS, epoch))
         else:
             share = self._shares(epoch)[rank]
@@ -286,7 +204,7 @@ class Trainer:
                 [self.train_ids[i] for i in share],
                 cfg.embed_clips_per_video or cfg.clips_per_video,
                 _rng(cfg.seed, _EMBED, epoch, rank),
-                cfg.sampling(),
+                cfg.sampling,
                 cfg.embed_videos_per_batch,
                 self.device,
                 self.autocast_dtype,
@@ -309,6 +227,7 @@ class Trainer:
                 cfg.exact_max_videos,
                 None,
                 cfg.nprobe,
+                cfg.retrieval.top_up,
             )
             stats.embed_seconds = embed_s
             local = [[int(share[i]) for i in g] for g in local]
@@ -328,7 +247,7 @@ class Trainer:
         """The collated V*C pairs of ``group`` at ``position`` in ``epoch`` on this rank."""
         rng = _rng(self.cfg.seed, _CLIPS, epoch, self.dist.rank, position)
         ids = [self.train_ids[i] for i in group]
-        return sample_group(self.store, ids, self.cfg.clips_per_video, rng, self.cfg.sampling())
+        return sample_group(self.store, ids, self.cfg.clips_per_video, rng, self.cfg.sampling)
 
     # ---------------------------------------------------------------- one update
     def forward_backward(self, batch) -> torch.Tensor:
@@ -339,7 +258,8 @@ class Trainer:
         net = self.ddp or self.model
         with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
             out = net(batch.vfeats, batch.vmask, batch.input_ids, batch.attention_mask)
-        loss = contrastive_loss(out.pooled_video.float(), out.pooled_text.float(), gather=self.cfg.global_negatives)
+        loss = contrastive_loss(out.pooled_video.float(), out.pooled_text.float(), self.cfg.temperature,
+                                self.cfg.normalize, gather=self.cfg.global_negatives)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         return loss.detach()
@@ -382,13 +302,14 @@ class Trainer:
             for g, ids in enumerate(groups):
                 if g % self.dist.world_size != self.dist.rank:
                     continue
-                batch = sample_group(self.store, ids, cfg.clips_per_video, _rng(cfg.seed, _VAL, g), cfg.sampling())
+                batch = sample_group(self.store, ids, cfg.clips_per_video, _rng(cfg.seed, _VAL, g), cfg.sampling)
                 batch = batch.to(self.device)
                 with torch.autocast(
                     self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None
                 ):
                     out = self.model(batch.vfeats, batch.vmask, batch.input_ids, batch.attention_mask)
-                total += float(contrastive_loss(out.pooled_video.float(), out.pooled_text.float()))
+                total += float(contrastive_loss(out.pooled_video.float(), out.pooled_text.float(),
+                                                cfg.temperature, cfg.normalize))
                 count += 1
         finally:
             self.model.train(was_training)
@@ -504,7 +425,12 @@ class Trainer:
 
     # ---------------------------------------------------------------- the loop
     def fit(self) -> PretrainResult:
-        """Train until ``total_steps``; validate and checkpoint at each epoch end, and every N updates."""
+        """Train until ``total_steps``; checkpoint every ``save_every`` updates and at epoch ends.
+
+        Validation (keeping the best checkpoint) runs at epoch ends (``val_at_epoch_end``), at every
+        interval checkpoint (``val_at_save``; the reference does both), every ``val_every`` updates,
+        and at the last update.
+        """
         cfg = self.cfg
         self._prepare_run_dir()
         bar = progress_bar(total=self.total_steps, initial=self.step, desc="pretrain", enabled=cfg.progress and self.dist.is_main)
@@ -534,12 +460,14 @@ class Trainer:
             if cfg.eval_every and self.step % cfg.eval_every == 0:
                 self._log({"kind": "eval", "step": self.step, "task": cfg.eval_task, **self.evaluate()})
             epoch_end = self.group_pos >= self.steps_per_epoch
-            validate = (cfg.val_every and self.step % cfg.val_every == 0) or (epoch_end and not cfg.val_every)
+            save = self.step % cfg.save_every == 0
+            validate = ((cfg.val_every and self.step % cfg.val_every == 0) or (epoch_end and cfg.val_at_epoch_end)
+                        or (save and cfg.val_at_save))
             if validate or self.step == self.total_steps:
                 self._validate_and_log()
             if epoch_end:
                 self.epoch, self.group_pos, self.epoch_groups = self.epoch + 1, 0, None
-            if validate or epoch_end or self.step % cfg.save_every == 0 or self.step == self.total_steps:
+            if validate or epoch_end or save or self.step == self.total_steps:
                 self.save_checkpoint()  # after every validation, so that BEST names a checkpoint
                 last_saved = self.step
         bar.close()
@@ -613,48 +541,39 @@ def pretrain(config: PretrainConfig, data=None, model=None) -> PretrainResult:
     return trainer.fit()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m vclip.pretrain",
-        description="VideoCLIP pre-training: overlapped clips, retrieval-augmented groups (torchrun for DDP).",
-        argument_default=argparse.SUPPRESS,
-    )
-    p.add_argument("--config", help="a JSON configuration: a file, or a name in vclip/configs (paper, teaching)")
-    for f in dataclasses.fields(PretrainConfig):
-        if f.name in ("retrieval", "resume", "progress", "global_negatives", "betas"):
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        typ = str(f.type)  # annotations are strings here ("int | None", "float", ...)
-        conv = int if typ.startswith("int") else float if typ.startswith("float") else str
-        p.add_argument(flag, dest=f.name, type=conv, help=f"(default: {f.default})")
-    p.add_argument("--betas", type=float, nargs=2, help="Adam betas (default: 0.9 0.98)")
-    p.add_argument("--no-retrieval", dest="retrieval", action="store_false", help="random groups (ablation)")
-    p.add_argument("--global-negatives", dest="global_negatives", action="store_true", help="all-gather negatives")
-    p.add_argument("--resume", action="store_true", help="continue the run in --output from checkpoints/LATEST")
-    p.add_argument("--no-progress", dest="progress", action="store_false")
-    return p
-
-
-def config_from_args(argv=None) -> PretrainConfig:
-    args = vars(build_parser().parse_args(argv))
-    values = load_config_file(args.pop("config")) if "config" in args else {}
-    values.update(args)
-    return PretrainConfig(**values)
-
-
 def main(argv=None) -> int:
+    """``python -m vclip.pretrain``: exit 0 when trained, 2 on a configuration or data error (one line)."""
+    from vclip.bert import resolve_folder
+    from vclip.data.formats import DataFormatError
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    is_main = os.environ.get("RANK", "0") == "0"
+    try:  # everything a user can get wrong is found here, before any training
+        command = parse_command_line(argv)
+        config = command.settings
+        if command.print_config:
+            print(json.dumps(config.to_dict(), indent=2))
+            return 0
+        if is_main:
+            sections = "\n".join(f"  {name}: {json.dumps(values)}" for name, values in config.to_dict().items())
+            log.info("configuration (recipe %s, then the command line):\n%s", command.config, sections)
+        if config.model.init_from:
+            resolve_folder(config.model.init_from)  # an unreachable hub name fails now, before the data is read
+        trainer = Trainer(config, vdist.init_distributed(config.run.device))
+    except (ConfigError, DataFormatError, FileNotFoundError) as error:  # bad input: say what, no traceback
+        print(f"error: {error}", file=sys.stderr)
+        vdist.cleanup()
+        return 2
     try:
-        config = config_from_args(argv)
-        result = pretrain(config)
-    except (ValueError, FileNotFoundError, FileExistsError) as error:  # bad input: say what, no traceback
+        result = trainer.fit()
+    except FileExistsError as error:  # an existing run without --resume
         print(f"error: {error}", file=sys.stderr)
         return 2
     finally:
         vdist.cleanup()
     last = [r for r in result.history if r.get("kind") == "train"][-1:]
     val = [r for r in result.history if r.get("kind") == "val"][-1:]
-    if os.environ.get("RANK", "0") == "0":
+    if is_main:
         print(f"run: {result.run_dir}  steps: {result.final_step}", file=sys.stdout)
         if last:
             print(f"last train loss {last[0]['loss']:.4f}", file=sys.stdout)

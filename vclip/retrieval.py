@@ -4,7 +4,7 @@ Paper: VideoCLIP section 3.4, "Retrieval Augmented Training": each video is summ
 of its clips' video and text embeddings, a dense index finds its nearest videos, and a training batch
 is drawn from one video's neighbourhood, so the in-batch negatives are hard.
 
-Reference (fairseq ``examples/MMPT``; ``spec/videoclip_reference.md`` section 4):
+Reference (fairseq ``examples/MMPT``):
 
 * ``mmpt/tasks/retritask.py``: the pass runs before every epoch including the first; the embedding
   pass uses aligned clips (``VariedLenAligner``), 16 per video, model in eval mode without gradients;
@@ -24,6 +24,7 @@ k-means seed drawn from it), so groups are deterministic given the seed.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -82,7 +83,7 @@ def video_vectors(
         (N, H) float32, row i for ``video_ids[i]``.
     """
     base = sampling or SamplingConfig()
-    aligned = SamplingConfig(**{**base.__dict__, "alignment": "exact"})
+    aligned = dataclasses.replace(base, alignment="exact")
     was_training = model.training
     model.eval()
     out = []
@@ -196,14 +197,15 @@ def retrieval_groups(
     exact_max_videos: int = 50_000,
     nlist: int | None = None,
     nprobe: int = 1,
+    top_up: bool = True,
 ) -> tuple[list[list[int]], RetrievalStats]:
     """floor(N/V) groups, each V videos drawn from a random query video's nearest neighbours.
 
     For each of floor(N/V) distinct random query videos: search ``num_candidates`` L2 neighbours,
     form [query] + [hits != query] and, when longer than V, draw V of them without replacement (the
     query may be dropped, as the reference). An IVF search can return fewer than V candidates; such
-    a group is completed with random other videos so that every batch has V*C pairs (counted in
-    ``stats.topped_up_groups``; the reference would train a smaller batch).
+    a group is completed with random other videos so that every batch has V*C pairs (``top_up``,
+    counted in ``stats.topped_up_groups``); with ``top_up=False`` it stays short, as the reference's.
 
     Returns:
         (groups, stats): groups are lists of row indices into ``vectors``.
@@ -235,7 +237,7 @@ def retrieval_groups(
             group = [cands[i] for i in pick]
         else:
             group = cands
-        if len(group) < videos_per_group:
+        if len(group) < videos_per_group and top_up:
             stats.topped_up_groups += 1
             taken = set(group)
             while len(group) < videos_per_group:

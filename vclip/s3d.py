@@ -7,7 +7,7 @@ VideoCLIP (Xu et al. 2021, section 4.1 "Video encoder") keeps this network froze
 its 512-d per-second ``video_embedding`` outputs.
 
 Reference files: ``mmpt/processors/models/s3dg.py`` in fairseq ``examples/MMPT`` (identical to
-``s3dg.py`` of antoine77340/S3D_HowTo100M); spec section 9. This is a re-implementation in torch
+``s3dg.py`` of antoine77340/S3D_HowTo100M). This is a re-implementation in torch
 alone, organised top to bottom: the three building blocks (``STConv3D``, ``SelfGating``,
 ``TFSameMaxPool3d``), the gated ``InceptionBlock``, then ``S3D`` and ``load_s3d_weights``.
 

@@ -4,7 +4,7 @@ Paper: VideoCLIP section 3.3, "Overlapped Video-Text Clips": a text clip is samp
 video clip whose centre lies inside the text clip's span and whose duration is drawn independently,
 so positives overlap in time but are not aligned.
 
-Reference (fairseq ``examples/MMPT``; see ``spec/videoclip_reference.md`` section 3):
+Reference (fairseq ``examples/MMPT``):
 
 * ``mmpt/processors/how2processor.py``: ``FixedLenAligner.__call__`` (16 clips per video, uniform
   centre caption), ``VariedLenAligner`` (text budget ``randint(8, 64)``), ``OverlappedAligner.sampling``

@@ -1,8 +1,8 @@
 """Decoding raw video with PyAV and the S3D preprocessing recipe of the released features.
 
 VideoCLIP (Xu et al. 2021, section 4.1) trains on S3D features with one 512-d vector per second. The
-reference made them with ``scripts/video_feature_extractor/`` of fairseq ``examples/MMPT`` (spec
-section 7.1): ``videoreader.py`` runs ``ffmpeg -vf fps=30,scale=W:H,crop=224:224`` to RGB uint8 with
+reference made them with ``scripts/video_feature_extractor/`` of fairseq ``examples/MMPT``:
+``videoreader.py`` runs ``ffmpeg -vf fps=30,scale=W:H,crop=224:224`` to RGB uint8 with
 the *short side* scaled to 224 (the long side ``int(long * 224 / short)``) and a centre crop at
 ``int((W - 224) / 2)``, ``int((H - 224) / 2)``; ``preprocessing.py`` divides by 255 (no mean/std),
 zero-pads the frame count to a multiple of 30 and reshapes to (seconds, 3, 30, 224, 224).

@@ -3,7 +3,7 @@
 Paper: VideoCLIP (Xu et al., EMNLP 2021) section 4 (the pre-training and evaluation datasets).
 Reference: the meta processors of fairseq ``examples/MMPT/mmpt/processors/dsprocessor.py`` and
 ``how2processor.py`` read these layouts; they drop items whose features are missing without saying
-so (spec 6.1), which users of the reference trip over (fairseq issues 4734, 5049, 5050). Here every
+so (``dsprocessor.py`` lines 279-302 for YouCook2), which users of the reference trip over (fairseq issues 4734, 5049, 5050). Here every
 missing feature is listed by id and every problem names the file, the field and the expectation.
 
 Layouts (see ``data/README.md``): ``pretrain``, ``store``, ``world`` (a synthetic world root: every

@@ -3,7 +3,7 @@
 Paper: VideoCLIP (Xu et al., EMNLP 2021) section 4.1 pre-trains on HowTo100M ASR captions. YouTube's
 automatic captions "roll": each line repeats the tail of the previous one, so consecutive lines
 overlap in text and time. Reference: fairseq ``examples/MMPT/mmpt/processors/dedupprocessor.py``
-``CaptionDedupProcessor._dedup`` (lines 119-207), run once over ``raw_caption.json`` (spec 3.7).
+``CaptionDedupProcessor._dedup`` (lines 119-207), run once over ``raw_caption.json``.
 
 For each caption (newlines replaced by spaces, stripped; non-string and empty captions dropped),
 compared with the last kept one:

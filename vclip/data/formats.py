@@ -5,7 +5,7 @@ on YouCook2, MSR-VTT, MSR-VTT QA, CrossTask, COIN, DiDeMo). Reference: fairseq `
 ``mmpt/processors/dsprocessor.py`` (the meta processors of every end task), ``how2processor.py``
 (``raw_caption.json``, feature ``.npy`` files) and ``scripts/video_feature_extractor/extract.py``
 (features: one L2-normalised 512-d S3D vector per second, float16). The layouts are described in
-``data/README.md`` and in sections 6 and 7 of ``spec/videoclip_reference.md``.
+``data/README.md``; the reference reads them in ``mmpt/processors/dsprocessor.py`` and ``how2processor.py``.
 
 Every reader takes a file path and returns simple dataclasses. Structural problems (a missing column,
 a malformed row, a JSON value of the wrong type, a duplicated id) raise :class:`DataFormatError`,
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-FEATURE_DIM = 512  # S3D ``video_embedding`` width (spec 7.1); 1024 would be mixed_5c, the wrong layer
+FEATURE_DIM = 512  # S3D ``video_embedding`` width (``extract.py``); 1024 would be mixed_5c, the wrong layer
 FEATURE_DTYPES = (np.dtype(np.float16), np.dtype(np.float32))
 
 
@@ -117,7 +117,8 @@ def load_features(path: str | Path, dim: int = FEATURE_DIM, mmap: bool = False,
 
 
 # --------------------------------------------------------------------------------------------------
-# Pre-training folder (HowTo100M style): features/, raw_caption.json, train.lst, val.lst
+# Pre-training folder (HowTo100M style): features/, raw_caption.json, train.lst and val.lst
+# (or the reference's how2_s3d_train.lst and how2_s3d_val.lst)
 
 
 @dataclass
@@ -239,15 +240,33 @@ class PretrainFolder:
         raise ValueError(f"split: expected 'train' or 'val' ('valid'/'test' map to 'val'), got {split!r}")
 
 
-def read_pretrain_folder(root: str | Path) -> PretrainFolder:
-    """Read ``raw_caption.json``, ``train.lst`` and ``val.lst`` of a pre-training folder (not the features)."""
+# The split lists under the kit's names and under the reference's (data/how2/how2_s3d_{train,val}.lst).
+SPLIT_LISTS = {"train": ("train.lst", "how2_s3d_train.lst"), "val": ("val.lst", "how2_s3d_val.lst")}
+
+
+def split_list_path(root: str | Path, split: str) -> Path:
+    """The ``split`` list of a pre-training folder: ``train.lst`` or the reference's ``how2_s3d_train.lst``.
+
+    Returns the kit's name when neither exists; refuses a folder holding both names.
+    """
     root = Path(root)
-    train_ids = read_id_list(root / "train.lst")
-    val_path = root / "val.lst"
+    found = [root / name for name in SPLIT_LISTS[split] if (root / name).is_file()]
+    if len(found) > 1:
+        raise DataFormatError(root, f"{split} list", f"one of {' or '.join(SPLIT_LISTS[split])}", "both")
+    return found[0] if found else root / SPLIT_LISTS[split][0]
+
+
+def read_pretrain_folder(root: str | Path) -> PretrainFolder:
+    """Read ``raw_caption.json`` and the train and val lists of a pre-training folder (not the features)."""
+    root = Path(root)
+    if not split_list_path(root, "train").is_file():
+        raise DataFormatError(root, "train list", " or ".join(SPLIT_LISTS["train"]), "neither")
+    train_ids = read_id_list(split_list_path(root, "train"))
+    val_path = split_list_path(root, "val")
     val_ids = read_id_list(val_path) if val_path.exists() else []
     both = sorted(set(train_ids) & set(val_ids))
     if both:
-        raise DataFormatError(val_path, "video ids", "no id in both train.lst and val.lst",
+        raise DataFormatError(val_path, "video ids", "no id in both the train and val lists",
                               f"{len(both)} shared, e.g. {both[:3]}")
     captions = read_raw_caption(root / "raw_caption.json")
     missing = [v for v in train_ids + val_ids if v not in captions]

@@ -7,7 +7,7 @@ row-wise concatenation, ``<p>_starts.npy`` = int64 offsets of length n+1, both m
 ``scripts/video_feature_extractor/shard_feature.py`` (video shards of 4096 videos in list order,
 ``{split}_meta.pkl`` = {shard: [video ids]}) and ``scripts/text_token_extractor/pretokenization.py``
 (caption ``startends`` float32 and ``caps_ids`` int32 rows of 32 padded with -1, same shards and
-order). See spec section 7.2.
+order): ``mmpt/utils/shardedtensor.py`` and ``scripts/text_token_extractor/pretokenization.py``.
 
 Store layout (``python -m vclip.data build-store <pretrain folder> --out <dir>``)::
 

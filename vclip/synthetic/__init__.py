@@ -2,7 +2,7 @@
 
 Paper: VideoCLIP (Xu et al., EMNLP 2021), sections 3.3-3.4 (overlapped clips, retrieval-augmented
 hard negatives) and 4 (HowTo100M pre-training, zero-shot YouCook2, MSR-VTT, CrossTask, COIN, DiDeMo).
-Reference formats: spec sections 6 and 7 (fairseq ``examples/MMPT``: ``dsprocessor.py``,
+Reference formats (fairseq ``examples/MMPT``: ``mmpt/processors/dsprocessor.py``,
 ``how2processor.py``, ``dedupprocessor.py``, ``scripts/video_feature_extractor``).
 
 On a machine without the real data, ``python -m vclip.synthetic --out DIR [--preset default|large]

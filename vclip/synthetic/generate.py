@@ -2,7 +2,7 @@
 
 Paper: VideoCLIP (Xu et al., EMNLP 2021) section 4: pre-training on HowTo100M and zero-shot evaluation
 on YouCook2, MSR-VTT (retrieval and multiple choice), CrossTask, COIN and DiDeMo. Reference layouts:
-spec sections 6 and 7 (``dsprocessor.py``, ``how2processor.py``); documented in ``data/README.md``.
+fairseq ``examples/MMPT`` ``mmpt/processors/dsprocessor.py`` and ``how2processor.py``; documented in ``data/README.md``.
 
 Output (``WORLD.json`` is written last, so its presence means the world is complete)::
 
@@ -53,7 +53,7 @@ CROSSTASK_RELATED = ("make an omelette", "make fried chicken", "paint a wall")
 class WorldConfig:
     """Sizes of a synthetic world. Seconds ranges are inclusive (low, high)."""
 
-    # pre-training: the reference groups train videos by 32 and keeps a multiple of 256 (spec 3.2)
+    # pre-training: the reference groups train videos by 32 and keeps a multiple of 256 (``how2retriprocessor.py`` lines 19-22)
     pretrain_train: int = 512
     pretrain_val: int = 64
     pretrain_seconds: tuple[int, int] = (60, 240)

@@ -2,8 +2,8 @@
 
 Paper: VideoCLIP (Xu et al., EMNLP 2021) section 4.1 pre-trains on HowTo100M, instructional videos
 whose narration (ASR) describes the steps being performed; the evaluation sets (YouCook2, CrossTask,
-COIN) annotate such steps. Reference data: HowTo100M ``raw_caption.json`` (spec 7.2) and the end-task
-annotation files (spec 6). Nothing here comes from those datasets; the tasks are written by hand.
+COIN) annotate such steps. Reference data: HowTo100M ``raw_caption.json`` (``mmpt/processors/how2processor.py``) and the end-task
+annotation files (``mmpt/processors/dsprocessor.py``). Nothing here comes from those datasets; the tasks are written by hand.
 
 A *step* is a (verb, object) pair such as "chop the onion". Steps are shared across tasks ("crack the
 eggs" is in the omelette, the pancakes and the french toast), so that videos of different tasks share

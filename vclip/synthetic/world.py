@@ -3,8 +3,8 @@
 Paper: VideoCLIP (Xu et al., EMNLP 2021) sections 3.3 (the narration of a HowTo100M video is only
 loosely aligned with what is shown, hence *overlapped* rather than exactly aligned clips) and 3.4
 (similar videos are hard negatives, hence retrieval-augmented batches). Reference formats: S3D
-features, one L2-normalised 512-d float16 vector per second (spec 7.1, ``extract.py``), and HowTo100M
-``raw_caption.json`` with rolling, duplicated ASR lines (spec 3.7, ``dedupprocessor.py``).
+features, one L2-normalised 512-d float16 vector per second (``scripts/video_feature_extractor/extract.py``, ``--l2_normalize 1 --half_precision 1``), and HowTo100M
+``raw_caption.json`` with rolling, duplicated ASR lines (``mmpt/processors/dedupprocessor.py`` lines 119-207).
 
 A video of task *k* is a timeline of its steps (some skipped) separated by background seconds.
 Feature of second t (before L2 normalisation)::
