@@ -440,7 +440,15 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
 
 
 def _load_native(folder: Path) -> VideoCLIP:
+    from safetensors import safe_open
+
     read_json_file(folder / CONFIG_NAME)  # binary or broken JSON: one line naming the file
+    weights = folder / WEIGHTS_NAME
+    try:
+        with safe_open(weights, framework="pt"):  # reads and checks the header only
+            pass
+    except Exception as error:
+        raise _unreadable(weights, error, "a safetensors file of weights") from None
     try:
         return VideoCLIP.from_pretrained(folder)
     except CheckpointError:

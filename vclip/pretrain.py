@@ -60,6 +60,7 @@ from vclip.rundir import (
     RunDirError,
     config_differences,
     one_line,
+    read_json_file,
     step_name,
 )
 from vclip.sampling import ALIGNMENTS, SamplingConfig, sample_group
@@ -378,7 +379,11 @@ class Trainer:
         vfeats, input_ids = batch.vfeats.numpy(), batch.input_ids.numpy()
         shape = (tuple(vfeats.shape[1:]), tuple(input_ids.shape[1:]))
         if shape not in self._checked_shapes:
-            self.model.check_inputs(batch.vfeats, batch.vmask, batch.input_ids, batch.attention_mask)
+            self.model.check_input_values = False  # values are checked below, on the host arrays
+            try:
+                self.model.check_inputs(batch.vfeats, batch.vmask, batch.input_ids, batch.attention_mask)
+            finally:
+                self.model.check_input_values = True
             self._checked_shapes.add(shape)
         finite = np.isfinite(vfeats).all(axis=(1, 2))
         if not finite.all():
@@ -530,6 +535,7 @@ class Trainer:
                 f"{path}: saved with {state['world_size']} rank(s), resumed with {self.dist.world_size}; "
                 "exact resume needs the same number of ranks"
             )
+        read_json_file(Path(path) / "config.json")  # the checkpoint must stay loadable by load_model
         weights = Path(path) / "model.safetensors"
         self.model.load_weights(load_weights_file(weights), source=str(weights))
         try:

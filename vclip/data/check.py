@@ -36,6 +36,7 @@ from vclip.data.formats import (
     read_youcook_csv,
     read_youcook_json,
 )
+from vclip.tokenizer import special_token_texts
 
 # layout -> the file (or folder) that identifies it, in order of precedence
 MARKERS = {
@@ -123,9 +124,18 @@ def detect_layout(path: str | Path) -> str:
                           "test_data.json, raw_caption.json...)", "an unrecognised file")
 
 
+SHOW = 5  # examples named in a note (the count is always given)
+
+
+def _examples(items: list, show: int = SHOW) -> str:
+    shown = ", ".join(str(item) for item in items[:show])
+    return shown + (f", ... ({len(items) - show} more)" if len(items) > show else "")
+
+
 def _check_videos(report: Report, features_dir: Path, video_ids, check_values: bool) -> dict[str, int]:
     """Validate the feature file of every video id; returns {video id: seconds} of the usable ones."""
     seconds: dict[str, int] = {}
+    broken = []
     for video_id in dict.fromkeys(video_ids):
         path = features_dir / f"{video_id}.npy"
         try:
@@ -135,6 +145,10 @@ def _check_videos(report: Report, features_dir: Path, video_ids, check_values: b
             seconds[video_id] = len(load_features(path)) if check_values else read_feature_header(path).num_seconds
         except DataFormatError as error:
             report.problems.append(str(error))
+            broken.append(video_id)
+    if broken:
+        report.notes.append(f"{len(broken)} videos have an unusable feature file (problems above); training and "
+                            f"evaluation leave them out and count them: {_examples(broken)}")
     report.counts["videos"] = len(dict.fromkeys(video_ids))
     report.counts["videos with usable features"] = len(seconds)
     report.counts["seconds"] = sum(seconds.values())
@@ -164,6 +178,20 @@ def _segments_inside(report: Report, items, seconds: dict[str, int], name: str) 
     return usable
 
 
+def _note_special_tokens(report: Report, texts, noun: str) -> None:
+    """Count texts spelling [SEP], [CLS], [PAD], [MASK] or [UNK] (tokenised as ordinary words), naming a few."""
+    found, spelled = [], Counter()
+    for where, text in texts:
+        tokens = special_token_texts(text)
+        if tokens:
+            found.append(where)
+            spelled.update(tokens)
+    if found:
+        which = ", ".join(f"{token} x{count}" for token, count in sorted(spelled.items()))
+        report.notes.append(f"{len(found)} {noun} spell special tokens ({which}); they are tokenised as ordinary "
+                            f"words in training and evaluation alike: {_examples(found)}")
+
+
 def _check_pretrain(report: Report, folder: Path, check_values: bool, dedup_seed: int) -> None:
     data = read_pretrain_folder(folder)
     report.counts["train videos listed"] = len(data.train_ids)
@@ -171,11 +199,15 @@ def _check_pretrain(report: Report, folder: Path, check_values: bool, dedup_seed
     seconds = _check_videos(report, data.features_dir, data.train_ids + data.val_ids, check_values)
     raw = kept = deduped = 0
     drops: Counter = Counter()
+    dropped_rows: dict[str, list[str]] = {}  # reason -> "video row N"
     no_captions = []
     for video_id, num_seconds in seconds.items():
         captions = data.captions[video_id]
         raw += len(captions)
-        clean, counts = clean_captions(captions, num_seconds)
+        dropped: list = []
+        clean, counts = clean_captions(captions, num_seconds, dropped)
+        for row, reason in dropped:
+            dropped_rows.setdefault(reason, []).append(f"{video_id} row {row}")
         drops.update(counts)
         kept += len(clean)
         deduped_here = len(dedup_captions(clean, dedup_seed))
@@ -186,7 +218,10 @@ def _check_pretrain(report: Report, folder: Path, check_values: bool, dedup_seed
     report.counts["captions after cleaning"] = kept
     report.counts["captions after de-duplication"] = deduped
     for reason, count in sorted(drops.items()):
-        report.notes.append(f"{count} captions: {reason}")
+        named = f" (dropped): {_examples(dropped_rows[reason])}" if reason in dropped_rows else ""
+        report.notes.append(f"{count} captions: {reason}{named}")
+    _note_special_tokens(report, ((f"{vid} row {row}", text) for vid in seconds
+                                  for row, text in enumerate(data.captions[vid].text)), "captions")
     if no_captions:
         report.notes.append(f"{len(no_captions)} videos have no usable caption (left out): {no_captions[:10]}")
     if len(data.train_ids) % 256:
@@ -259,16 +294,22 @@ def _check_layout(report: Report, path: Path, folder: Path, layout: str, feature
     elif layout == "youcook2":
         file = path if path.is_file() else _first(folder, MARKERS["youcook2"])
         clips = read_youcook_json(file) if file.suffix == ".json" else read_youcook_csv(file)
+        _note_special_tokens(report, ((f"{c.video_id} {c.start:g}-{c.end:g} s", c.text) for c in clips), "texts")
         report.counts["clips"] = len(clips)
         seconds = _check_videos(report, features_dir, [c.video_id for c in clips], check_values)
         report.usable_items = _segments_inside(report, [(c.video_id, c.start) for c in clips], seconds, "clips")
         report.counts["clips with features"] = report.usable_items
     elif layout == "msrvtt":
         file = path if path.is_file() else folder / "MSRVTT_JSFUSION_test.csv"
-        _check_whole_video_items(report, features_dir, read_msrvtt_csv(file), "clips", check_values)
+        clips = read_msrvtt_csv(file)
+        _note_special_tokens(report, ((c.video_id, c.sentence) for c in clips), "sentences")
+        _check_whole_video_items(report, features_dir, clips, "clips", check_values)
     elif layout == "msrvtt_qa":
         file = path if path.is_file() else folder / "MSR_MC_test.csv"
-        _check_whole_video_items(report, features_dir, read_msrvtt_mc(file), "items", check_values)
+        items = read_msrvtt_mc(file)
+        _note_special_tokens(report, ((f"{item.video_id} a{i + 1}", text) for item in items
+                                      for i, text in enumerate(item.candidates)), "answer candidates")
+        _check_whole_video_items(report, features_dir, items, "items", check_values)
     elif layout == "crosstask":
         _check_crosstask(report, folder, features_dir, check_values)
     elif layout == "coin":
@@ -286,6 +327,7 @@ def _check_layout(report: Report, path: Path, folder: Path, layout: str, feature
     elif layout == "didemo":
         file = path if path.is_file() else folder / "test_data.json"
         queries = read_didemo(file)
+        _note_special_tokens(report, ((q.video, q.description) for q in queries), "queries")
         report.counts["queries"] = len(queries)
         seconds = _check_videos(report, features_dir, [q.video for q in queries], check_values)
         report.usable_items = sum(q.video in seconds for q in queries)

@@ -117,8 +117,9 @@ class TaskResult:
 class FeatureCache:
     """Loads ``<folder>/features/<video_id>.npy`` once each; absent files are recorded, not raised.
 
-    A file that exists but is unusable (truncated, wrong width, NaN) raises ``DataFormatError``: that is
-    broken data, not a missing download, and is never skipped silently.
+    A file that exists but is unusable (truncated, wrong width, NaN) is left out as training leaves it
+    out: :meth:`has` says False, the item is counted with the missing ones, ``broken`` keeps the reason
+    and a warning names the file (``python -m vclip.data check`` lists the same files as problems).
     """
 
     def __init__(self, folder: str | Path):
@@ -126,6 +127,7 @@ class FeatureCache:
         self.features_dir = self.folder / FEATURES_DIR
         self._arrays: dict[str, np.ndarray] = {}
         self.missing: set[str] = set()
+        self.broken: dict[str, str] = {}  # video id -> why its file is unusable
 
     def path(self, video_id: str) -> Path:
         return self.features_dir / f"{video_id}.npy"
@@ -136,7 +138,12 @@ class FeatureCache:
         if video_id in self.missing:
             return False
         if self.path(video_id).is_file():
-            return True
+            try:
+                self.get(video_id)
+                return True
+            except DataFormatError as error:
+                logger.warning("left out (unusable feature file): %s", error)
+                self.broken[video_id] = str(error)
         self.missing.add(video_id)
         return False
 
