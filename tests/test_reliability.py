@@ -383,3 +383,46 @@ def test_the_host_side_batch_check_names_the_video(tmp_path, arrays):
     trainer = Trainer(small_config(tmp_path / "run"), data=(ArrayVideos(broken), train_ids, val_ids))
     with pytest.raises(ValueError, match=r"videos \['v03'\]: features contain NaN"):
         trainer.batch_for(0, 0, [0, 1, 2, 3])
+
+
+# ----------------------------------------------------------------------------------------- captions
+def _pretrain_folder(root: Path, captions: dict[str, dict]) -> Path:
+    (root / "features").mkdir(parents=True)
+    for vid in captions:
+        np.save(root / "features" / f"{vid}.npy", np.ones((20, 512), dtype=np.float32))
+    (root / "raw_caption.json").write_text(json.dumps(captions))
+    (root / "train.lst").write_text("\n".join(captions) + "\n")
+    return root
+
+
+def test_special_token_text_is_ordinary_words_in_training_and_evaluation():
+    from vclip.tasks import EvalConfig
+    from vclip.tasks.common import encode_texts_once
+    from vclip.tokenizer import CLS_TOKEN_ID, PAD_TOKEN_ID, SEP_TOKEN_ID, encode_texts, tokenize_caption
+
+    special = {CLS_TOKEN_ID, SEP_TOKEN_ID, PAD_TOKEN_ID, 100, 103}  # [UNK] 100, [MASK] 103
+    for text in ("cut the [SEP] onion", "[CLS] stir [PAD] well", "add the [MASK]", "[unk] salt"):
+        assert not special & set(tokenize_caption(text)), text
+    ids, mask = encode_texts(["add [SEP] salt", "add salt"])
+    assert (ids[0] == SEP_TOKEN_ID).sum() == 1 and ids[0, mask[0].sum() - 1] == SEP_TOKEN_ID
+    torch.manual_seed(0)
+    from vclip.model import VideoCLIP
+
+    model = VideoCLIP.from_preset("tiny").eval()
+    assert encode_texts_once(model, ["stir the [SEP] soup", "[MASK]"], EvalConfig(progress=False)).shape[0] == 2
+
+
+def test_the_check_names_dropped_caption_rows_and_special_token_text(tmp_path):
+    from vclip.data.check import check_path
+
+    folder = _pretrain_folder(tmp_path / "pretrain", {
+        "va": {"start": [0, 2, 5, 30], "end": [1, 4, 3, 31], "text": ["fine", " ", "backwards", "too late"]},
+        "vb": {"start": [0, 1], "end": [1, 2], "text": ["cut [SEP] here", "a [MASK] word"]},
+    })
+    (report,) = check_path(folder)
+    notes = "\n".join(report.notes)
+    assert "1 captions: empty text (dropped): va row 1" in notes
+    assert "1 captions: end before start (dropped): va row 2" in notes
+    assert "1 captions: starts after the video ends (dropped): va row 3" in notes
+    assert "2 captions spell special tokens ([MASK] x1, [SEP] x1)" in notes and "vb row 0, vb row 1" in notes
+    assert report.usable
