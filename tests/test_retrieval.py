@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from vclip.retrieval import auto_ivf, build_index, choose_nlist, random_groups, retrieval_groups, video_vectors
+from vclip.retrieval import (
+    auto_ivf,
+    build_index,
+    choose_nlist,
+    random_groups,
+    retrieval_groups,
+    video_vectors,
+)
 from vclip.sampling import ArrayVideos, SamplingConfig, sample_group
 
 
