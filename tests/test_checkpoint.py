@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from vclip.checkpoint import (
+    CheckpointError,
     InertObject,
     UnsafeCheckpointError,
     load_mmpt_checkpoint,
@@ -242,7 +243,7 @@ def test_load_model_accepts_native_folders_and_run_directories(tmp_path):
         for ours, theirs in zip(expected, _outputs(load_model(path))):
             assert torch.equal(ours, theirs)
     (run / "checkpoints" / "LATEST").write_text("step_999999\n")
-    with pytest.raises(FileNotFoundError, match="names 'step_999999'"):
+    with pytest.raises(CheckpointError, match="names 'step_999999'"):
         load_model(run)
     (run / "checkpoints" / "LATEST").unlink()
     with pytest.raises(FileNotFoundError, match="without checkpoints/LATEST"):

@@ -205,22 +205,28 @@ def test_program_writes_table_and_json(small_world, tmp_path, capsys):
 def test_program_rejects_bad_arguments(tmp_path):
     with pytest.raises(SystemExit):
         evaluate_main(["--task", "nope", "--untrained", "tiny", "--data", str(tmp_path)])
-    with pytest.raises(ValueError, match="unknown preset"):
-        evaluate_main(["--task", "coin", "--untrained", "huge", "--data", str(tmp_path)])
+    assert evaluate_main(["--task", "coin", "--untrained", "huge", "--data", str(tmp_path)]) == 2
     with pytest.raises(ValueError, match="didemo_pooling"):
         EvalConfig(didemo_pooling="max")
     assert evaluate_main(["--task", "didemo", "--untrained", "tiny", "--data", str(tmp_path),
                           "--didemo-pooling", "max"]) == 2
 
 
-def test_broken_feature_file_is_an_error_not_a_skip(small_world, tmp_path, capsys):
+def test_broken_feature_file_is_skipped_and_counted_as_the_check_says(small_world, tmp_path, capsys, caplog):
+    from vclip.data.check import check_path
+
     folder = tmp_path / "didemo"
     shutil.copytree(small_world / "didemo", folder)
     victim = sorted((folder / "features").glob("*.npy"))[0]
     victim.write_bytes(victim.read_bytes()[:200])  # truncated copy
-    assert evaluate_main(["--task", "didemo", "--untrained", "tiny", "--data", str(folder), "--no-progress"]) == 1
-    err = capsys.readouterr().err
-    assert victim.name in err and "truncated" in err
+    (report,) = check_path(folder)
+    assert report.usable and any(victim.stem in note and "leave them out" in note for note in report.notes)
+    result = evaluate_task(VideoCLIP.from_preset("tiny"), "didemo", folder, FAST)
+    assert result.ok and 0 < result.n_missing_features and result.n_evaluated < EXPECTED_N["didemo"]
+    assert victim.stem in result.missing_examples
+    assert evaluate_main(["--task", "didemo", "--untrained", "tiny", "--data", str(folder), "--no-progress",
+                          "--no-baselines"]) == 0
+    assert victim.name in caplog.text and "truncated" in caplog.text
 
 
 @pytest.mark.slow

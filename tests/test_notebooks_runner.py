@@ -37,7 +37,7 @@ def tiny_notebooks(tmp_path) -> Path:
 
 def test_run_executes_in_order_records_metrics_and_reports_failures(tiny_notebooks, tmp_path, capsys):
     params = tmp_path / "params.yaml"
-    params.write_text("common:\n  y: 5\n  not_declared_anywhere: 1\nnotebooks:\n  01_square:\n    x: 3\n")
+    params.write_text("common:\n  y: 5\nnotebooks:\n  01_square:\n    x: 3\n")
     out = tmp_path / "out"
     code = runner.main(["run", "--out", str(out), "--params", str(params),
                         "--notebooks-dir", str(tiny_notebooks)])
@@ -73,6 +73,23 @@ def test_unknown_parameters_are_errors(tiny_notebooks, tmp_path):
     bad.write_text("paramz:\n  x: 1\n")
     with pytest.raises(ValueError, match="paramz"):
         runner.load_params(bad)
+
+
+def test_the_program_refuses_unknown_parameters_in_one_line(tiny_notebooks, tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    for text, named in [("common:\n  not_declared_anywhere: 1\n", "not_declared_anywhere"),
+                        ("notebooks:\n  01_square:\n    z: 1\n", "'z'")]:
+        bad.write_text(text)
+        code = runner.main(["run", "--out", str(tmp_path / "out"), "--params", str(bad), "--only", "01",
+                            "--notebooks-dir", str(tiny_notebooks)])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and err.startswith("error: ") and named in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()  # refused before anything ran
+
+
+def test_teaching_run_refuses_unknown_settings(tmp_path):
+    with pytest.raises(ValueError, match=r"unknown setting 'learning_rate'"):
+        runner.teaching_run(tmp_path / "data", tmp_path / "work", learning_rate=1.0)
 
 
 def test_relative_path_parameters_resolve_against_the_callers_directory(tiny_notebooks, tmp_path):

@@ -24,6 +24,12 @@ refuses (the release carries bookkeeping objects such as an omegaconf ``DictConf
 allowlist of tensor/container constructors: other classes become inert placeholders (state kept,
 no code run), and a pickle that would *call* anything else (``os.system``, ``eval``, ...) is refused
 with :class:`UnsafeCheckpointError`.
+
+That fallback is for the release file only. Every other file the kit reads goes through a loader
+that never unpickles anything but tensors and plain containers: :func:`load_state_file`
+(``torch.load(weights_only=True)``, the trainer state of a run), :func:`load_weights_file`
+(safetensors) and :func:`vclip.rundir.read_json_file`. A file they cannot read is a
+:class:`CheckpointError` whose one-line message names the file (``docs/reliability.md``).
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from pathlib import Path
 import torch
 
 from vclip.model import CONFIG_NAME, WEIGHTS_NAME, VideoCLIP, VideoCLIPConfig
+from vclip.rundir import CheckpointError, RunDir, one_line, read_json_file
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +63,7 @@ BOOKKEEPING_MODULES = ("omegaconf", "argparse", "fairseq", "mmpt", "hydra", "typ
 _LAYER = re.compile(r"encoder\.layer\.(\d+)\.")
 
 
-class UnsafeCheckpointError(pickle.UnpicklingError):
+class UnsafeCheckpointError(CheckpointError, pickle.UnpicklingError):
     """The checkpoint's pickle tries to call a function that is not on the allowlist."""
 
 
@@ -195,18 +202,59 @@ class _RestrictedPickleModule:
         return _RestrictedUnpickler(file, **kwargs).load()
 
 
+def _unreadable(path, error: BaseException, expected: str) -> CheckpointError:
+    return CheckpointError(f"{path}: expected {expected}, could not read it ({one_line(error, 200)})")
+
+
 def safe_torch_load(path: str | os.PathLike):
-    """Read a ``torch.save`` file without executing code from it (see the module docstring)."""
+    """Read the release's ``torch.save`` file without executing code from it (see the module docstring)."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{path}: no such file")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        logger.info(
-            "%s: weights_only load refused (%s); using the restricted unpickler", path, str(error)[:200]
-        )
+        logger.debug("%s: weights_only load refused (%s); using the restricted unpickler", path, one_line(error, 200))
+    except Exception as error:  # truncated zip, a text file, ...: not a checkpoint at all
+        raise _unreadable(path, error, "a torch.save checkpoint") from None
     try:
         return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_RestrictedPickleModule)
     except UnsafeCheckpointError as error:
         raise UnsafeCheckpointError(f"{path}: {error}") from None
+    except Exception as error:
+        raise _unreadable(path, error, "a torch.save checkpoint") from None
+
+
+def load_state_file(path: str | os.PathLike) -> dict:
+    """A dict of tensors and plain containers saved with ``torch.save`` (the trainer state of a run).
+
+    Read with ``torch.load(weights_only=True)`` only: a pickle that names anything else (a class, a
+    function) is refused, never run. Any failure is a one-line :class:`CheckpointError`.
+    """
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{path}: no such file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise CheckpointError(
+            f"{path}: refused, it holds more than tensors and plain containers ({one_line(error, 160)})"
+        ) from None
+    except Exception as error:
+        raise _unreadable(path, error, "a torch.save file of tensors and plain containers") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: expected a dict, found a {type(state).__name__}")
+    return state
+
+
+def load_weights_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The tensors of a ``.safetensors`` file (a format that holds tensors only), or a CheckpointError."""
+    from safetensors.torch import load_file
+
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{path}: no such file")
+    try:
+        return load_file(path)
+    except Exception as error:  # safetensors raises its own SafetensorError on a bad header
+        raise _unreadable(path, error, "a safetensors file of weights") from None
 
 
 # ------------------------------------------------------------------ the reference layout
@@ -378,14 +426,10 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
         raise FileNotFoundError(f"no checkpoint at {path}")
     if (path / CONFIG_NAME).is_file() and (path / WEIGHTS_NAME).is_file():
         return path
-    latest = path / "checkpoints" / "LATEST"
-    if latest.is_file():
-        name = latest.read_text(encoding="utf-8").strip()
-        folder = path / "checkpoints" / name
-        if not name or not (folder / WEIGHTS_NAME).is_file():
-            raise FileNotFoundError(f"{latest} names '{name}', but {folder} has no {WEIGHTS_NAME}")
-        return folder
-    if (path / "checkpoints").is_dir():
+    run = RunDir(path)
+    if run.latest_path.is_file():
+        return run.latest(required=(WEIGHTS_NAME, CONFIG_NAME))
+    if run.checkpoints.is_dir():
         raise FileNotFoundError(
             f"{path} is a run directory without checkpoints/LATEST (no complete checkpoint yet?)"
         )
@@ -395,24 +439,49 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
     )
 
 
+def _load_native(folder: Path) -> VideoCLIP:
+    from safetensors import safe_open
+
+    read_json_file(folder / CONFIG_NAME)  # binary or broken JSON: one line naming the file
+    weights = folder / WEIGHTS_NAME
+    try:
+        with safe_open(weights, framework="pt"):  # reads and checks the header only
+            pass
+    except Exception as error:
+        raise _unreadable(weights, error, "a safetensors file of weights") from None
+    try:
+        return VideoCLIP.from_pretrained(folder)
+    except CheckpointError:
+        raise
+    except Exception as error:  # a truncated safetensors file, weights of another architecture
+        raise CheckpointError(f"{folder}: not a loadable vclip checkpoint ({one_line(error, 240)})") from None
+
+
 def load_model(path: str | os.PathLike, **config_overrides) -> VideoCLIP:
-    """Load any checkpoint (eval mode): a native folder, a run directory, or a reference ``.pt`` file."""
+    """Load any checkpoint (eval mode): a native folder, a run directory, or a reference ``.pt`` file.
+
+    A path that holds no checkpoint raises ``FileNotFoundError``; a file that is not a usable
+    checkpoint raises :class:`CheckpointError`; both with a one-line message naming the path.
+    """
     resolved = resolve_checkpoint(path)
     if resolved.is_dir():
         if config_overrides:
             raise ValueError(f"config overrides {sorted(config_overrides)} apply to reference .pt files only")
-        return VideoCLIP.from_pretrained(resolved)
+        return _load_native(resolved)
     if resolved.name == WEIGHTS_NAME:
-        return VideoCLIP.from_pretrained(resolved.parent)
+        return _load_native(resolved.parent)
     return load_mmpt_checkpoint(resolved, **config_overrides)
 
 
 __all__ = [
+    "CheckpointError",
     "InertObject",
     "UnsafeCheckpointError",
     "infer_config",
     "load_mmpt_checkpoint",
     "load_model",
+    "load_state_file",
+    "load_weights_file",
     "resolve_checkpoint",
     "safe_torch_load",
     "save_mmpt_checkpoint",

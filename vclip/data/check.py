@@ -29,6 +29,7 @@ from vclip.data.formats import (
     read_feature_header,
     read_pretrain_folder,
 )
+from vclip.tokenizer import special_token_texts
 
 # The data layouts that are not evaluation tasks, with the file (or folder) that identifies each; the
 # tasks' own markers come from the task registry (vclip.tasks.TASKS) and are looked at after these.
@@ -116,9 +117,18 @@ def detect_layout(path: str | Path) -> str:
                           "test_data.json, raw_caption.json...)", "an unrecognised file")
 
 
+SHOW = 5  # examples named in a note (the count is always given)
+
+
+def _examples(items: list, show: int = SHOW) -> str:
+    shown = ", ".join(str(item) for item in items[:show])
+    return shown + (f", ... ({len(items) - show} more)" if len(items) > show else "")
+
+
 def check_videos(report: Report, features_dir: Path, video_ids, check_values: bool) -> dict[str, int]:
     """Validate the feature file of every video id; returns {video id: seconds} of the usable ones."""
     seconds: dict[str, int] = {}
+    broken = []
     for video_id in dict.fromkeys(video_ids):
         path = features_dir / f"{video_id}.npy"
         try:
@@ -128,6 +138,10 @@ def check_videos(report: Report, features_dir: Path, video_ids, check_values: bo
             seconds[video_id] = len(load_features(path)) if check_values else read_feature_header(path).num_seconds
         except DataFormatError as error:
             report.problems.append(str(error))
+            broken.append(video_id)
+    if broken:
+        report.notes.append(f"{len(broken)} videos have an unusable feature file (problems above); training and "
+                            f"evaluation leave them out and count them: {_examples(broken)}")
     report.counts["videos"] = len(dict.fromkeys(video_ids))
     report.counts["videos with usable features"] = len(seconds)
     report.counts["seconds"] = sum(seconds.values())
@@ -157,6 +171,20 @@ def count_segments_inside(report: Report, items, seconds: dict[str, int], name: 
     return usable
 
 
+def note_special_tokens(report: Report, texts, noun: str) -> None:
+    """Count texts spelling [SEP], [CLS], [PAD], [MASK] or [UNK] (tokenised as ordinary words), naming a few."""
+    found, spelled = [], Counter()
+    for where, text in texts:
+        tokens = special_token_texts(text)
+        if tokens:
+            found.append(where)
+            spelled.update(tokens)
+    if found:
+        which = ", ".join(f"{token} x{count}" for token, count in sorted(spelled.items()))
+        report.notes.append(f"{len(found)} {noun} spell special tokens ({which}); they are tokenised as ordinary "
+                            f"words in training and evaluation alike: {_examples(found)}")
+
+
 def _check_pretrain(report: Report, folder: Path, check_values: bool, dedup_seed: int) -> None:
     data = read_pretrain_folder(folder)
     report.counts["train videos listed"] = len(data.train_ids)
@@ -164,11 +192,15 @@ def _check_pretrain(report: Report, folder: Path, check_values: bool, dedup_seed
     seconds = check_videos(report, data.features_dir, data.train_ids + data.val_ids, check_values)
     raw = kept = deduped = 0
     drops: Counter = Counter()
+    dropped_rows: dict[str, list[str]] = {}  # reason -> "video row N"
     no_captions = []
     for video_id, num_seconds in seconds.items():
         captions = data.captions[video_id]
         raw += len(captions)
-        clean, counts = clean_captions(captions, num_seconds)
+        dropped: list = []
+        clean, counts = clean_captions(captions, num_seconds, dropped)
+        for row, reason in dropped:
+            dropped_rows.setdefault(reason, []).append(f"{video_id} row {row}")
         drops.update(counts)
         kept += len(clean)
         deduped_here = len(dedup_captions(clean, dedup_seed))
@@ -179,7 +211,10 @@ def _check_pretrain(report: Report, folder: Path, check_values: bool, dedup_seed
     report.counts["captions after cleaning"] = kept
     report.counts["captions after de-duplication"] = deduped
     for reason, count in sorted(drops.items()):
-        report.notes.append(f"{count} captions: {reason}")
+        named = f" (dropped): {_examples(dropped_rows[reason])}" if reason in dropped_rows else ""
+        report.notes.append(f"{count} captions: {reason}{named}")
+    note_special_tokens(report, ((f"{vid} row {row}", text) for vid in seconds
+                                  for row, text in enumerate(data.captions[vid].text)), "captions")
     if no_captions:
         report.notes.append(f"{len(no_captions)} videos have no usable caption (left out): {no_captions[:10]}")
     if len(data.train_ids) % 256:

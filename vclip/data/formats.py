@@ -160,7 +160,8 @@ def read_raw_caption(path: str | Path) -> dict[str, VideoCaptions]:
     return captions
 
 
-def clean_captions(captions: VideoCaptions, num_seconds: int | None = None) -> tuple[VideoCaptions, Counter]:
+def clean_captions(captions: VideoCaptions, num_seconds: int | None = None,
+                   dropped: list | None = None) -> tuple[VideoCaptions, Counter]:
     """Drop the caption lines that cannot be used, and count why.
 
     Dropped (as the reference's dedup drops the first two): non-string text, empty text (after
@@ -168,22 +169,26 @@ def clean_captions(captions: VideoCaptions, num_seconds: int | None = None) -> t
     given) a start at or after the end of the video's features. A line that starts inside the video
     and ends after it is kept with its end clamped to ``num_seconds`` and counted as
     ``"end clamped to the video length"`` (the reference clamps the sampled clip the same way).
-    Returns the kept lines and a Counter {reason: count}.
+    Returns the kept lines and a Counter {reason: count}; ``dropped``, when given, receives
+    ``(row, reason)`` for each dropped line (row: its 0-based position in ``captions``).
     """
     counts: Counter = Counter()
     kept = VideoCaptions(captions.video_id, [], [], [])
-    for start, end, text in zip(captions.start, captions.end, captions.text):
+    for row, (start, end, text) in enumerate(zip(captions.start, captions.end, captions.text)):
         if not isinstance(text, str):
-            counts["non-string text"] += 1
-            continue
-        if not text.replace("\n", " ").strip():
-            counts["empty text"] += 1
-            continue
-        if end < start:
-            counts["end before start"] += 1
-            continue
-        if num_seconds is not None and start >= num_seconds:
-            counts["starts after the video ends"] += 1
+            reason = "non-string text"
+        elif not text.replace("\n", " ").strip():
+            reason = "empty text"
+        elif end < start:
+            reason = "end before start"
+        elif num_seconds is not None and start >= num_seconds:
+            reason = "starts after the video ends"
+        else:
+            reason = None
+        if reason is not None:
+            counts[reason] += 1
+            if dropped is not None:
+                dropped.append((row, reason))
             continue
         if num_seconds is not None and end > num_seconds:
             counts["end clamped to the video length"] += 1

@@ -199,7 +199,9 @@ class FeatureFolder:
     (and validated: header, truncation, and with ``check_values`` NaN/inf) the first time it is asked for
     and kept in memory, so one evaluation reads every feature file once, whichever scorers (model, chance,
     oracle) use it. ``reads`` counts the files read from disk. An absent file is not an error (``in`` says
-    False; the tasks count it as missing); a broken one raises :class:`DataFormatError`.
+    False; the tasks count it as missing). A file that exists but is unusable (truncated, wrong width,
+    NaN) is left out as training leaves it out: ``in`` says False, a warning names the file and
+    ``broken`` keeps the reason (``python -m vclip.data check`` lists the same files as problems).
     """
 
     def __init__(self, features_dir: str | Path, check_values: bool = True):
@@ -208,22 +210,30 @@ class FeatureFolder:
         self.reads = 0
         self._arrays: dict[str, np.ndarray] = {}
         self._present: dict[str, bool] = {}
+        self.broken: dict[str, str] = {}  # video id -> why its file is unusable
 
     def path(self, video_id: str) -> Path:
         return self.features_dir / f"{video_id}.npy"
 
     def __contains__(self, video_id: str) -> bool:
         if video_id not in self._present:
-            self._present[video_id] = video_id in self._arrays or self.path(video_id).is_file()
+            present = video_id in self._arrays or self.path(video_id).is_file()
+            if present and video_id not in self._arrays:
+                try:
+                    self._arrays[video_id] = load_features(self.path(video_id), check_finite=self.check_values)
+                    self.reads += 1
+                except DataFormatError as error:
+                    logger.warning("left out (unusable feature file): %s", error)
+                    self.broken[video_id] = str(error)
+                    present = False
+            self._present[video_id] = present
         return self._present[video_id]
 
     def features(self, video_id: str) -> np.ndarray:
         """(T, 512) features of one video in the stored dtype (read on first use, then kept)."""
-        if video_id not in self._arrays:
-            if video_id not in self:
-                raise KeyError(f"video {video_id!r} has no feature file {self.path(video_id)}")
-            self._arrays[video_id] = load_features(self.path(video_id), check_finite=self.check_values)
-            self.reads += 1
+        if video_id not in self:
+            why = self.broken.get(video_id, "no feature file")
+            raise KeyError(f"video {video_id!r}: {why} ({self.path(video_id)})")
         return self._arrays[video_id]
 
     def num_seconds(self, video_id: str) -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vclip.data.check import check_videos
+from vclip.data.check import check_videos, note_special_tokens
 from vclip.data.formats import DataFormatError, _read_json
 from vclip.metrics import DIDEMO_MOMENTS, didemo_metrics, moment_iou
 from vclip.tasks.common import (
@@ -213,6 +213,7 @@ class DiDeMo(Task):
 
     def check(self, report, path: Path, features_dir: Path, check_values: bool) -> None:
         queries = read_didemo(path if path.is_file() else path / DIDEMO_JSON)
+        note_special_tokens(report, ((q.video, q.description) for q in queries), "queries")
         report.counts["queries"] = len(queries)
         seconds = check_videos(report, features_dir, [q.video for q in queries], check_values)
         report.usable_items = sum(q.video in seconds for q in queries)

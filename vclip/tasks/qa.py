@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vclip.data.check import check_whole_video_items
+from vclip.data.check import check_whole_video_items, note_special_tokens
 from vclip.data.formats import DataFormatError, _read_csv, _text
 from vclip.metrics import qa_accuracy
 from vclip.tasks.common import (
@@ -149,7 +149,10 @@ class MsrvttQA(Task):
 
     def check(self, report, path: Path, features_dir: Path, check_values: bool) -> None:
         file = path if path.is_file() else path / QA_CSV
-        check_whole_video_items(report, features_dir, read_msrvtt_mc(file), "items", check_values)
+        items = read_msrvtt_mc(file)
+        note_special_tokens(report, ((f"{item.video_id} a{i + 1}", text) for item in items
+                                     for i, text in enumerate(item.candidates)), "answer candidates")
+        check_whole_video_items(report, features_dir, items, "items", check_values)
 
     def recognises(self, path, columns, document) -> bool:
         return (columns is not None and {"vid_key", "a1", "answer"} <= columns) or super().recognises(path, columns, document)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vclip.data.check import check_videos, check_whole_video_items, count_segments_inside
+from vclip.data.check import check_videos, check_whole_video_items, count_segments_inside, note_special_tokens
 from vclip.data.formats import DataFormatError, _check_segment, _number, _read_csv, _read_json, _text
 from vclip.metrics import retrieval_metrics
 from vclip.tasks.common import (
@@ -264,6 +264,7 @@ class YouCook2(RetrievalTask):
         file = path if path.is_file() else next((path / m for m in self.markers if (path / m).exists()),
                                                 path / YOUCOOK_CSV)
         clips = read_youcook_json(file) if file.suffix == ".json" else read_youcook_csv(file)
+        note_special_tokens(report, ((f"{c.video_id} {c.start:g}-{c.end:g} s", c.text) for c in clips), "texts")
         report.counts["clips"] = len(clips)
         seconds = check_videos(report, features_dir, [c.video_id for c in clips], check_values)
         report.usable_items = count_segments_inside(report, [(c.video_id, c.start) for c in clips], seconds, "clips")
@@ -308,7 +309,9 @@ class MSRVTT(RetrievalTask):
 
     def check(self, report, path: Path, features_dir: Path, check_values: bool) -> None:
         file = path if path.is_file() else path / MSRVTT_CSV
-        check_whole_video_items(report, features_dir, read_msrvtt_csv(file), "clips", check_values)
+        clips = read_msrvtt_csv(file)
+        note_special_tokens(report, ((c.video_id, c.sentence) for c in clips), "sentences")
+        check_whole_video_items(report, features_dir, clips, "clips", check_values)
 
     def recognises(self, path, columns, document) -> bool:
         return (columns is not None and {"video_id", "sentence"} <= columns) or super().recognises(path, columns, document)
