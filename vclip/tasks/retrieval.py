@@ -144,7 +144,8 @@ def retrieval_chance(task: str, folder: str | Path, config: EvalConfig | None = 
 
 def retrieval_oracle(task: str, folder: str | Path, truth, config: EvalConfig | None = None) -> TaskResult:
     """Oracle on a synthetic folder: text i scores clip j by the fraction of the clip's evaluated seconds
-    (its first 32) that show text i's latent step; exact ties are broken at random (mean of draws)."""
+    (its first 32) that show text i's latent step, and, where the truth records the task each text names
+    (``text_tasks``), only when the clip's video shows that task; exact ties are broken at random."""
     config = config or EvalConfig()
     data = load_retrieval(task, folder)
     result = _result(data, "oracle")
@@ -159,6 +160,10 @@ def retrieval_oracle(task: str, folder: str | Path, truth, config: EvalConfig | 
         shown = truth.seconds(video_id)[first:last][:MAX_VIDEO_LEN]
         if len(shown):
             scores[:, j] = (shown[None, :] == text_steps[:, None]).mean(axis=1)
+    if getattr(truth, "text_tasks", None):
+        text_tasks = np.asarray([truth.text_tasks[r] for r in data.rows])
+        clip_tasks = np.asarray([truth.video_tasks[video_id] for video_id, _, _ in data.keys])
+        scores *= text_tasks[:, None] == clip_tasks[None, :]
     rng = np.random.default_rng(config.baseline_seed)
     draws = [scores + 1e-6 * rng.random(scores.shape) for _ in range(config.baseline_repeats)]
     result.metrics = mean_of_dicts([retrieval_metrics(d) for d in draws])
