@@ -60,7 +60,8 @@ def main(argv=None) -> int:
     points.append({"tasks_per_domain": None, "reference": default["reference"],
                    "summary": summarise(runs, ["paper", "no_retrieval"]), "runs": runs})
     record = {"knob": "tasks_per_domain (None: every task, 36-200 per domain)", "seeds": args.seeds,
-              "command": "python benchmarks/sweep_tasks_per_domain.py " + " ".join(argv or sys.argv[1:]),
+              "command": (f"python benchmarks/sweep_tasks_per_domain.py --tasks {' '.join(map(str, args.tasks))} "
+                          f"--seeds {' '.join(map(str, args.seeds))} --default-result {args.default_result}"),
               "points": points}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(record, indent=1))

@@ -249,14 +249,14 @@ def segments(labels: np.ndarray) -> list[tuple[int, int]]:
     return runs
 
 
-def sweep_title(points: list[dict], view: str = "youcook2") -> str:
+def sweep_title(points: list[dict], view: str = "youcook2_same_step") -> str:
     """A title stating where retrieval helped in a tasks-per-domain sweep (``points`` of
-    ``benchmarks/sweep_tasks_per_domain.py``): the values whose headline interval is above zero."""
+    ``benchmarks/sweep_tasks_per_domain.py``): the values whose interval on ``view`` is above zero."""
     helped = []
     for point in points:
         d = point["summary"][view]["no_retrieval"]["R@1"]["minus_paper"]
         if d["high"] is not None and d["high"] < 0:  # no_retrieval minus paper below zero: paper better
             helped.append(str(point["tasks_per_domain"] or "all"))
     if not helped:
-        return "Retrieval never beat random groups beyond seed noise on the headline set"
-    return f"Retrieval beat random groups on the headline set with {', '.join(helped)} tasks per domain"
+        return f"Retrieval never beat random groups beyond seed noise on {view}"
+    return f"Retrieval beat random groups beyond seed noise on {view} only with {', '.join(helped)} tasks per domain"
