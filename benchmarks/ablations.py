@@ -110,7 +110,7 @@ def run_one(world: Path, out: Path, condition: str, seed: int, overrides: dict, 
 
 
 def _run_in_worker(world: Path, out: Path, condition: str, seed: int, overrides: dict) -> list[dict]:
-    from vclip.data import open_pretrain
+    from vclip.data.store import open_pretrain
 
     return run_one(world, out, condition, seed, overrides, open_pretrain(world / "pretrain"))
 
@@ -157,7 +157,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from vclip.data import open_pretrain
+    from vclip.data.store import open_pretrain
     from vclip.model import VideoCLIP
     from vclip.pretrain import load_config_file
     from vclip.synthetic.measure import retrieval_views

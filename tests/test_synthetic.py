@@ -8,10 +8,13 @@ import json
 import numpy as np
 import pytest
 
-from vclip.data import read_didemo, read_msrvtt_mc, read_pretrain_folder, read_youcook_csv
+from vclip.data.formats import read_pretrain_folder
 from vclip.synthetic import WORLD_FILE, WorldConfig, generate, load_truth, main
 from vclip.synthetic.generate import FOLDERS
 from vclip.synthetic.language import STEPS, TASKS
+from vclip.tasks.didemo import read_didemo
+from vclip.tasks.qa import read_msrvtt_mc
+from vclip.tasks.retrieval import read_youcook_csv
 
 
 def _small() -> WorldConfig:
@@ -292,11 +295,9 @@ def test_didemo_moment_lengths_follow_the_real_distribution(synthetic_world):
 
 
 @pytest.mark.parametrize("name", ["didemo_test.json", "didemo_val.json"])
-def test_the_didemo_reader_parses_the_real_files(name):
+def test_the_didemo_reader_parses_the_real_files(name, real_annotations):
     """The kit's reader on the real DiDeMo files; their moment lengths are the ones the world copies."""
-    from conftest import ANNOTATIONS
-
-    path = ANNOTATIONS / name
+    path = real_annotations / name
     if not path.is_file():
         pytest.skip(f"real DiDeMo annotations not found beside the repository (shared/data/annotations/{name})")
     queries = read_didemo(path)
@@ -307,7 +308,7 @@ def test_the_didemo_reader_parses_the_real_files(name):
 
 def test_measure_containment_and_group_shares(synthetic_world):
     """Ground-truth measurements behind notebook 02: same-task shares, false negatives, containment."""
-    from vclip.data import open_pretrain
+    from vclip.data.store import open_pretrain
     from vclip.sampling import SamplingConfig
     from vclip.synthetic.measure import (
         containment,

@@ -40,8 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
+from vclip.progress import progress_bar
 from vclip.synthetic.language import STEPS, TASKS, TASKS_BY_TITLE, Task, annotation, description
 from vclip.synthetic.truth import TRUTH_FILE, SyntheticTruth
 from vclip.synthetic.world import FeatureScales, NarrationStyle, Timeline, World
@@ -128,7 +128,7 @@ def write_pretrain(world: World, config: WorldConfig, out: Path, rng) -> dict:
     truth = _base_truth("pretrain")
     captions, ids = {}, []
     total = config.pretrain_train + config.pretrain_val
-    for _ in tqdm(range(total), desc="synthetic pretrain", leave=False, mininterval=1.0):
+    for _ in progress_bar(range(total), desc="synthetic pretrain", leave=False, mininterval=1.0):
         task = world.tasks[int(rng.integers(len(world.tasks)))]
         video_id = world.new_video_id(rng)
         timeline = world.plan(rng, task, _duration(rng, config.pretrain_seconds))

@@ -156,13 +156,13 @@ def retrieval_views(model, world, config=None) -> dict[str, dict]:
     from vclip.evaluate import evaluate_task
     from vclip.metrics import retrieval_metrics
     from vclip.synthetic.truth import load_truth
+    from vclip.tasks import load_task_data
     from vclip.tasks.common import EvalConfig, encode_clips_once, encode_texts_once, eval_mode
-    from vclip.tasks.retrieval import load_retrieval
 
     world = Path(world)
     config = config or EvalConfig(progress=False)
     folder = world / "youcook2"
-    data, truth = load_retrieval("youcook2", folder), load_truth(folder)
+    data, truth = load_task_data("youcook2", folder, config), load_truth(folder)
     with eval_mode(model):
         text = encode_texts_once(model, data.texts, config, desc="youcook2 texts")
         video = encode_clips_once(model, data.keys, data.clips, config, desc="youcook2 clips")
