@@ -7,6 +7,7 @@ Paper: VideoCLIP section 3.4 (retrieval-augmented training). Reference: ``mmpt/t
     python benchmarks/bench_retrieval.py                       # N = 10k, 100k, 1.2M (about 25 min on 2 cores)
     python benchmarks/bench_retrieval.py --sizes 10000 100000 --out runs/retrieval.json
     python benchmarks/bench_retrieval.py --embed               # also time the embedding pass per preset
+    python benchmarks/bench_retrieval.py --plot benchmarks/results/retrieval.json --figure docs/retrieval_scaling.png
 
 What one epoch's retrieval step costs, measured (not extrapolated) for each N:
 
@@ -152,6 +153,8 @@ def _recall(found: np.ndarray, exact: np.ndarray) -> float:
 def worker(spec: dict) -> dict:
     """Build one configuration over the memory-mapped vectors, run the epoch's searches, score recall."""
     import faiss
+
+    import vclip.retrieval  # noqa: F401  (imports torch: outside the timed regions)
 
     faiss.omp_set_num_threads(spec["threads"])
     _use_clock(spec["clock"])
@@ -309,6 +312,40 @@ def time_embedding(preset: str, n_videos: int) -> dict:
     return {"preset": preset, "seconds_per_video": per_video, "gflop_per_video": flops / 1e9}
 
 
+def plot(result: dict, path: Path) -> None:
+    """Time (build + the epoch's searches, and exact search) and recall@64 against N, log scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = result["runs"]
+    families = {}
+    for r in runs:
+        name = r["index"].split(": ")[0] if r["index"].startswith("auto") else r["index"]
+        families.setdefault(name, []).append(r)
+    keep = [f for f, rs in families.items() if len(rs) > 1 or f == "auto"]
+    fig, (ax_t, ax_r) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=120)
+    exact = sorted({(r["n"], r["exact_s"]) for r in runs})
+    ax_t.plot(*zip(*exact), "k--o", label="exact search (faiss.knn)")
+    for name in keep:
+        rs = sorted(families[name], key=lambda r: r["n"])
+        ns = [r["n"] for r in rs]
+        ax_t.plot(ns, [r["build_s"] + r["search_s"] for r in rs], "-o", label=name)
+        ax_r.plot(ns, [r["recall_at_64"] for r in rs], "-o", label=name)
+    ax_t.set(xscale="log", yscale="log", xlabel="videos N", ylabel=f"seconds per epoch ({result['clock']} clock, "
+             f"{result['threads']} thread{'s' if result['threads'] > 1 else ''})",
+             title="Index build + the epoch's N/32 searches")
+    ax_r.axhline(0.95, color="grey", lw=0.8, ls=":")
+    ax_r.set(xscale="log", xlabel="videos N", ylabel="recall@64 against exact search", ylim=(0, 1.02),
+             title="Recall of the 64 neighbours")
+    ax_t.legend(fontsize=7)
+    ax_r.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path)
+    print(f"wrote {path}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, HOWTO100M])
@@ -320,8 +357,13 @@ def main(argv=None) -> int:
                              "machine that other jobs share: one thread's CPU seconds are a quiet core's wall seconds)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "retrieval.json")
     parser.add_argument("--embed", action="store_true", help="also time the embedding pass per preset")
+    parser.add_argument("--figure", type=Path, help="also draw time and recall against N into this PNG")
+    parser.add_argument("--plot", type=Path, metavar="RESULT_JSON", help="only draw --figure from a saved result")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.plot:
+        plot(json.loads(args.plot.read_text()), args.figure or args.plot.with_suffix(".png"))
+        return 0
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return 0
@@ -348,6 +390,8 @@ def main(argv=None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"\nwrote {args.out}")
+    if args.figure:
+        plot(result, args.figure)
     return 0
 
 

@@ -16,7 +16,7 @@ def test_world_root_checks_every_folder(synthetic_world, capsys):
     output = capsys.readouterr().out
     for layout in ("pretrain", "youcook2", "msrvtt", "msrvtt_qa", "crosstask", "coin", "didemo"):
         assert f"[{layout}]  usable" in output
-    assert "captions after de-duplication" in output and "clips with features: 431" in output
+    assert "captions after de-duplication" in output and "clips with features: 435" in output  # the default world's YouCook2-like clips
     assert "test videos (reference split: 30 train per primary task): 60" in output
 
 

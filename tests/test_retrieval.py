@@ -97,7 +97,11 @@ def test_video_vectors_match_a_manual_embedding_pass(random_videos):
 
 
 def test_synthetic_neighbours_share_the_task(synthetic_world):
-    """On the synthetic world, retrieval groups gather same-task videos far above chance."""
+    """On the synthetic world, retrieval groups gather same-task videos far above chance.
+
+    The world has hundreds of tasks (about 1.4 training videos each, as HowTo100M's random pairs rarely
+    share a task), so a group cannot be mostly one task; the other members share the query's task many
+    times more often than random videos do."""
     from vclip.pretrain import open_pretrain_data
     from vclip.synthetic import load_truth
 
@@ -109,10 +113,10 @@ def test_synthetic_neighbours_share_the_task(synthetic_world):
     v = 8
     groups, _ = retrieval_groups(vecs, v, np.random.default_rng(0), num_candidates=2 * v)
     tasks = np.array([task_of[vid] for vid in train_ids])
-    same = np.mean([np.mean(tasks[g] == tasks[g[0]]) for g in groups])
+    same = np.mean([np.mean(tasks[g[1:]] == tasks[g[0]]) for g in groups])
     chance = np.mean([np.mean(tasks == t) for t in tasks])
-    random_same = np.mean([np.mean(tasks[g] == tasks[g[0]]) for g in random_groups(len(tasks), v, np.random.default_rng(0))])
-    assert same > 0.5 and same > 2 * chance, (same, chance, random_same)
+    random_same = np.mean([np.mean(tasks[g[1:]] == tasks[g[0]]) for g in random_groups(len(tasks), v, np.random.default_rng(0))])
+    assert same > 10 * chance and same > 5 * max(random_same, chance), (same, chance, random_same)
 
 
 def test_short_ivf_groups_are_topped_up_or_kept_short_as_the_reference():

@@ -250,3 +250,82 @@ def test_a_small_contrastive_model_learns_the_world(synthetic_world):
         sim = (t @ v.T).numpy()
     ranks = (sim > np.diag(sim)[:, None]).sum(1)
     assert (ranks < 1).mean() > 10 / len(clips)
+
+
+def test_domains_hold_hundreds_of_compositional_tasks():
+    """Domains -> many (base, variant) tasks; a random pair of tasks rarely coincides, steps are shared."""
+    from vclip.synthetic.language import DOMAINS, TASKS_BY_TITLE
+
+    per_domain = {d: sum(t.domain == d for t in TASKS) for d in DOMAINS}
+    assert len(TASKS) >= 300 and per_domain["kitchen"] >= 200
+    assert all(len(set(t.steps)) == len(t.steps) for t in TASKS)  # a step occurs once per task
+    soups = [t for t in TASKS if t.domain == "kitchen" and t.base == TASKS_BY_TITLE["make mushroom soup"].base]
+    shared = set.intersection(*(set(t.steps) for t in soups))  # "add the salt" is in every soup
+    assert "add the salt" in {STEPS[s].name for s in shared} and len(soups) == 20
+
+
+def test_world_keeps_a_subset_of_tasks_per_domain(tmp_path):
+    config = _small()
+    config.tasks_per_domain = 3
+    record = generate(tmp_path / "w", config=config)
+    assert record["tasks"] == 12
+    truth = load_truth(tmp_path / "w" / "pretrain")
+    assert len(set(truth.video_tasks.values())) <= 12
+
+
+def test_youcook2_names_task_and_step_so_the_oracle_is_near_100(synthetic_world):
+    from vclip.evaluate import evaluate_baselines
+
+    clips = read_youcook_csv(synthetic_world / "youcook2" / "validation_youcook.csv")
+    truth = load_truth(synthetic_world / "youcook2")
+    assert len(truth.text_tasks) == len(clips)
+    for clip, task in zip(clips, truth.text_tasks):
+        assert clip.text.endswith(f" to {task}") and truth.video_tasks[clip.video_id] == task
+    assert len(set(truth.video_tasks.values())) == len(truth.video_tasks)  # one task per video
+    base = evaluate_baselines("youcook2", synthetic_world)
+    assert base["oracle"].metrics["R@1"] > 95 > 10 * base["chance"].metrics["R@1"]
+
+
+def test_didemo_moment_lengths_follow_the_real_distribution(synthetic_world):
+    """Real DiDeMo (test and val): 72% of annotated moments are one 5-second chunk, 22% two, 4% three."""
+    queries = read_didemo(synthetic_world / "didemo" / "test_data.json")
+    lengths = np.array([e - s + 1 for q in queries for s, e in q.times])
+    shares = [100 * np.mean(lengths == n) for n in (1, 2, 3)]
+    assert abs(shares[0] - 72) < 4 and abs(shares[1] - 22) < 4 and abs(shares[2] - 4) < 3, shares
+
+
+@pytest.mark.parametrize("name", ["didemo_test.json", "didemo_val.json"])
+def test_the_didemo_reader_parses_the_real_files(name, real_annotations):
+    """The kit's reader on the real DiDeMo files; their moment lengths are the ones the world copies."""
+    path = real_annotations / name
+    if not path.is_file():
+        pytest.skip(f"real DiDeMo annotations not found beside the repository (shared/data/annotations/{name})")
+    queries = read_didemo(path)
+    assert len(queries) > 4000 and all(q.video and q.description and q.times for q in queries)
+    lengths = np.array([e - s + 1 for q in queries for s, e in q.times])
+    assert abs(100 * np.mean(lengths == 1) - 72) < 2 and abs(100 * np.mean(lengths == 2) - 22) < 2
+
+
+def test_measure_containment_and_group_shares(synthetic_world):
+    """Ground-truth measurements behind notebook 02: same-task shares, false negatives, containment."""
+    from vclip.data.store import open_pretrain
+    from vclip.sampling import SamplingConfig
+    from vclip.synthetic.measure import (
+        containment,
+        false_negative_share,
+        random_pair_same_task,
+        same_task_share,
+        sample_truth_pairs,
+    )
+
+    assert same_task_share([[0, 1, 2]], ["a", "a", "b"]) == pytest.approx(100 / 3)
+    assert random_pair_same_task(["a", "a", "b", "b"]) == pytest.approx(100 * 4 / 12)
+    store, train, _ = open_pretrain(synthetic_world / "pretrain")
+    truth = load_truth(synthetic_world / "pretrain")
+    raw = json.loads((synthetic_world / "pretrain" / "raw_caption.json").read_text())
+    exact = sample_truth_pairs(store, truth, raw, train[:40], 4, np.random.default_rng(0), SamplingConfig(alignment="exact"))
+    assert len(exact) == 160 and all(len(p.seconds) > 0 for p in exact)
+    seconds = containment(exact)
+    assert 0 < seconds.mean() and (seconds >= 0).all() and len(seconds) <= 160
+    share = false_negative_share(exact[:32])
+    assert 0 <= share["other_video"] <= share["all"] <= share["same_video"] <= 100

@@ -2,7 +2,13 @@
 
 Paper: VideoCLIP (Xu et al., EMNLP 2021) section 4: pre-training on HowTo100M and zero-shot evaluation
 on YouCook2, MSR-VTT (retrieval and multiple choice), CrossTask, COIN and DiDeMo. Reference layouts:
-fairseq ``examples/MMPT`` ``mmpt/processors/dsprocessor.py`` and ``how2processor.py``; documented in ``data/README.md``.
+fairseq ``examples/MMPT``, ``mmpt/processors/dsprocessor.py`` and ``how2processor.py``; documented in
+``data/README.md`` and ``docs/data.md``.
+
+The headline evaluation set is the YouCook2-like one: clips of many tasks of one domain (the kitchen),
+one task per video, each caption naming its step *and* its task ("chop the onion to make mushroom
+soup"), so that every query has exactly one right clip (the oracle is near 100 R@1) and a model must
+tell apart both the steps of one task and sibling tasks that share a step.
 
 Output (``WORLD.json`` is written last, so its presence means the world is complete)::
 
@@ -36,24 +42,25 @@ from pathlib import Path
 import numpy as np
 
 from vclip.progress import progress_bar
-from vclip.synthetic.language import STEPS, TASKS, Task, annotation, description
+from vclip.synthetic.language import STEPS, TASKS, TASKS_BY_TITLE, Task, annotation, description
 from vclip.synthetic.truth import TRUTH_FILE, SyntheticTruth
-from vclip.synthetic.world import FeatureScales, NarrationStyle, World
+from vclip.synthetic.world import FeatureScales, NarrationStyle, Timeline, World
 
 logger = logging.getLogger(__name__)
 
 WORLD_FILE = "WORLD.json"
 WORLD_FORMAT = "vclip-synthetic-world/1"
 FOLDERS = ("pretrain", "youcook2", "msrvtt", "msrvtt_qa", "crosstask", "coin", "didemo")
-CROSSTASK_PRIMARY = ("make pancakes", "make french toast", "change a tire", "make lemonade", "make guacamole")
-CROSSTASK_RELATED = ("make an omelette", "make fried chicken", "paint a wall")
+CROSSTASK_PRIMARY = ("make a mushroom omelette", "make chicken curry", "change the tire of a car",
+                     "paint the bedroom wall", "plant roses")
+CROSSTASK_RELATED = ("make a tomato omelette", "change the tire of a truck", "paint the office wall")
 
 
 @dataclass
 class WorldConfig:
     """Sizes of a synthetic world. Seconds ranges are inclusive (low, high)."""
 
-    # pre-training: the reference groups train videos by 32 and keeps a multiple of 256 (``how2retriprocessor.py`` lines 19-22)
+    # pre-training: the reference groups train videos by 32 and keeps a multiple of 256 (``mmpt/processors/how2processor.py``)
     pretrain_train: int = 512
     pretrain_val: int = 64
     pretrain_seconds: tuple[int, int] = (60, 240)
@@ -71,6 +78,10 @@ class WorldConfig:
     coin_training: int = 20
     coin_seconds: tuple[int, int] = (40, 150)
     didemo_videos: int = 120  # 25-30 s each, 2-3 queries each
+    # DiDeMo: the share of moments spanning 1, 2, 3, 4 five-second chunks (the real test and val files:
+    # 72%, 22%, 4%, 1%, and under 1% five or six)
+    didemo_chunks: tuple[float, ...] = (0.72, 0.22, 0.045, 0.015)
+    tasks_per_domain: int | None = None  # None: every task of language.TASKS (hundreds per domain)
     scales: FeatureScales = field(default_factory=FeatureScales)
     style: NarrationStyle = field(default_factory=NarrationStyle)
 
@@ -118,7 +129,7 @@ def write_pretrain(world: World, config: WorldConfig, out: Path, rng) -> dict:
     captions, ids = {}, []
     total = config.pretrain_train + config.pretrain_val
     for _ in progress_bar(range(total), desc="synthetic pretrain", leave=False, mininterval=1.0):
-        task = TASKS[int(rng.integers(len(TASKS)))]
+        task = world.tasks[int(rng.integers(len(world.tasks)))]
         video_id = world.new_video_id(rng)
         timeline = world.plan(rng, task, _duration(rng, config.pretrain_seconds))
         _render(world, rng, out, truth, video_id, timeline)
@@ -138,10 +149,13 @@ def write_pretrain(world: World, config: WorldConfig, out: Path, rng) -> dict:
 
 def write_youcook2(world: World, config: WorldConfig, out: Path, rng) -> dict:
     truth = _base_truth("youcook2")
-    kitchen = [t for t in TASKS if t.domain == "kitchen"]
+    # one domain, a different task per video while there are enough: every annotation names its task and
+    # its step, so each query has one right clip (the oracle is near 100) and a model must tell both apart
+    kitchen = [t for t in world.tasks if t.domain == "kitchen"]
+    order = [kitchen[i] for i in rng.permutation(len(kitchen))]
     rows, database = [], {}
-    for _ in range(config.youcook_videos):
-        task = kitchen[int(rng.integers(len(kitchen)))]
+    for number in range(config.youcook_videos):
+        task = order[number % len(order)]
         video_id = world.new_video_id(rng)
         timeline = world.plan(rng, task, _duration(rng, config.youcook_seconds), keep_prob=0.9,
                               background=(0.15, 0.35))
@@ -151,10 +165,11 @@ def write_youcook2(world: World, config: WorldConfig, out: Path, rng) -> dict:
         for step, start, end in timeline.segments:  # annotators' boundaries are off by up to a second
             s = max(0, start + int(rng.integers(-1, 2)))
             e = min(timeline.duration, end + int(rng.integers(-1, 2)))
-            sentence = annotation(rng, STEPS[step], task.domain)
+            sentence = annotation(rng, STEPS[step], task.domain, task)
             annotations.append({"segment": [s, e], "id": len(annotations), "sentence": sentence})
             rows.append({"end": e, "start": s, "task": recipe, "text": sentence, "video_id": video_id})
             truth.text_steps.append(step)
+            truth.text_tasks.append(task.title)
         database[video_id] = {"duration": float(timeline.duration), "subset": "validation",
                               "recipe_type": recipe, "annotations": annotations,
                               "video_url": f"https://www.youtube.com/watch?v={video_id}"}
@@ -170,7 +185,7 @@ def write_youcook2(world: World, config: WorldConfig, out: Path, rng) -> dict:
 
 def _short_clip(world: World, rng, config: WorldConfig) -> tuple[Task, object, int]:
     """An MSR-VTT-like clip: one or two consecutive steps of a task; returns the described step."""
-    task = TASKS[int(rng.integers(len(TASKS)))]
+    task = world.tasks[int(rng.integers(len(world.tasks)))]
     first = int(rng.integers(len(task.steps)))
     positions = [first] if (rng.random() < 0.6 or first + 1 == len(task.steps)) else [first, first + 1]
     timeline = world.plan(rng, task, _duration(rng, config.clip_seconds), background=(0.05, 0.25),
@@ -237,7 +252,7 @@ def write_crosstask(world: World, config: WorldConfig, out: Path, rng) -> dict:
     truth = _base_truth("crosstask")
     release = out / "crosstask_release"
     (release / "annotations").mkdir(parents=True)
-    by_title = {t.title: t for t in TASKS}
+    by_title = TASKS_BY_TITLE
     task_ids = {title: str(16815 + 4217 * by_title[title].index) for title in CROSSTASK_PRIMARY + CROSSTASK_RELATED}
 
     def blocks(titles) -> str:
@@ -283,9 +298,10 @@ def write_coin(world: World, config: WorldConfig, out: Path, rng) -> dict:
     planned = []
     for i in range(config.coin_testing + config.coin_training):
         subset = "testing" if i < config.coin_testing else "training"
-        task = TASKS[i % len(TASKS)] if i < len(TASKS) else TASKS[int(rng.integers(len(TASKS)))]
+        tasks = world.tasks
+        task = tasks[i % len(tasks)] if i < len(tasks) else tasks[int(rng.integers(len(tasks)))]
         # the first testing video of each task shows every step, so every label id occurs in testing
-        positions = list(range(len(task.steps))) if i < len(TASKS) else None
+        positions = list(range(len(task.steps))) if i < len(tasks) else None
         duration = _duration(rng, config.coin_seconds)
         if positions is not None:
             duration = max(duration, 8 * len(task.steps))
@@ -315,28 +331,52 @@ def write_coin(world: World, config: WorldConfig, out: Path, rng) -> dict:
             "testing_background_fraction": round(float(background), 3)}
 
 
+def _didemo_moments(rng, config: WorldConfig, count: int, chunks: int = 6) -> list[tuple[int, int]]:
+    """``count`` disjoint moments [first, last] (chunk indices) in temporal order, their lengths drawn
+    from ``config.didemo_chunks`` (redrawn until they fit in ``chunks``)."""
+    shares = np.asarray(config.didemo_chunks, dtype=float)
+    while True:
+        lengths = 1 + rng.choice(len(shares), size=count, p=shares / shares.sum())
+        if lengths.sum() <= chunks:
+            break
+    gaps = rng.multinomial(chunks - int(lengths.sum()), np.full(count + 1, 1.0 / (count + 1)))
+    moments, at = [], int(gaps[0])
+    for length, gap in zip(lengths, gaps[1:]):
+        moments.append((at, at + int(length) - 1))
+        at += int(length) + int(gap)
+    return moments
+
+
 def write_didemo(world: World, config: WorldConfig, out: Path, rng) -> dict:
+    """Personal-video-like clips of 27-30 s (six 5-second chunks, the last one partial), each with 2-3
+    described moments whose lengths in chunks follow the real DiDeMo distribution."""
     truth = _base_truth("didemo")
     records = []
     for i in range(config.didemo_videos):
-        task = TASKS[int(rng.integers(len(TASKS)))]
-        duration = int(rng.integers(25, 31))
-        first = int(rng.integers(max(1, len(task.steps) - 2)))
-        positions = list(range(first, min(len(task.steps), first + int(rng.integers(2, 4)))))
-        timeline = world.plan(rng, task, duration, background=(0.1, 0.3), min_step=5, positions=positions)
+        task = world.tasks[int(rng.integers(len(world.tasks)))]
+        duration = int(rng.integers(27, 31))
+        count = int(rng.integers(2, 4))
+        moments = _didemo_moments(rng, config, count)
+        first = int(rng.integers(max(1, len(task.steps) - count + 1)))
+        positions = list(range(first, min(len(task.steps), first + count)))
+        moments = moments[: len(positions)]
+        segments = []
+        for position, (c0, c1) in zip(positions, moments):
+            end = min(duration, 5 * (c1 + 1) - int(rng.integers(0, 2)))  # the action fills its chunks,
+            start = min(5 * c0 + int(rng.integers(0, 2)), end - 2)  # give or take a second
+            segments.append((task.steps[position], start, end))
+        timeline = Timeline(task, duration, segments, positions)
         name = f"{int(rng.integers(10**7, 10**8))}@N0{i % 8}_{int(rng.integers(10**9, 10**10))}_{rng.bytes(5).hex()}.mp4"
         _render(world, rng, out, truth, name, timeline)
         chunks = math.ceil(duration / 5)
-        for step, start, end in timeline.segments:
-            moment = [start // 5, (end - 1) // 5]
+        for (step, _, _), moment in zip(segments, moments):
             times = []
-            for _ in range(4):  # four annotators, some a chunk off at one boundary
+            for _ in range(4):  # four annotators, some one chunk early or late (the length is kept)
                 s, e = moment
-                if rng.random() < 0.3:
-                    if rng.random() < 0.5:
-                        s = int(np.clip(s + rng.choice([-1, 1]), 0, e))
-                    else:
-                        e = int(np.clip(e + rng.choice([-1, 1]), s, chunks - 1))
+                if rng.random() < 0.25:
+                    shift = int(rng.choice([-1, 1]))
+                    if 0 <= s + shift and e + shift <= chunks - 1:
+                        s, e = s + shift, e + shift
                 times.append([int(s), int(e)])
             records.append({"annotation_id": len(records), "description": description(rng, STEPS[step], task.domain),
                             "video": name, "times": times})
@@ -345,7 +385,9 @@ def write_didemo(world: World, config: WorldConfig, out: Path, rng) -> dict:
     with open(out / "test_data.json", "w") as handle:
         json.dump(records, handle)
     truth.save(out)
-    return {"videos": config.didemo_videos, "queries": len(records)}
+    lengths = np.bincount([e - s + 1 for record in records for s, e in record["times"]], minlength=7)[1:]
+    return {"videos": config.didemo_videos, "queries": len(records),
+            "moment_chunks_percent": [round(100 * int(x) / int(lengths.sum()), 1) for x in lengths]}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -372,7 +414,7 @@ def generate(out: str | Path, preset: str = "default", seed: int = 0, overwrite:
                 raise FileExistsError(f"{out / name} exists and was not written by this program (no {TRUTH_FILE}); "
                                       f"refusing to replace it: choose another --out")
             shutil.rmtree(out / name)
-    world = World(seed, config.scales, config.style)
+    world = World(seed, config.scales, config.style, config.tasks_per_domain)
     counts = {}
     writers = {
         "pretrain": lambda folder, rng: write_pretrain(world, config, folder, rng),
@@ -390,7 +432,7 @@ def generate(out: str | Path, preset: str = "default", seed: int = 0, overwrite:
         counts[name] = writers[name](folder, np.random.default_rng([seed, index]))
         logger.info("synthetic %s: %s (%.1f s)", name, counts[name], time.perf_counter() - started)
     record = {"format": WORLD_FORMAT, "preset": preset, "seed": seed, "counts": counts,
-              "steps": len(STEPS), "tasks": len(TASKS), "config": dataclasses.asdict(config)}
+              "steps": len(STEPS), "tasks": len(world.tasks), "config": dataclasses.asdict(config)}
     with open(out / WORLD_FILE, "w") as handle:
         json.dump(record, handle, indent=1)
     return record
@@ -402,11 +444,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="default", choices=sorted(PRESETS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace a complete world at --out")
+    parser.add_argument("--tasks-per-domain", type=int, default=None,
+                        help="keep at most this many tasks of each domain (default: all, hundreds per domain)")
     args = parser.parse_args(argv)
+    if args.tasks_per_domain is not None and args.tasks_per_domain < 1:
+        print(f"error: --tasks-per-domain must be >= 1, got {args.tasks_per_domain}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     started = time.perf_counter()
     try:
-        record = generate(args.out, args.preset, args.seed, args.overwrite)
+        config = world_config(args.preset)
+        config.tasks_per_domain = args.tasks_per_domain
+        record = generate(args.out, args.preset, args.seed, args.overwrite, config)
     except FileExistsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -1,20 +1,28 @@
-"""The vocabulary of the synthetic world: how-to tasks made of ordered steps, in real English.
+"""The vocabulary of the synthetic world: domains of many how-to tasks built from shared steps.
 
 Paper: VideoCLIP (Xu et al., EMNLP 2021) section 4.1 pre-trains on HowTo100M, instructional videos
-whose narration (ASR) describes the steps being performed; the evaluation sets (YouCook2, CrossTask,
-COIN) annotate such steps. Reference data: HowTo100M ``raw_caption.json`` (``mmpt/processors/how2processor.py``) and the end-task
-annotation files (``mmpt/processors/dsprocessor.py``). Nothing here comes from those datasets; the tasks are written by hand.
+whose narration (ASR) describes the steps being performed; 23,611 tasks over 1.22M videos, so two
+random videos rarely show the same task, while the evaluation sets (YouCook2, CrossTask, COIN)
+annotate the steps of a few tasks. Reference data: HowTo100M ``raw_caption.json`` (``how2processor.py``)
+and the end-task annotation files (``dsprocessor.py``). Nothing here comes from those datasets.
 
-A *step* is a (verb, object) pair such as "chop the onion". Steps are shared across tasks ("crack the
-eggs" is in the omelette, the pancakes and the french toast), so that videos of different tasks share
-visual content and similar videos make hard negatives. Verbs and objects are shared too ("chop the
-onion" / "chop the garlic" / "fry the onion"), so telling steps apart needs both words.
+The world is a hierarchy, built compositionally:
+
+* a *domain* (kitchen, garage, home, garden) has *bases* ("make _ soup", "change the tire of a _")
+  and *variants* (mushroom, chicken, ...; truck, van, ...); every (base, variant) pair is a *task*
+  ("make mushroom soup"), so a domain holds tens to hundreds of tasks;
+* a base lists its ordered *steps* as (verb, object) pairs, some naming the variant ("chop the
+  mushrooms"); a *step* ("add the salt") is shared by every task whose base uses it, across
+  variants and across bases, as "add salt" belongs to many recipes;
+* sibling tasks (one base, or one variant) look alike (:mod:`vclip.synthetic.world` builds a task's
+  scene from its base's and its variant's), which is what retrieval finds.
 
 The sentence generators below produce four registers of text:
 
-* ASR narration (lowercase, no punctuation, fillers), said *before*, *during* or *after* the action;
+* ASR narration (lowercase, no punctuation, fillers), said *before*, *during* or *after* the action,
+  sometimes naming the task ("... to make mushroom soup");
 * off-topic chatter and task introductions (no step);
-* YouCook2/COIN/CrossTask-style imperative step annotations;
+* YouCook2/COIN/CrossTask-style imperative step annotations (:func:`annotation` can name the task);
 * MSR-VTT/DiDeMo-style third-person descriptions.
 """
 
@@ -24,76 +32,107 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# verb: (base, -ing, past tense, 3rd person, past participle); a trailing particle is part of the verb
-VERBS: dict[str, tuple[str, str, str, str, str]] = {
-    "chop": ("chop", "chopping", "chopped", "chops", "chopped"),
-    "slice": ("slice", "slicing", "sliced", "slices", "sliced"),
-    "peel": ("peel", "peeling", "peeled", "peels", "peeled"),
-    "wash": ("wash", "washing", "washed", "washes", "washed"),
-    "crack": ("crack", "cracking", "cracked", "cracks", "cracked"),
-    "whisk": ("whisk", "whisking", "whisked", "whisks", "whisked"),
-    "heat": ("heat", "heating", "heated", "heats", "heated"),
-    "pour": ("pour", "pouring", "poured", "pours", "poured"),
-    "add": ("add", "adding", "added", "adds", "added"),
-    "stir": ("stir", "stirring", "stirred", "stirs", "stirred"),
-    "mix": ("mix", "mixing", "mixed", "mixes", "mixed"),
-    "fry": ("fry", "frying", "fried", "fries", "fried"),
-    "boil": ("boil", "boiling", "boiled", "boils", "boiled"),
-    "bake": ("bake", "baking", "baked", "bakes", "baked"),
-    "knead": ("knead", "kneading", "kneaded", "kneads", "kneaded"),
-    "roll out": ("roll out", "rolling out", "rolled out", "rolls out", "rolled out"),
-    "spread": ("spread", "spreading", "spread", "spreads", "spread"),
-    "season": ("season", "seasoning", "seasoned", "seasons", "seasoned"),
-    "cut": ("cut", "cutting", "cut", "cuts", "cut"),
-    "grate": ("grate", "grating", "grated", "grates", "grated"),
-    "drain": ("drain", "draining", "drained", "drains", "drained"),
-    "sprinkle": ("sprinkle", "sprinkling", "sprinkled", "sprinkles", "sprinkled"),
-    "melt": ("melt", "melting", "melted", "melts", "melted"),
-    "flip": ("flip", "flipping", "flipped", "flips", "flipped"),
-    "serve": ("serve", "serving", "served", "serves", "served"),
-    "mash": ("mash", "mashing", "mashed", "mashes", "mashed"),
-    "squeeze": ("squeeze", "squeezing", "squeezed", "squeezes", "squeezed"),
-    "dip": ("dip", "dipping", "dipped", "dips", "dipped"),
-    "loosen": ("loosen", "loosening", "loosened", "loosens", "loosened"),
-    "tighten": ("tighten", "tightening", "tightened", "tightens", "tightened"),
-    "jack up": ("jack up", "jacking up", "jacked up", "jacks up", "jacked up"),
-    "lower": ("lower", "lowering", "lowered", "lowers", "lowered"),
-    "remove": ("remove", "removing", "removed", "removes", "removed"),
-    "sand": ("sand", "sanding", "sanded", "sands", "sanded"),
-    "paint": ("paint", "painting", "painted", "paints", "painted"),
-    "measure": ("measure", "measuring", "measured", "measures", "measured"),
-    "drill": ("drill", "drilling", "drilled", "drills", "drilled"),
-    "attach": ("attach", "attaching", "attached", "attaches", "attached"),
-    "clean": ("clean", "cleaning", "cleaned", "cleans", "cleaned"),
-    "apply": ("apply", "applying", "applied", "applies", "applied"),
-    "fill": ("fill", "filling", "filled", "fills", "filled"),
-    "plunge": ("plunge", "plunging", "plunged", "plunges", "plunged"),
-    "water": ("water", "watering", "watered", "waters", "watered"),
-    "dig": ("dig", "digging", "dug", "digs", "dug"),
-    "plant": ("plant", "planting", "planted", "plants", "planted"),
-}
 
-# object: (noun phrase without article, indefinite form for descriptions)
-OBJECTS: dict[str, tuple[str, str]] = {
-    "onion": ("onion", "an onion"), "garlic": ("garlic", "some garlic"), "tomato": ("tomato", "a tomato"),
-    "carrot": ("carrots", "some carrots"), "potato": ("potatoes", "some potatoes"),
-    "cucumber": ("cucumber", "a cucumber"), "lettuce": ("lettuce", "some lettuce"),
-    "avocado": ("avocado", "an avocado"), "lemon": ("lemon", "a lemon"), "eggs": ("eggs", "some eggs"),
-    "butter": ("butter", "some butter"), "oil": ("oil", "some oil"), "milk": ("milk", "some milk"),
-    "flour": ("flour", "some flour"), "sugar": ("sugar", "some sugar"), "salt": ("salt", "some salt"),
-    "cheese": ("cheese", "some cheese"), "pasta": ("pasta", "some pasta"), "water": ("water", "some water"),
-    "sauce": ("sauce", "some sauce"), "dough": ("dough", "the dough"), "bread": ("bread", "some bread"),
-    "chicken": ("chicken", "a chicken"), "batter": ("batter", "the batter"), "pancake": ("pancake", "a pancake"),
-    "omelette": ("omelette", "an omelette"), "pan": ("pan", "a pan"), "salad": ("salad", "a salad"),
-    "lug nuts": ("lug nuts", "the lug nuts"), "car": ("car", "a car"), "tire": ("tire", "a tire"),
-    "spare tire": ("spare tire", "the spare tire"), "wall": ("wall", "a wall"), "shelf": ("shelf", "a shelf"),
-    "bracket": ("bracket", "a bracket"), "screws": ("screws", "some screws"), "holes": ("holes", "some holes"),
-    "paint": ("paint", "some paint"), "tape": ("tape", "some tape"), "sink": ("sink", "a sink"),
-    "drain": ("drain", "a drain"), "pipe": ("pipe", "a pipe"), "soil": ("soil", "some soil"),
-    "seeds": ("seeds", "some seeds"), "pot": ("pot", "a pot"), "plant": ("plant", "a plant"),
-    "tree": ("tree", "a tree"),
-    "hole": ("hole", "a hole"),
+def _regular(base: str, ing: str | None = None, past: str | None = None, third: str | None = None):
+    head, _, particle = base.partition(" ")
+    tail = f" {particle}" if particle else ""
+    ing = ing or (head[:-1] + "ing" if head.endswith("e") and not head.endswith("ee") else head + "ing")
+    past = past or (head + "d" if head.endswith("e") else head[:-1] + "ied" if head.endswith("y") else head + "ed")
+    third = third or (head + "es" if head.endswith(("sh", "ch", "x", "s")) else head + "s")
+    return (base, ing + tail, past + tail, third + tail, past + tail)
+
+
+# verb: (base, -ing, past tense, 3rd person, past participle); a trailing particle is part of the verb
+VERBS: dict[str, tuple[str, str, str, str, str]] = {v: _regular(v, *forms) for v, *forms in [
+    ("chop", "chopping", "chopped"), ("slice",), ("peel",), ("wash",), ("crack",), ("whisk",), ("heat",),
+    ("pour",), ("add",), ("stir", "stirring", "stirred"), ("mix",), ("fry", "frying", "fried", "fries"),
+    ("boil",), ("bake",), ("knead",), ("roll out",), ("spread", None, "spread"), ("season",),
+    ("cut", "cutting", "cut"), ("grate",), ("drain",), ("sprinkle",), ("melt",),
+    ("flip", "flipping", "flipped"), ("serve",), ("mash",), ("squeeze",), ("dip", "dipping", "dipped"),
+    ("loosen",), ("tighten",), ("jack up",), ("lower",), ("remove",), ("sand",), ("paint",), ("measure",),
+    ("drill",), ("attach",), ("clean",), ("apply", "applying", "applied", "applies"), ("fill",),
+    ("plunge",), ("water",), ("dig", "digging", "dug"), ("plant",), ("rinse",),
+    ("scrub", "scrubbing", "scrubbed"), ("dry", "drying", "dried", "dries"), ("open",), ("close",),
+    ("mark",), ("hammer",), ("hang", None, "hung"), ("level",), ("cover",), ("blend",), ("trim", "trimming", "trimmed"),
+]}
+
+# A domain's bases: (title with "{}" for the variant's attributive form, ordered steps "verb|object",
+# where the object "X" is the variant's noun). Variants: (attributive form, noun).
+DOMAIN_BASES: dict[str, list[tuple[str, list[str]]]] = {
+    "kitchen": [
+        ("make {} soup", ["chop|X", "chop|onion", "heat|oil", "fry|onion", "add|X", "pour|water", "boil|water",
+                          "add|salt"]),
+        ("make {} salad", ["wash|X", "cut|X", "wash|lettuce", "slice|cucumber", "add|X", "pour|oil", "add|salt",
+                           "mix|salad"]),
+        ("make a {} omelette", ["chop|X", "crack|eggs", "whisk|eggs", "melt|butter", "pour|eggs", "add|X",
+                                "flip|omelette", "serve|omelette"]),
+        ("cook {} pasta", ["boil|water", "add|salt", "add|pasta", "cut|X", "fry|X", "drain|pasta", "add|sauce",
+                           "grate|cheese"]),
+        ("make {} pizza", ["knead|dough", "roll out|dough", "spread|sauce", "slice|X", "add|X", "sprinkle|cheese",
+                           "bake|pizza"]),
+        ("make {} stir fry", ["cut|X", "chop|garlic", "heat|oil", "fry|garlic", "add|X", "stir|X", "pour|sauce",
+                              "serve|rice"]),
+        ("make a {} sandwich", ["slice|bread", "spread|butter", "slice|X", "fry|X", "add|X", "add|lettuce",
+                                "cut|sandwich"]),
+        ("bake a {} pie", ["add|flour", "add|butter", "knead|dough", "roll out|dough", "chop|X", "add|X",
+                           "cover|pie", "bake|pie"]),
+        ("make {} curry", ["chop|onion", "chop|garlic", "heat|oil", "fry|onion", "cut|X", "add|X", "pour|milk",
+                           "stir|curry", "serve|rice"]),
+        ("make {} fried rice", ["boil|rice", "drain|rice", "crack|eggs", "heat|oil", "chop|X", "fry|X", "add|rice",
+                                "stir|rice"]),
+    ],
+    "garage": [
+        ("change the tire of a {}", ["loosen|lug nuts", "jack up|X", "remove|lug nuts", "remove|tire",
+                                     "attach|spare tire", "tighten|lug nuts", "lower|X"]),
+        ("change the oil of a {}", ["jack up|X", "remove|drain plug", "drain|oil", "attach|drain plug",
+                                    "remove|filter", "attach|filter", "pour|oil", "lower|X"]),
+        ("replace the battery of a {}", ["open|hood", "remove|cables", "remove|battery", "clean|terminals",
+                                         "attach|battery", "attach|cables", "close|hood"]),
+        ("wash a {}", ["fill|bucket", "rinse|X", "apply|soap", "scrub|wheels", "wash|X", "dry|X"]),
+        ("replace the brakes of a {}", ["jack up|X", "remove|tire", "remove|caliper", "remove|brake pads",
+                                        "attach|brake pads", "attach|caliper", "lower|X"]),
+        ("replace the headlight of a {}", ["open|hood", "remove|screws", "remove|headlight", "attach|bulb",
+                                           "attach|headlight", "tighten|screws", "close|hood"]),
+    ],
+    "home": [
+        ("paint the {} wall", ["clean|wall", "sand|wall", "apply|tape", "stir|paint", "paint|wall", "remove|tape"]),
+        ("build a shelf in the {}", ["measure|wall", "drill|holes", "attach|bracket", "tighten|screws",
+                                     "attach|shelf", "level|shelf"]),
+        ("hang a picture in the {}", ["measure|wall", "mark|wall", "hammer|nail", "hang|picture", "level|picture"]),
+        ("unclog the {} sink", ["remove|drain", "pour|water", "plunge|sink", "remove|pipe", "clean|pipe",
+                                "attach|pipe"]),
+        ("clean the {} window", ["fill|bucket", "apply|soap", "scrub|window", "rinse|window", "dry|window"]),
+    ],
+    "garden": [
+        ("plant {}", ["dig|hole", "add|compost", "plant|X", "fill|hole", "water|X"]),
+        ("grow {} in a pot", ["fill|pot", "add|soil", "plant|seeds", "sprinkle|soil", "water|seeds"]),
+        ("prune the {}", ["clean|shears", "trim|stems", "remove|leaves", "cut|X", "water|X"]),
+    ],
 }
+DOMAIN_VARIANTS: dict[str, list[tuple[str, str]]] = {
+    "kitchen": [("mushroom", "mushrooms"), ("chicken", "chicken"), ("tomato", "tomatoes"), ("potato", "potatoes"),
+                ("carrot", "carrots"), ("spinach", "spinach"), ("pepper", "peppers"), ("zucchini", "zucchini"),
+                ("broccoli", "broccoli"), ("beef", "beef"), ("shrimp", "shrimp"), ("tofu", "tofu"), ("corn", "corn"),
+                ("pumpkin", "pumpkin"), ("ham", "ham"), ("salmon", "salmon"), ("bacon", "bacon"),
+                ("cabbage", "cabbage"), ("leek", "leeks"), ("pea", "peas")],
+    "garage": [(v, v) for v in ("car", "truck", "van", "jeep", "motorcycle", "scooter", "trailer", "tractor", "bus",
+                                "minivan")],
+    "home": [(v, v) for v in ("bedroom", "bathroom", "hallway", "office", "basement", "attic", "nursery", "kitchen",
+                              "laundry room", "living room", "guest room", "dining room")],
+    "garden": [(v, v) for v in ("roses", "tomatoes", "basil", "mint", "strawberries", "sunflowers", "tulips",
+                                "lavender", "peppers", "lettuce", "blueberries", "parsley")],
+}
+DOMAINS = tuple(DOMAIN_BASES)
+_MASS = {"garlic", "lettuce", "butter", "oil", "milk", "flour", "sugar", "salt", "cheese", "pasta", "water",
+         "sauce", "bread", "rice", "spinach", "chicken", "beef", "shrimp", "tofu", "corn", "pumpkin", "ham", "salmon",
+         "bacon", "cabbage", "broccoli", "zucchini", "soil", "compost", "soap", "paint", "tape", "basil", "mint",
+         "lavender", "parsley", "curry", "salad"}
+
+
+def _indefinite(noun: str) -> str:
+    if noun in _MASS or noun.endswith("s"):
+        return f"some {noun}"
+    return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
 
 
 @dataclass(frozen=True)
@@ -102,7 +141,7 @@ class Step:
 
     index: int
     verb: str
-    obj: str
+    obj: str  # the object's noun as said ("mushrooms", "lug nuts")
 
     @property
     def forms(self) -> tuple[str, str, str, str, str]:
@@ -110,7 +149,7 @@ class Step:
 
     @property
     def noun(self) -> str:
-        return OBJECTS[self.obj][0]
+        return self.obj
 
     @property
     def name(self) -> str:
@@ -125,72 +164,44 @@ class Step:
 
 @dataclass(frozen=True)
 class Task:
+    """One how-to task: a (base, variant) pair of a domain, with its ordered latent steps."""
+
     index: int
-    title: str  # "make pancakes"
+    title: str  # "make mushroom soup"
     domain: str  # "kitchen", "garage", "home", "garden"
-    steps: tuple[int, ...]  # latent step indices, in order
-
-
-# (title, domain, ordered steps as "verb|object")
-_TASKS = [
-    ("make an omelette", "kitchen", ["crack|eggs", "whisk|eggs", "chop|onion", "melt|butter", "pour|eggs",
-                                     "sprinkle|cheese", "flip|omelette", "serve|omelette"]),
-    ("make pancakes", "kitchen", ["add|flour", "add|sugar", "crack|eggs", "pour|milk", "whisk|batter",
-                                  "heat|pan", "pour|batter", "flip|pancake", "serve|pancake"]),
-    ("make a salad", "kitchen", ["wash|lettuce", "cut|lettuce", "slice|tomato", "slice|cucumber", "chop|onion",
-                                 "pour|oil", "add|salt", "mix|salad"]),
-    ("make tomato sauce", "kitchen", ["chop|onion", "chop|garlic", "heat|oil", "fry|onion", "add|tomato",
-                                      "add|salt", "stir|sauce"]),
-    ("cook pasta", "kitchen", ["boil|water", "add|salt", "add|pasta", "stir|pasta", "drain|pasta", "add|sauce",
-                               "grate|cheese", "serve|pasta"]),
-    ("make french toast", "kitchen", ["crack|eggs", "pour|milk", "whisk|eggs", "dip|bread", "melt|butter",
-                                      "fry|bread", "sprinkle|sugar", "serve|bread"]),
-    ("make bread", "kitchen", ["add|flour", "add|water", "add|salt", "mix|dough", "knead|dough",
-                               "roll out|dough", "bake|bread", "slice|bread"]),
-    ("make mashed potatoes", "kitchen", ["peel|potato", "cut|potato", "boil|potato", "drain|potato",
-                                         "add|butter", "pour|milk", "mash|potato", "add|salt"]),
-    ("make fried chicken", "kitchen", ["cut|chicken", "season|chicken", "crack|eggs", "dip|chicken",
-                                       "add|flour", "heat|oil", "fry|chicken", "serve|chicken"]),
-    ("make lemonade", "kitchen", ["wash|lemon", "cut|lemon", "squeeze|lemon", "add|sugar", "pour|water",
-                                  "stir|water"]),
-    ("make guacamole", "kitchen", ["cut|avocado", "mash|avocado", "chop|onion", "chop|tomato", "squeeze|lemon",
-                                   "add|salt", "mix|avocado"]),
-    ("make carrot soup", "kitchen", ["peel|carrot", "chop|carrot", "chop|onion", "heat|oil", "fry|onion",
-                                     "add|carrot", "pour|water", "boil|water", "season|sauce"]),
-    ("change a tire", "garage", ["loosen|lug nuts", "jack up|car", "remove|lug nuts", "remove|tire",
-                                 "attach|spare tire", "tighten|lug nuts", "lower|car"]),
-    ("build a shelf", "home", ["measure|wall", "drill|holes", "attach|bracket", "tighten|screws",
-                               "attach|shelf", "clean|wall"]),
-    ("paint a wall", "home", ["clean|wall", "sand|wall", "apply|tape", "stir|paint", "paint|wall",
-                              "remove|tape"]),
-    ("unclog a sink", "home", ["remove|drain", "pour|water", "plunge|sink", "remove|pipe", "clean|pipe",
-                               "attach|pipe", "pour|water"]),
-    ("plant a tree", "garden", ["dig|hole", "plant|tree", "fill|hole", "add|soil", "water|tree"]),
-    ("grow herbs", "garden", ["fill|pot", "add|soil", "plant|seeds", "water|plant", "sprinkle|soil"]),
-]
+    steps: tuple[int, ...]  # latent step indices, in order, all distinct
+    base: int = 0  # index into DOMAIN_BASES[domain]
+    variant: int = 0  # index into DOMAIN_VARIANTS[domain]
 
 
 def _build() -> tuple[list[Step], list[Task]]:
     steps: list[Step] = []
     lookup: dict[tuple[str, str], int] = {}
     tasks: list[Task] = []
-    for task_index, (title, domain, names) in enumerate(_TASKS):
-        indices = []
-        for name in names:
-            verb, obj = name.split("|")
-            assert verb in VERBS and obj in OBJECTS, name
-            if (verb, obj) not in lookup:
-                lookup[verb, obj] = len(steps)
-                steps.append(Step(len(steps), verb, obj))
-            indices.append(lookup[verb, obj])
-        tasks.append(Task(task_index, title, domain, tuple(indices)))
+    for domain in DOMAINS:
+        for variant_index, (attributive, noun) in enumerate(DOMAIN_VARIANTS[domain]):
+            for base_index, (title, names) in enumerate(DOMAIN_BASES[domain]):
+                indices = []
+                for name in names:
+                    verb, obj = name.split("|")
+                    obj = noun if obj == "X" else obj
+                    assert verb in VERBS, name
+                    if (verb, obj) not in lookup:
+                        lookup[verb, obj] = len(steps)
+                        steps.append(Step(len(steps), verb, obj))
+                    indices.append(lookup[verb, obj])
+                assert len(set(indices)) == len(indices), (title, attributive)
+                tasks.append(Task(len(tasks), title.format(attributive), domain, tuple(indices), base_index,
+                                  variant_index))
     return steps, tasks
 
 
 STEPS, TASKS = _build()
-DOMAINS = ("kitchen", "garage", "home", "garden")
 VERB_NAMES = sorted(VERBS)
-OBJECT_NAMES = sorted(OBJECTS)
+OBJECT_NAMES = sorted({s.obj for s in STEPS})
+OBJECTS: dict[str, tuple[str, str]] = {noun: (noun, _indefinite(noun)) for noun in OBJECT_NAMES}
+TASKS_BY_TITLE: dict[str, Task] = {t.title: t for t in TASKS}
+assert len(TASKS_BY_TITLE) == len(TASKS), "task titles must be unique"
 
 _PLACES = {"kitchen": ["in the kitchen", "in a kitchen", "at the counter", "on the stove"],
            "garage": ["in the garage", "in a driveway", "on the street"],
@@ -208,8 +219,9 @@ def _pick(rng: np.random.Generator, options: list[str]) -> str:
     return options[int(rng.integers(len(options)))]
 
 
-def narration(rng: np.random.Generator, step: Step, when: str) -> str:
-    """One ASR-style sentence about ``step``, said ``when`` = "before", "during" or "after" the action."""
+def narration(rng: np.random.Generator, step: Step, when: str, task: Task | None = None) -> str:
+    """One ASR-style sentence about ``step``, said ``when`` = "before", "during" or "after" the action;
+    with ``task``, the sentence also names it ("... to make mushroom soup")."""
     base, ing, past, _, participle = step.forms
     obj = f"the {step.noun}"
     if when == "before":
@@ -227,6 +239,8 @@ def narration(rng: np.random.Generator, step: Step, when: str) -> str:
     else:
         raise ValueError(f"when: expected 'before', 'during' or 'after', got {when!r}")
     sentence = _pick(rng, templates)
+    if task is not None:
+        sentence += f" to {task.title}"
     if rng.random() < 0.25:
         sentence = _pick(rng, ["um ", "so ", "okay ", "and ", "uh "]) + sentence
     return sentence
@@ -255,11 +269,13 @@ def introduction(rng: np.random.Generator, task: Task) -> str:
                        f"hey everyone today we {task.title}"])
 
 
-def annotation(rng: np.random.Generator, step: Step, domain: str) -> str:
-    """A YouCook2-style imperative annotation sentence, e.g. "chop the onion in a bowl"."""
+def annotation(rng: np.random.Generator, step: Step, domain: str, task: Task | None = None) -> str:
+    """A YouCook2-style imperative annotation sentence, e.g. "chop the onion in a bowl"; with ``task``
+    it names the task too: "chop the onion in a bowl to make mushroom soup"."""
     base = step.forms[0]
     article = _pick(rng, ["the ", "the ", ""])
-    return f"{base} {article}{step.noun}{_pick(rng, _TAILS[domain])}"
+    sentence = f"{base} {article}{step.noun}{_pick(rng, _TAILS[domain])}"
+    return sentence if task is None else f"{sentence} to {task.title}"
 
 
 def description(rng: np.random.Generator, step: Step, domain: str) -> str:

@@ -30,6 +30,8 @@ class SyntheticTruth:
         video_tasks: {video id: task title}.
         text_steps: one latent step per row of the annotation file, in file order (youcook2, msrvtt,
             msrvtt_qa's correct answer, didemo); empty for the other folders.
+        text_tasks: youcook2 only: the task each annotation row names (its video's task), in file order;
+            the oracle then needs both the step and the task to match.
         caption_steps: pretrain only: {video id: latent step of each raw_caption.json line}.
         candidate_steps: msrvtt_qa only: the latent step of the 5 candidates of each row.
         task_steps: crosstask only: {task id: latent step of each step of tasks_*.txt}.
@@ -43,6 +45,7 @@ class SyntheticTruth:
     video_steps: dict[str, list[int]] = field(default_factory=dict)
     video_tasks: dict[str, str] = field(default_factory=dict)
     text_steps: list[int] = field(default_factory=list)
+    text_tasks: list[str] = field(default_factory=list)
     caption_steps: dict[str, list[int]] = field(default_factory=dict)
     candidate_steps: list[list[int]] = field(default_factory=list)
     task_steps: dict[str, list[int]] = field(default_factory=dict)

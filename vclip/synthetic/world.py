@@ -3,8 +3,8 @@
 Paper: VideoCLIP (Xu et al., EMNLP 2021) sections 3.3 (the narration of a HowTo100M video is only
 loosely aligned with what is shown, hence *overlapped* rather than exactly aligned clips) and 3.4
 (similar videos are hard negatives, hence retrieval-augmented batches). Reference formats: S3D
-features, one L2-normalised 512-d float16 vector per second (``scripts/video_feature_extractor/extract.py``, ``--l2_normalize 1 --half_precision 1``), and HowTo100M
-``raw_caption.json`` with rolling, duplicated ASR lines (``mmpt/processors/dedupprocessor.py`` lines 119-207).
+features, one L2-normalised 512-d float16 vector per second (``scripts/video_feature_extractor``), and
+HowTo100M ``raw_caption.json`` with rolling, duplicated ASR lines (``mmpt/processors/dedupprocessor.py``).
 
 A video of task *k* is a timeline of its steps (some skipped) separated by background seconds.
 Feature of second t (before L2 normalisation)::
@@ -13,9 +13,15 @@ Feature of second t (before L2 normalisation)::
           or a_bg E_background[b]                                                  (a background second)
         + a_task E_task[k] + a_domain E_domain[d] + a_video e_video + noise_t        (AR(1) in time)
 
+    E_task[k] = unit( sqrt(s/2) (E_base[b_k] + E_variant[u_k]) + sqrt(1 - s) E_own[k] ),  s = task_sibling
+
+so two tasks of one base ("make _ soup") or one variant ("mushroom") look alike (cosine about s/2),
+which is what the retrieval pass finds; every amount is a named field of :class:`FeatureScales`.
+
 The narration is a stream of sentences, each about a step and said before, during or after it
-(``speech_offsets``), plus chatter and introductions; the stream is cut into ASR lines which, in
-"rolling" videos, repeat the tail of the previous line (as YouTube's auto captions do), sometimes
+(:class:`NarrationStyle`: ``when``, ``before_lead``, ``after_lag``; ``silent_step`` steps are never
+narrated; a share ``task_mention`` of the sentences names the task), plus chatter and introductions;
+the stream is cut into ASR lines which, in "rolling" videos, repeat the tail of the previous line (as YouTube's auto captions do), sometimes
 show a partial line first (a superset follows) or repeat a tail on its own (a subset follows).
 """
 
@@ -27,6 +33,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vclip.synthetic.language import (
+    DOMAIN_BASES,
+    DOMAIN_VARIANTS,
     DOMAINS,
     OBJECT_NAMES,
     STEPS,
@@ -52,6 +60,7 @@ class FeatureScales:
     step: float = 0.5  # what a (verb, object) pair looks like beyond its parts
     background: float = 1.0
     task: float = 0.6  # the task's scene: videos of one task look alike (retrieval finds them)
+    task_sibling: float = 0.6  # share of a scene's variance from its base and its variant: siblings look alike
     domain: float = 0.4  # kitchen / garage / home / garden
     video: float = 0.5  # this video's camera, light, person
     noise: float = 1.0  # expected norm of the per-second noise
@@ -66,6 +75,7 @@ class NarrationStyle:
     before_lead: tuple[float, float] = (2.0, 9.0)  # "before" speech starts this long before the step
     after_lag: tuple[float, float] = (0.0, 4.0)  # "after" speech starts this long after the step ends
     silent_step: float = 0.1  # a step nobody talks about
+    task_mention: float = 0.3  # a step sentence also names the task ("... to make mushroom soup")
     extra_sentences: float = 1.0  # mean number (Poisson) of further sentences during or after the step
     chatter_per_minute: float = 1.5
     words_per_second: tuple[float, float] = (2.0, 3.0)
@@ -113,7 +123,10 @@ def _unit(matrix: np.ndarray) -> np.ndarray:
 class World:
     """The random embeddings of one world (fixed by the seed) and the generators that use them."""
 
-    def __init__(self, seed: int, scales: FeatureScales | None = None, style: NarrationStyle | None = None):
+    def __init__(self, seed: int, scales: FeatureScales | None = None, style: NarrationStyle | None = None,
+                 tasks_per_domain: int | None = None):
+        """``tasks_per_domain``: keep at most this many tasks of each domain (drawn with the seed, the
+        same for every folder); None keeps all of :data:`~vclip.synthetic.language.TASKS`."""
         self.seed = seed
         self.scales = scales or FeatureScales()
         self.style = style or NarrationStyle()
@@ -123,8 +136,23 @@ class World:
         self.object_embeddings = _unit(rng.standard_normal((len(OBJECT_NAMES), d)))
         self.step_embeddings = _unit(rng.standard_normal((len(STEPS), d)))
         self.background_embeddings = _unit(rng.standard_normal((3, d)))  # talking head, idle, title card
-        self.task_embeddings = _unit(rng.standard_normal((len(TASKS), d)))
+        # a task's scene: its base's, its variant's and its own direction (siblings share the first two)
+        base = {(dom, b): _unit(rng.standard_normal(d)) for dom in DOMAINS for b in range(len(DOMAIN_BASES[dom]))}
+        variant = {(dom, v): _unit(rng.standard_normal(d)) for dom in DOMAINS for v in range(len(DOMAIN_VARIANTS[dom]))}
+        own = _unit(rng.standard_normal((len(TASKS), d)))
+        shared = self.scales.task_sibling
+        self.task_embeddings = _unit(np.stack([
+            np.sqrt(shared / 2) * (base[t.domain, t.base] + variant[t.domain, t.variant]) + np.sqrt(1 - shared) * own[t.index]
+            for t in TASKS]))
         self.domain_embeddings = _unit(rng.standard_normal((len(DOMAINS), d)))
+        self.tasks: list[Task] = list(TASKS)  # the tasks this world's videos show
+        if tasks_per_domain is not None:
+            keep = np.random.default_rng([seed, 1])
+            self.tasks = []
+            for dom in DOMAINS:
+                of_domain = [t for t in TASKS if t.domain == dom]
+                pick = sorted(keep.choice(len(of_domain), size=min(tasks_per_domain, len(of_domain)), replace=False))
+                self.tasks += [of_domain[i] for i in pick]
         self._step_verb = np.array([VERB_NAMES.index(s.verb) for s in STEPS])
         self._step_object = np.array([OBJECT_NAMES.index(s.obj) for s in STEPS])
         self._step_parts = (self.scales.verb * self.verb_embeddings[self._step_verb]
@@ -214,7 +242,8 @@ class World:
                 at = start + rng.uniform(0, 0.5 * (end - start))
             else:
                 at = end + rng.uniform(*style.after_lag)
-            events.append((at, narration(rng, STEPS[step], when), step))
+            named = timeline.task if rng.random() < style.task_mention else None
+            events.append((at, narration(rng, STEPS[step], when, named), step))
             for _ in range(rng.poisson(style.extra_sentences)):
                 if rng.random() < 0.7:
                     events.append((rng.uniform(start, end), narration(rng, STEPS[step], "during"), step))

@@ -215,7 +215,8 @@ class RetrievalTask(Task):
 
     def oracle(self, data: RetrievalSet, truth, config) -> TaskResult:
         """Text i scores clip j by the fraction of the clip's evaluated seconds (its first 32) that show text
-        i's latent step; exact ties are broken at random (mean of draws)."""
+        i's latent step, and, where the truth records the task each text names (``text_tasks``), only when
+        the clip's video shows that task; exact ties are broken at random (mean of draws)."""
         if len(truth.text_steps) != data.n_items:
             raise ValueError(f"{data.folder}: synthetic_truth.json has {len(truth.text_steps)} text steps for "
                              f"{data.n_items} annotation rows")
@@ -225,6 +226,10 @@ class RetrievalTask(Task):
             shown = truth.seconds(video_id)[first:last][:MAX_VIDEO_LEN]
             if len(shown):
                 scores[:, j] = (shown[None, :] == text_steps[:, None]).mean(axis=1)
+        if getattr(truth, "text_tasks", None):
+            text_tasks = np.asarray([truth.text_tasks[r] for r in data.rows])
+            clip_tasks = np.asarray([truth.video_tasks[video_id] for video_id, _, _ in data.keys])
+            scores *= text_tasks[:, None] == clip_tasks[None, :]
         rng = np.random.default_rng(config.baseline_seed)
         return _with_metrics(data.result("oracle"),
                              [scores + 1e-6 * rng.random(scores.shape) for _ in range(config.baseline_repeats)])
