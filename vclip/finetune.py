@@ -531,7 +531,7 @@ class FineTuner:
             final = self.test_metrics(model, head)
         final = vdist.broadcast_object(final)
         summary = {
-            "task": cfg.task, "config": cfg.config, "init": str(cfg.init), "init_checkpoint": str(self.init_path),
+            "task": cfg.task, "config": cfg.config, "init": str(cfg.init), "init_checkpoint": str(Path(self.init_path).resolve()),
             "loss": LOSS_NAMES[cfg.task], "select": cfg.select, "selection_note": SELECTION_NOTES[cfg.select],
             "selected_epoch": chosen, "checkpoint": str(folder.relative_to(self.run_dir)),
             "train_items": len(self.train_split), "val_items": len(self.val_split) if self.val_split else 0,
