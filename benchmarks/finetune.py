@@ -31,7 +31,7 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from vclip.finetune import FINETUNE_TASKS, TEACHING, finetune, recipe  # noqa: E402
+from vclip.finetune import FINETUNE_TASKS, TEACHING, finetune, format_benchmark, recipe  # noqa: E402
 from vclip.tasks import MAIN_METRICS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,23 +94,8 @@ def main(argv=None) -> int:
                "results": results}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(payload, indent=1) + "\n")
-    print(format_results(payload))
+    print(format_benchmark(payload))
     return 0
-
-
-def format_results(payload: dict) -> str:
-    """The before/after table: zero-shot, fine-tuned mean +- std (min..max) over the seeds."""
-    lines = [f"{'task':<10} {'metric':<16} {'zero-shot':>9}  {'fine-tuned (mean +- std, min..max)':<36}"]
-    for task, result in payload["results"].items():
-        for i, (metric, entry) in enumerate(result["metrics"].items()):
-            tuned = entry["fine_tuned"]
-            lines.append(f"{task if i == 0 else '':<10} {metric:<16} {entry['zero_shot']:>9.1f}  "
-                         f"{tuned['mean']:5.1f} +- {tuned['std']:4.1f} ({tuned['min']:.1f}..{tuned['max']:.1f})")
-        if task == "coin":
-            lines.append(f"{'':<10} {'background share':<16} {result['background_share']:>9.1f}  (predicting "
-                         f"background everywhere scores this frame_acc)")
-    lines.append(f"seeds {payload['seeds']}; regenerate with: {payload['command']}")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -577,6 +577,22 @@ def format_summary(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def format_benchmark(payload: dict) -> str:
+    """The before/after table of ``benchmarks/results/finetune.json``: zero-shot, and fine-tuned mean +- std
+    (min..max) over the seeds."""
+    lines = [f"{'task':<10} {'metric':<16} {'zero-shot':>9}  {'fine-tuned (mean +- std, min..max)':<36}"]
+    for task, result in payload["results"].items():
+        for i, (metric, entry) in enumerate(result["metrics"].items()):
+            tuned = entry["fine_tuned"]
+            lines.append(f"{task if i == 0 else '':<10} {metric:<16} {entry['zero_shot']:>9.1f}  "
+                         f"{tuned['mean']:5.1f} +- {tuned['std']:4.1f} ({tuned['min']:.1f}..{tuned['max']:.1f})")
+        if task == "coin":
+            lines.append(f"{'':<10} {'background share':<16} {result['background_share']:>9.1f}  (predicting "
+                         f"background everywhere scores this frame_acc)")
+    lines.append(f"seeds {payload['seeds']}; regenerate with: {payload['command']}")
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m vclip.finetune", description=__doc__.split("\n\n")[0],
                                 argument_default=argparse.SUPPRESS)

@@ -351,9 +351,13 @@ def _check_training_split(report: Report, folder: Path, layout: str) -> None:
                             "vclip.finetune cannot run here")
         return
     for split in ("train", "val"):
-        data = load_split(layout, folder, split)
+        try:
+            data = load_split(layout, folder, split)
+        except DataFormatError as error:  # a broken training file or feature: a problem, not the folder's end
+            report.problems.append(f"fine-tuning {split} split: {error}")
+            continue
         report.counts[f"fine-tuning {split} items"] = len(data)
         if data.missing:
-            report.notes.append(f"fine-tuning {split} split: {len(data.missing)} items without features "
-                                f"(skipped), e.g. {data.missing[:3]}")
+            report.missing_features += [v for v in dict.fromkeys(data.missing) if v not in report.missing_features]
+            report.notes.append(f"fine-tuning {split} split: {len(data.missing)} items without features (skipped)")
         report.notes += [f"fine-tuning {split} split: {note}" for note in data.notes]

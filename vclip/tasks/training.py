@@ -38,13 +38,22 @@ from pathlib import Path
 
 import numpy as np
 
-from vclip.data import DataFormatError, crosstask_split, read_coin, read_crosstask, read_youcook_json
+from vclip.data import (
+    DataFormatError,
+    crosstask_split,
+    read_coin,
+    read_crosstask,
+    read_msrvtt_csv,
+    read_msrvtt_mc,
+    read_youcook_csv,
+    read_youcook_json,
+)
 from vclip.data.formats import _read_csv, _read_json, _text
 from vclip.tasks.coin import COIN_JSON, video_targets
 from vclip.tasks.common import FeatureCache, require_file
-from vclip.tasks.crosstask import RELEASE, load_crosstask, read_assignment
-from vclip.tasks.qa import load_qa
-from vclip.tasks.retrieval import YOUCOOK_JSON, load_retrieval
+from vclip.tasks.crosstask import RELEASE, read_assignment
+from vclip.tasks.qa import QA_CSV
+from vclip.tasks.retrieval import MSRVTT_CSV, YOUCOOK_CSV, YOUCOOK_JSON
 
 MSRVTT_TRAIN_LISTS = ("MSRVTT_train.9k.csv", "MSRVTT_train.csv")
 MSRVTT_DATA = "MSRVTT_data.json"
@@ -179,13 +188,24 @@ def load_split(task: str, folder: str | Path, split: str = "train", val_fraction
     raise ValueError(f"no fine-tuning recipe for task {task!r}; expected youcook2, msrvtt, msrvtt_qa, coin or crosstask")
 
 
+def _evaluation_videos(task: str, folder: Path) -> set[str]:
+    """The video ids of the task's evaluation file (read without loading any feature)."""
+    if task == "youcook2":
+        if (folder / YOUCOOK_CSV).is_file():
+            return {clip.video_id for clip in read_youcook_csv(folder / YOUCOOK_CSV)}
+        return {clip.video_id for clip in read_youcook_json(folder / YOUCOOK_JSON)}
+    if task == "msrvtt":
+        return {clip.video_id for clip in read_msrvtt_csv(require_file(folder / MSRVTT_CSV, "the JSFusion test CSV"))}
+    return {item.video_id for item in read_msrvtt_mc(require_file(folder / QA_CSV, "MSR_MC_test.csv"))}
+
+
 def _youcook_split(folder: Path, split: str, val_fraction: float, seed: int) -> PairSplit:
     path = require_file(folder / YOUCOOK_JSON, f"{YOUCOOK_JSON} with a 'training' subset (YouCook2 annotations)")
     records = read_youcook_json(path, subset="training")
     if not records:
         raise DataFormatError(path, "database[*].subset", "videos of subset 'training' (the fine-tuning data)",
                               "none")
-    evaluated = {key[0] for key in load_retrieval("youcook2", folder).keys}
+    evaluated = _evaluation_videos("youcook2", folder)
     held_out = validation_videos([r.video_id for r in records], val_fraction, seed)
     data = PairSplit("youcook2", split, [], [], {}, n_items=0)
     cache = FeatureCache(folder)
@@ -218,10 +238,7 @@ def _msrvtt_split(task: str, folder: Path, split: str, val_fraction: float, seed
                               f"the MSR-VTT training list ({' or '.join(MSRVTT_TRAIN_LISTS)}, column video_id) "
                               f"beside {MSRVTT_DATA}", "no such file")
     captions = read_msrvtt_train(lists[0], require_file(folder / MSRVTT_DATA, "MSRVTT_data.json (MSR-VTT sentences)"))
-    if task == "msrvtt":
-        evaluated = {key[0] for key in load_retrieval("msrvtt", folder).keys}
-    else:
-        evaluated = set(load_qa(folder).video_ids)
+    evaluated = _evaluation_videos(task, folder)
     held_out = validation_videos(list(captions), val_fraction, seed)
     data = PairSplit(task, split, [], [], {})
     cache = FeatureCache(folder)
@@ -284,7 +301,8 @@ def _crosstask_split(folder: Path, split: str, n_train: int, split_seed: int) ->
     else:
         pairs = [(v.task_id, v.video_id) for v in release.val_videos if v.task_id in tasks]
         listed = len(pairs)
-    evaluated = {video for _, video in load_crosstask(folder).videos}
+    _, test = crosstask_split(release, cache.features_dir, n_train=n_train, seed=split_seed)
+    evaluated = {video for videos in test.values() for video in videos}
     data = VideoSplit("crosstask", split, [], {}, {}, n_items=listed)
     left_out, unannotated = [], []
     for task, video in pairs:
