@@ -67,7 +67,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from vclip.data import open_pretrain
+    from vclip.data.store import open_pretrain
     from vclip.evaluate import evaluate_baselines, evaluate_task
     from vclip.model import VideoCLIP
 

@@ -7,14 +7,22 @@ tokenising, encoding every text and every video once in batches, the (N, N) scor
 directions' metrics. Random initialisation (timing does not depend on the weights). Prints figures;
 asserts nothing.
 
+``--reads`` measures what one ``python -m vclip.evaluate`` call does per task (the model, chance and, on
+a synthetic folder, the oracle): how many times each feature file is read from disk (``np.load`` calls
+on ``features/*.npy``) and the wall time, on a small synthetic world (every task) and on the MSR-VTT-size
+folder. Run at an older commit, the same script measures the older program (evaluate_task, then
+evaluate_baselines), so the figures before and after a change come from one script.
+
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_evaluate.py                    # paper preset, CPU
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_evaluate.py --presets tiny minilm paper --device cuda
+    HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_evaluate.py --reads --presets tiny
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import platform
 import tempfile
@@ -52,6 +60,69 @@ def write_msrvtt_folder(root: Path, pairs: int, seed: int = 0) -> Path:
     return root
 
 
+def program_results(model, task: str, folder: Path, config) -> dict:
+    """What ``python -m vclip.evaluate --task TASK`` computes: the model's result and the baselines."""
+    import vclip.tasks
+
+    if hasattr(vclip.tasks, "evaluate_with_baselines"):  # one load shared by the three scorers
+        return vclip.tasks.evaluate_with_baselines(model, task, folder, config)
+    results = {"model": evaluate_task(model, task, folder, config)}  # the program before the registry
+    results.update(vclip.tasks.evaluate_baselines(task, folder, config))
+    return results
+
+
+def count_reads(features_root: Path, function, *args) -> tuple[object, dict[str, int], float]:
+    """Run ``function(*args)`` counting ``np.load`` calls per feature file under ``features_root``."""
+    reads: dict[str, int] = {}
+    real_load = np.load
+
+    def counting_load(file, *args, **kwargs):
+        path = Path(str(file))
+        if path.suffix == ".npy" and path.parent.name == "features" and features_root in path.parents:
+            reads[path.stem] = reads.get(path.stem, 0) + 1
+        return real_load(file, *args, **kwargs)
+
+    np.load = counting_load
+    try:
+        start = time.perf_counter()
+        value = function(*args)
+        seconds = time.perf_counter() - start
+    finally:
+        np.load = real_load
+    return value, reads, seconds
+
+
+def measure_reads(preset: str, device: str, tmp: Path, msrvtt: Path, config, out: Path | None) -> None:
+    """Feature-file reads and wall time of the program's work per task (model + chance + oracle)."""
+    from vclip.synthetic import WorldConfig, generate
+
+    world = tmp / "world"
+    generate(world, config=WorldConfig(pretrain_train=256, pretrain_val=0, pretrain_seconds=(20, 30),
+                                       youcook_videos=6, msrvtt_clips=24, msrvtt_qa_items=12,
+                                       crosstask_videos_per_primary=33, crosstask_val_per_primary=1,
+                                       crosstask_videos_per_related=1, crosstask_seconds=(30, 60),
+                                       coin_testing=12, coin_training=2, didemo_videos=8), seed=0)
+    torch.manual_seed(0)
+    model = VideoCLIP.from_preset(preset).to(device).eval()
+    folders = [(task, world / task) for task in ("youcook2", "msrvtt", "msrvtt_qa", "didemo", "crosstask", "coin")]
+    folders.append(("msrvtt", msrvtt))
+    rows = []
+    print(f"{'task':10} {'folder':14} {'scorers':22} {'files':>6} {'reads':>6} {'reads/file':>10} {'seconds':>8}")
+    for task, folder in folders:
+        results, reads, seconds = count_reads(folder, program_results, model, task, folder, config)
+        files = len(reads)
+        row = {"task": task, "folder": "small world" if folder.parent == world else f"{len(reads)} videos",
+               "scorers": "+".join(results), "files": files, "reads": sum(reads.values()),
+               "reads_per_file": round(sum(reads.values()) / max(1, files), 2), "seconds": round(seconds, 2)}
+        rows.append(row)
+        print(f"{task:10} {row['folder']:14} {row['scorers']:22} {files:6d} {row['reads']:6d} "
+              f"{row['reads_per_file']:10.2f} {seconds:8.2f}")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"preset": preset, "device": device, "rows": rows}, indent=1))
+        print(f"saved {out}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["paper"])
@@ -59,6 +130,9 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=EvalConfig().batch_size)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=1, help="timed runs per preset (the best is reported)")
+    parser.add_argument("--reads", action="store_true",
+                        help="count feature-file reads per task of the evaluation program (first preset) instead")
+    parser.add_argument("--save", type=Path, default=None, help="with --reads: write the figures to this JSON file")
     args = parser.parse_args(argv)
 
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
@@ -67,6 +141,9 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folder = write_msrvtt_folder(Path(tmp) / "msrvtt", args.pairs)
         config = EvalConfig(batch_size=args.batch_size, progress=False)
+        if args.reads:
+            measure_reads(args.presets[0], args.device, Path(tmp), folder, config, args.save)
+            return 0
         print(f"{'preset':8} {'params':>8} {'pairs':>6} {'batch':>6} {'seconds':>8} {'pairs/s':>8}")
         for preset in args.presets:
             torch.manual_seed(0)

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from vclip.data import FeatureStore, build_store
+    from vclip.data.store import FeatureStore, build_store
 
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_store_"))
     try:

@@ -32,7 +32,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from vclip.finetune import FINETUNE_TASKS, TEACHING, finetune, format_benchmark, recipe  # noqa: E402
-from vclip.tasks import MAIN_METRICS  # noqa: E402
+from vclip.tasks import TASKS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMAND = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/finetune.py"
@@ -70,16 +70,16 @@ def main(argv=None) -> int:
             runs.append({"seed": seed, "selected_epoch": summary["selected_epoch"], "updates": summary["updates"],
                          "seconds": time.perf_counter() - started, "test": summary["test"]["metrics"],
                          "zero_shot": summary["zero_shot_test"]["metrics"]})
-            headline = MAIN_METRICS[task][0]
+            headline = TASKS[task].metrics[0]
             print(f"{task} seed {seed}: {headline} fine-tuned {runs[-1]['test'][headline]:.1f} vs zero-shot "
                   f"{runs[-1]['zero_shot'][headline]:.1f} ({runs[-1]['seconds']:.0f} s, {summary['updates']} updates)",
                   flush=True)
-        metrics = [m for m in MAIN_METRICS[task] if m != "all_background"]
+        metrics = [m for m in TASKS[task].metrics if m != "all_background"]
         results[task] = {
             "recipe": {k: v for k, v in TEACHING[task].items()},
             "metrics": {m: {"fine_tuned": spread([r["test"][m] for r in runs]),
                             "zero_shot": runs[0]["zero_shot"][m]} for m in metrics},
-            "fine_tuned_beats_zero_shot": all(r["test"][MAIN_METRICS[task][0]] > r["zero_shot"][MAIN_METRICS[task][0]]
+            "fine_tuned_beats_zero_shot": all(r["test"][TASKS[task].metrics[0]] > r["zero_shot"][TASKS[task].metrics[0]]
                                               for r in runs),
             "runs": runs,
         }

@@ -13,8 +13,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 REPO = Path(__file__).resolve().parents[1]
-# The real annotation files live beside the repository in shared/data/annotations.
-ANNOTATIONS = REPO.parent / "shared" / "data" / "annotations"
+# The real annotation files live beside the repository in shared/data/annotations, or where
+# VCLIP_ANNOTATIONS points (a checkout elsewhere).
+ANNOTATIONS = Path(os.environ.get("VCLIP_ANNOTATIONS", REPO.parent / "shared" / "data" / "annotations"))
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +30,36 @@ def synthetic_world(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def real_annotations() -> Path:
-    """The real YouCook2 / MSR-VTT annotation CSVs, or skip when this checkout has no shared/ beside it."""
+    """The folder of the real annotation files (YouCook2 val, MSR-VTT 1k-A test, DiDeMo test/val), or a skip
+    when this checkout has no shared/ beside it. Every test reads them through this fixture."""
     if not (ANNOTATIONS / "youcook2_validation.csv").exists():
-        pytest.skip("real annotations not found beside the repository (shared/data/annotations/)")
+        pytest.skip("real annotations not found beside the repository (shared/data/annotations/, or set "
+                    "VCLIP_ANNOTATIONS)")
     return ANNOTATIONS
+
+
+def _random_videos(n: int = 12, seed: int = 0):
+    """An in-memory store of ``n`` random videos (20-60 s of 512-d features, 8 captions of 2-9 tokens)."""
+    import numpy as np
+
+    from vclip.sampling import ArrayVideos
+
+    rng = np.random.default_rng(seed)
+    videos = {}
+    for i in range(n):
+        t = int(rng.integers(20, 60))
+        starts = np.sort(rng.uniform(0, t, 8))
+        videos[f"v{i:02d}"] = (
+            rng.standard_normal((t, 512)).astype(np.float32),
+            starts,
+            starts + 3.0,
+            [list(rng.integers(1000, 3000, int(rng.integers(2, 10)))) for _ in range(8)],
+        )
+    return ArrayVideos(videos)
+
+
+@pytest.fixture(scope="session")
+def random_videos():
+    """``random_videos(n=12, seed=0)`` -> a :class:`vclip.sampling.ArrayVideos` of random videos and captions
+    (training data for the trainer, retrieval and DDP tests)."""
+    return _random_videos

@@ -87,7 +87,7 @@ def test_unknown_folder_exits_2(tmp_path, capsys):
 
 
 def test_store_check(synthetic_world, tmp_path, capsys):
-    from vclip.data import build_store
+    from vclip.data.store import build_store
 
     folder = tmp_path / "pretrain"
     (folder / "features").mkdir(parents=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from vclip.data import VideoCaptions, dedup_all, dedup_captions, read_pretrain_folder
+from vclip.data.dedup import dedup_all, dedup_captions
+from vclip.data.formats import VideoCaptions, read_pretrain_folder
 
 
 def _captions(*lines, video_id="v"):

@@ -7,26 +7,26 @@ import json
 import numpy as np
 import pytest
 
-from vclip.data import (
+from vclip.data.formats import (
     DataFormatError,
     VideoCaptions,
     clean_captions,
-    crosstask_split,
     load_features,
-    read_coin,
+    read_feature_header,
+    read_id_list,
+    read_pretrain_folder,
+    read_raw_caption,
+)
+from vclip.tasks.coin import read_coin
+from vclip.tasks.crosstask import (
+    crosstask_split,
     read_crosstask,
     read_crosstask_annotation,
     read_crosstask_tasks,
-    read_didemo,
-    read_feature_header,
-    read_id_list,
-    read_msrvtt_csv,
-    read_msrvtt_mc,
-    read_pretrain_folder,
-    read_raw_caption,
-    read_youcook_csv,
-    read_youcook_json,
 )
+from vclip.tasks.didemo import read_didemo
+from vclip.tasks.qa import read_msrvtt_mc
+from vclip.tasks.retrieval import read_msrvtt_csv, read_youcook_csv, read_youcook_json
 
 # ------------------------------------------------------------------------------------- real files
 

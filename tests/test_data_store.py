@@ -8,9 +8,8 @@ import shutil
 import numpy as np
 import pytest
 
-from vclip.data import FeatureStore, FolderStore, build_store, open_pretrain
 from vclip.data.__main__ import main as data_main
-from vclip.data.store import TEXT_PREFIX
+from vclip.data.store import TEXT_PREFIX, FeatureStore, FolderStore, build_store, open_pretrain
 
 
 @pytest.fixture(scope="module")

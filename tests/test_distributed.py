@@ -5,14 +5,11 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 import torch.multiprocessing as mp
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 pytestmark = pytest.mark.distributed
 
@@ -32,18 +29,15 @@ def _config(out: Path, global_negatives: bool):
     )
 
 
-def _rank_main(rank: int, world: int, port: int, out: str, global_negatives: bool) -> None:
+def _rank_main(rank: int, world: int, port: int, out: str, global_negatives: bool, store) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
-    from test_retrieval import make_videos
-
     from vclip import distributed as vdist
     from vclip.pretrain import Trainer
 
     info = vdist.init_distributed("cpu")
     try:
-        store = make_videos(16)
         trainer = Trainer(_config(Path(out) / "run", global_negatives), info, data=(store, store.video_ids, []))
         trainer.model.eval()  # no dropout: compare the loss and gradient arithmetic exactly
         batch = trainer.batch_for(0, 0, [4 * rank + i for i in range(4)])
@@ -55,16 +49,14 @@ def _rank_main(rank: int, world: int, port: int, out: str, global_negatives: boo
 
 
 @pytest.mark.parametrize("global_negatives", [False, True])
-def test_two_processes_equal_one(tmp_path, global_negatives):
-    from test_retrieval import make_videos
-
+def test_two_processes_equal_one(tmp_path, global_negatives, random_videos):
     from vclip.loss import contrastive_loss
     from vclip.pretrain import Trainer
 
-    mp.spawn(_rank_main, args=(2, free_port(), str(tmp_path), global_negatives), nprocs=2, join=True)
+    store = random_videos(16)
+    mp.spawn(_rank_main, args=(2, free_port(), str(tmp_path), global_negatives, store), nprocs=2, join=True)
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
 
-    store = make_videos(16)
     trainer = Trainer(_config(tmp_path / "single", global_negatives), data=(store, store.video_ids, []))
     model = trainer.model.eval()
     batches = []

@@ -46,3 +46,37 @@ def test_info_command_reports_versions(capsys):
     out = capsys.readouterr().out
     for key in ("vclip", "torch", "transformers", "faiss", "gpu", "offline text model", "torch threads"):
         assert re.search(rf"^{re.escape(key)}\s", out, re.MULTILINE), f"{key!r} missing from:\n{out}"
+
+
+def _imported_top_level_modules(folder: Path) -> set[str]:
+    import ast
+
+    names = set()
+    for path in folder.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return names
+
+
+def test_every_imported_third_party_module_is_declared():
+    import sys
+    from importlib.metadata import packages_distributions
+
+    declared = set(_pyproject_requirements())
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    runtime = {_normalise(r)[0] for r in project["dependencies"]}
+    owners = packages_distributions()
+    # modules that come with a declared distribution without being its own one
+    bundled = {"IPython": "ipykernel", "ipywidgets": "ipywidgets", "safetensors": "safetensors"}
+    for folder, allowed in (("vclip", runtime), ("tests", declared), ("benchmarks", declared)):
+        for module in sorted(_imported_top_level_modules(ROOT / folder)):
+            if module in sys.stdlib_module_names or module in ("vclip", "conftest", "benchmarks", "__future__"):
+                continue
+            distributions = {d.lower().replace("_", "-") for d in owners.get(module, [])}
+            if module in bundled:
+                distributions.add(bundled[module])
+            assert distributions & allowed, f"{folder}/ imports {module!r} (from {sorted(distributions) or 'nowhere'}), " \
+                                            f"which is not declared in pyproject.toml"

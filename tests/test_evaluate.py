@@ -10,15 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from vclip.data import CoinSegment, StepSegment
 from vclip.evaluate import main as evaluate_main
 from vclip.localization import average_windows, sliding_windows
 from vclip.model import VideoCLIP
 from vclip.synthetic import WorldConfig, generate
-from vclip.tasks import MAIN_METRICS, TASKS, EvalConfig, evaluate_baselines, evaluate_task
-from vclip.tasks.coin import label_threshold, predict_labels, video_targets
+from vclip.tasks import TASKS, EvalConfig, evaluate_baselines, evaluate_task
+from vclip.tasks.coin import CoinSegment, label_threshold, predict_labels, video_targets
 from vclip.tasks.common import window_scores
-from vclip.tasks.crosstask import read_assignment
+from vclip.tasks.crosstask import StepSegment, read_assignment
 from vclip.tasks.didemo import moment_vectors
 
 FAST = EvalConfig(batch_size=64, progress=False, baseline_repeats=3)
@@ -53,14 +52,14 @@ def test_every_task_end_to_end(task, small_world, tiny_model):
     if task == "youcook2":  # the world's counts, minus nothing: every feature is present
         assert result.n_evaluated == result.n_items
     assert result.n_evaluated == EXPECTED_N[task] and result.n_missing_features == 0
-    for metric in MAIN_METRICS[task]:
+    for metric in TASKS[task].metrics:
         value = result.metrics[metric]
         assert np.isfinite(value)
         if metric not in ("MedR", "MeanR"):
             assert 0.0 <= value <= 100.0
     baselines = evaluate_baselines(task, small_world / task, FAST)
     assert set(baselines) == {"chance", "oracle"}
-    headline = MAIN_METRICS[task][0]
+    headline = TASKS[task].metrics[0]
     assert baselines["oracle"].metrics[headline] > baselines["chance"].metrics[headline]
 
 
@@ -72,8 +71,9 @@ def test_retrieval_details_and_batch_size_invariance(small_world, tiny_model):
 
 
 def test_msrvtt_equals_direct_model_computation(small_world, tiny_model):
-    from vclip.data import load_features, read_msrvtt_csv
+    from vclip.data.formats import load_features
     from vclip.metrics import retrieval_metrics
+    from vclip.tasks.retrieval import read_msrvtt_csv
     from vclip.tokenizer import encode_texts
 
     folder = small_world / "msrvtt"
@@ -108,7 +108,7 @@ def test_each_text_and_video_encoded_once(small_world, tiny_model, monkeypatch):
     monkeypatch.setattr(tiny_model, "encode_text", count_text)
     monkeypatch.setattr(tiny_model, "encode_video", count_video)
     result = evaluate_task(tiny_model, "msrvtt_qa", small_world / "msrvtt_qa", FAST)
-    from vclip.data import read_msrvtt_mc
+    from vclip.tasks.qa import read_msrvtt_mc
 
     items = read_msrvtt_mc(small_world / "msrvtt_qa" / "MSR_MC_test.csv")
     assert counts["text"] == len({t for item in items for t in item.candidates})
@@ -128,7 +128,7 @@ def test_missing_features_are_skipped_and_counted(small_world, tiny_model, tmp_p
 
 
 def test_window_scores_equal_a_direct_loop(small_world, tiny_model):
-    from vclip.data import load_features
+    from vclip.data.formats import load_features
 
     paths = sorted((small_world / "coin" / "features").glob("*.npy"), key=lambda p: p.stat().st_size)[:2]
     texts = torch.randn(4, tiny_model.config.hidden_size)
@@ -231,7 +231,7 @@ def test_program_on_the_default_world(synthetic_world, tmp_path, capsys):
     results = json.loads(out_json.read_text())["results"]
     assert set(results) == set(TASKS)
     for task, by_scorer in results.items():
-        headline = MAIN_METRICS[task][0]
+        headline = TASKS[task].metrics[0]
         assert by_scorer["oracle"]["metrics"][headline] >= by_scorer["chance"]["metrics"][headline]
         assert by_scorer["model"]["n_missing_features"] == 0
     assert "paper (real data)" in capsys.readouterr().out

@@ -146,3 +146,19 @@ def test_parameters_files_name_real_parameters(params, tmp_path):
         if "data_dir" in common and "data_dir" in values:
             assert Path(values["data_dir"]).is_absolute()
     assert any(len(values) > 1 for values in plan.values())
+
+
+def test_setup_notebook_turns_the_kits_bars_off_without_patching_tqdm():
+    import subprocess
+    import sys
+
+    from vclip.progress import progress_bar
+
+    code = ("from tqdm.auto import tqdm\n"
+            "from vclip.notebooks import setup_notebook\n"
+            "from vclip.progress import progress_bar\n"
+            "setup_notebook()\n"
+            "print(progress_bar(range(3)).disable, tqdm(range(3), disable=False).disable)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split()[-2:] == ["True", "False"]  # the kit's bars off; tqdm itself left as it is
+    assert not progress_bar(range(3)).disable and progress_bar(range(3), enabled=False).disable

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +11,6 @@ import torch
 from safetensors.torch import load_file
 
 from vclip.pretrain import PretrainConfig, Trainer, load_config_file, main, polynomial_decay, pretrain
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_retrieval import make_videos  # noqa: E402
 
 
 def small_config(run: Path, **overrides) -> PretrainConfig:
@@ -27,8 +23,8 @@ def small_config(run: Path, **overrides) -> PretrainConfig:
 
 
 @pytest.fixture(scope="module")
-def arrays():
-    store = make_videos(24)
+def arrays(random_videos):
+    store = random_videos(24)
     return store, store.video_ids[:20], store.video_ids[20:]
 
 

@@ -8,10 +8,13 @@ import json
 import numpy as np
 import pytest
 
-from vclip.data import read_didemo, read_msrvtt_mc, read_pretrain_folder, read_youcook_csv
+from vclip.data.formats import read_pretrain_folder
 from vclip.synthetic import WORLD_FILE, WorldConfig, generate, load_truth, main
 from vclip.synthetic.generate import FOLDERS
 from vclip.synthetic.language import STEPS, TASKS
+from vclip.tasks.didemo import read_didemo
+from vclip.tasks.qa import read_msrvtt_mc
+from vclip.tasks.retrieval import read_youcook_csv
 
 
 def _small() -> WorldConfig:

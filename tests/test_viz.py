@@ -181,9 +181,10 @@ def test_model_helpers_on_the_synthetic_world(synthetic_world):
     """The single-video helpers reproduce what the evaluation computes, on an untrained tiny model."""
     import torch
 
-    from vclip.data import load_features, read_youcook_csv
+    from vclip.data.formats import load_features
     from vclip.inference import VideoCLIPPipeline
     from vclip.model import VideoCLIP
+    from vclip.tasks.retrieval import read_youcook_csv
 
     torch.manual_seed(0)
     model = VideoCLIP.from_preset("tiny").eval()

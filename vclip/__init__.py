@@ -21,9 +21,9 @@ The package mirrors the paper, one module per idea:
 ``vclip.distributed``    process groups from torchrun's environment
 ``vclip.metrics``        retrieval, QA, localisation and segmentation metrics
 ``vclip.localization``   sliding windows and the CrossTask order-constrained dynamic program
-``vclip.tasks``          the six zero-shot tasks (section 4), chance and oracle baselines
+``vclip.tasks``          the task registry and the six zero-shot tasks (section 4): readers,
+                         scoring, chance and oracle baselines, data checks, the paper's numbers
 ``vclip.evaluate``       the zero-shot evaluation program
-``vclip.paper_numbers``  the paper's reported numbers, with sources
 ``vclip.s3d``            the S3D video network used to make the features
 ``vclip.video``          decoding and preprocessing with the reference's extraction recipe
 ``vclip.extract``        the feature-extraction program for raw videos
@@ -33,6 +33,44 @@ The package mirrors the paper, one module per idea:
 =======================  ============================================================
 
 Deliberate deviations from the reference implementation are listed in ``DEVIATIONS.md``.
+
+What a notebook needs is importable from the package itself (each name is loaded on first use, so
+``import vclip`` and the programs import only what they use)::
+
+    from vclip import TASKS, EvalConfig, VideoCLIP, evaluate_all, evaluate_task, load_model
+
+The evaluation functions are exported by name (``evaluate_task``, ``evaluate_all``): ``vclip.evaluate``
+is the evaluation program's module.
 """
 
+from __future__ import annotations
+
+import importlib
+
 __version__ = "0.1.0"
+
+_EXPORTS = {  # name -> the module that defines it
+    "VideoCLIP": "vclip.model",
+    "VideoCLIPConfig": "vclip.model",
+    "PretrainConfig": "vclip.pretrain",
+    "EvalConfig": "vclip.tasks",
+    "load_model": "vclip.checkpoint",
+    "evaluate_task": "vclip.tasks",
+    "evaluate_all": "vclip.tasks",
+    "TASKS": "vclip.tasks",
+    "Task": "vclip.tasks",
+    "register_task": "vclip.tasks",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'vclip' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

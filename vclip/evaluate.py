@@ -2,7 +2,7 @@
 
 Paper: VideoCLIP (Xu et al., EMNLP 2021) section 4 (zero-shot transfer) and its result tables. Reference:
 fairseq ``examples/MMPT``, ``mmpt_cli/predict.py`` run on ``projects/retri/videoclip/test_*_zs*.yaml``
-(spec section 6); the tasks themselves are in :mod:`vclip.tasks`, the metrics in :mod:`vclip.metrics`.
+; the tasks themselves (one registered class each) are in :mod:`vclip.tasks`, the metrics in :mod:`vclip.metrics`.
 
 Usage::
 
@@ -30,21 +30,21 @@ from pathlib import Path
 
 import torch
 
-from vclip.data import DataFormatError
-from vclip.paper_numbers import format_paper_number
+from vclip.data.formats import DataFormatError
 from vclip.tasks import (
-    MAIN_METRICS,
     TASKS,
     EvalConfig,
     TaskResult,
     evaluate_all,
     evaluate_baselines,
     evaluate_task,
+    evaluate_with_baselines,
 )
 
 # The Python API (re-exported for notebooks and the training program): evaluate_task, evaluate_all,
-# evaluate_baselines, EvalConfig, TaskResult, format_table.
-__all__ = ["EvalConfig", "TaskResult", "evaluate_all", "evaluate_baselines", "evaluate_task", "format_table", "main"]
+# evaluate_baselines, evaluate_with_baselines, EvalConfig, TaskResult, format_table.
+__all__ = ["EvalConfig", "TaskResult", "evaluate_all", "evaluate_baselines", "evaluate_task",
+           "evaluate_with_baselines", "format_table", "main"]
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,8 @@ def format_table(results: dict[str, dict[str, TaskResult]], model_label: str = "
     rows = [header]
     for task, by_scorer in results.items():
         model = by_scorer["model"]
-        metrics = MAIN_METRICS[task]
+        spec = TASKS[task]
+        metrics = spec.metrics
         if not model.ok:
             rows.append([task, "-", "not evaluated", *["-"] * (len(header) - 5), str(model.n_evaluated),
                          str(model.n_missing_features)])
@@ -96,9 +97,11 @@ def format_table(results: dict[str, dict[str, TaskResult]], model_label: str = "
             for scorer in scorers:
                 other = by_scorer.get(scorer)
                 row.append(_format(other.metrics.get(metric)) if other is not None and other.ok else "-")
-            row.append(format_paper_number(task, metric))
+            number = spec.paper_number(metric)
+            row.append(number.format() if number else "-")
             if tuned:
-                row.append(format_paper_number(task, metric, "fine-tuned"))
+                number = spec.paper_number(metric, "fine-tuned")
+                row.append(number.format() if number else "-")
             row += [str(model.n_evaluated), str(model.n_missing_features)] if i == 0 else ["", ""]
             rows.append(row)
     widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
@@ -180,13 +183,12 @@ def main(argv=None) -> int:
             print(f"{task}: no folder {folder}; skipped", file=sys.stderr)
             continue
         try:
-            if tuned and task == tuned["task"]:
-                results[task] = {"model": evaluate_finetuned(model, head, task, folder, config),
-                                 "zero-shot": evaluate_task(init, task, folder, config)}
+            if tuned and task == tuned["task"]:  # baselines and zero-shot from the init, then the fine-tuned model
+                results[task] = evaluate_with_baselines(init, task, folder, config, baselines=not args.no_baselines)
+                results[task]["zero-shot"] = results[task].pop("model")
+                results[task]["model"] = evaluate_finetuned(model, head, task, folder, config)
             else:
-                results[task] = {"model": evaluate_task(model, task, folder, config)}
-            if not args.no_baselines and results[task]["model"].n_evaluated:
-                results[task].update(evaluate_baselines(task, folder, config))
+                results[task] = evaluate_with_baselines(model, task, folder, config, baselines=not args.no_baselines)
         except DataFormatError as error:  # unusable data: say which file and field, go on with the others
             print(f"{task}: error: {error}", file=sys.stderr)
             failed.append(task)

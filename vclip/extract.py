@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from vclip.progress import progress_bar
 from vclip.s3d import S3D, WEIGHTS_HELP, load_s3d_weights
 from vclip.video import FPS, SIZE, VideoDecodeError, find_videos, frames_to_chunks, iter_video_frames
 
@@ -223,11 +224,11 @@ def extract(config: ExtractConfig) -> ExtractReport:
             "They are MEANINGLESS as video descriptions and only exercise the pipeline.\n" + WEIGHTS_HELP + "\n")
     model = build_s3d(config).to(resolve_device(config.device)) if pending else None
     start = time.perf_counter()
-    bar = tqdm(pending.items(), desc="extract", unit="video", disable=not config.progress)
+    bar = progress_bar(pending.items(), desc="extract", unit="video", enabled=config.progress)
     for video_id, path in bar:
         target = out / f"{video_id}.npy"
         bar.set_postfix_str(video_id)
-        seconds_bar = tqdm(desc=video_id, unit="s", leave=False, disable=not config.progress)
+        seconds_bar = progress_bar(desc=video_id, unit="s", leave=False, enabled=config.progress)
         try:
             features = extract_features(model, path, config.batch_size, config.fps, config.size,
                                         config.l2_normalize, config.output, progress=seconds_bar)

@@ -477,12 +477,12 @@ class FineTuner:
 
     def _selection_score(self, epoch_record: dict) -> float:
         """Lower is better: the validation loss, minus the test headline metric, or minus the epoch."""
-        from vclip.tasks import MAIN_METRICS
+        from vclip.tasks import TASKS
 
         if self.cfg.select == "val":
             return epoch_record["val_loss"]
         if self.cfg.select == "test":
-            return -epoch_record["test"]["metrics"][MAIN_METRICS[self.cfg.task][0]]
+            return -epoch_record["test"]["metrics"][TASKS[self.cfg.task].metrics[0]]
         return -epoch_record["epoch"]
 
     # ---------------------------------------------------------------- the loop
@@ -561,16 +561,20 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
 # ---------------------------------------------------------------------------------------- CLI
 def format_summary(summary: dict) -> str:
     """Fine-tuned beside zero-shot (the init model, same test split) and the paper's numbers."""
-    from vclip.paper_numbers import format_paper_number
-    from vclip.tasks import MAIN_METRICS
+    from vclip.tasks import TASKS
 
     task = summary["task"]
+
+    def paper(metric: str, setting: str) -> str:
+        number = TASKS[task].paper_number(metric, setting)
+        return number.format() if number else "-"
+
     rows = [["metric", "fine-tuned", "zero-shot (init)", "paper zero-shot", "paper fine-tuned"]]
-    for metric in MAIN_METRICS[task]:
+    for metric in TASKS[task].metrics:
         tuned = summary["test"]["metrics"].get(metric)
         zero = summary["zero_shot_test"]["metrics"].get(metric)
         rows.append([metric, "-" if tuned is None else f"{tuned:.1f}", "-" if zero is None else f"{zero:.1f}",
-                     format_paper_number(task, metric), format_paper_number(task, metric, "fine-tuned")])
+                     paper(metric, "zero-shot"), paper(metric, "fine-tuned")])
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))

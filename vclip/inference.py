@@ -35,10 +35,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from vclip.extract import chunk_features, extract_features, resolve_device
 from vclip.model import VideoCLIP
+from vclip.progress import progress_bar
 from vclip.s3d import S3D, WEIGHTS_HELP, load_s3d_weights
 from vclip.tokenizer import MAX_VIDEO_LEN, encode_texts
 from vclip.video import FPS, FRAMES_PER_SECOND_CHUNK, SIZE, frames_to_chunks
@@ -205,8 +205,8 @@ class VideoCLIPPipeline:
         if isinstance(videos, (str, Path)) or not isinstance(videos, Sequence) or len(videos) == 0:
             raise ValueError("videos must be a non-empty list (of paths, frame arrays or feature arrays)")
         windows, owner = [], []
-        bar = tqdm(videos, desc="videos", unit="video", leave=False,
-                   disable=not self.config.progress or len(videos) < 2)
+        bar = progress_bar(videos, desc="videos", unit="video", leave=False,
+                           enabled=self.config.progress and len(videos) >= 2)
         for index, video in enumerate(bar):
             for window in self._windows(self.video_features(video)):
                 windows.append(window)

@@ -77,8 +77,11 @@ def setup_notebook(seed: int = 0, threads: int = 1, deterministic: bool = True) 
 
     if threads < 1:
         raise ValueError(f"setup_notebook: threads must be >= 1, got {threads}")
-    os.environ["TQDM_DISABLE"] = "1"  # progress bars would go to stderr, which nbval compares
-    _silence_progress_bars()
+    from vclip.progress import set_progress
+
+    set_progress(False)  # the kit's bars: they would go to stderr, which nbval compares
+    os.environ["TQDM_DISABLE"] = "1"  # programs the notebook starts (tqdm reads it when it is imported)
+    _silence_library_bars()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     random.seed(seed)
@@ -95,27 +98,11 @@ def setup_notebook(seed: int = 0, threads: int = 1, deterministic: bool = True) 
     matplotlib.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "figure.figsize": (7.0, 3.0), "font.size": 9})
 
 
-def _silence_progress_bars() -> None:
-    """Turn every tqdm bar off, also those created with an explicit ``disable=False``.
+def _silence_library_bars() -> None:
+    """The bars of Hugging Face transformers (weights loading), through its own switch."""
+    from transformers.utils import logging as transformers_logging
 
-    ``TQDM_DISABLE`` only works when set before tqdm is imported (tqdm reads it at import time), and a
-    notebook imports vclip - hence tqdm - before it can call :func:`setup_notebook`.
-    """
-    import functools
-
-    import tqdm.std
-
-    original = tqdm.std.tqdm.__init__
-    if getattr(original, "_vclip_silenced", False):
-        return
-
-    @functools.wraps(original)
-    def silenced(self, *args, **kwargs):
-        kwargs["disable"] = True
-        original(self, *args, **kwargs)
-
-    silenced._vclip_silenced = True
-    tqdm.std.tqdm.__init__ = silenced
+    transformers_logging.disable_progress_bar()
 
 
 def _ipython_kernel_shell():
@@ -414,176 +401,6 @@ def format_summary(results: list[NotebookResult], out: Path) -> str:
     return "\n".join(lines)
 
 
-# ----------------------------------------------------------------------------------------------------
-# Browser check: the explorer in JupyterLab 4 with a live kernel, through headless Chromium
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class _DevTools:
-    """A minimal Chrome DevTools Protocol client (one page, synchronous calls)."""
-
-    def __init__(self, port: int, timeout: float = 30.0):
-        import urllib.request
-
-        import websocket
-
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/json") as reply:
-                    pages = [p for p in json.loads(reply.read()) if p.get("type") == "page"]
-                if pages:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"Chromium's DevTools did not answer on port {port} within {timeout} s")
-            time.sleep(0.3)
-        self.ws = websocket.create_connection(pages[0]["webSocketDebuggerUrl"], timeout=60, suppress_origin=True)
-        self.next_id = 0
-
-    def call(self, method: str, **params) -> dict:
-        self.next_id += 1
-        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
-        while True:
-            message = json.loads(self.ws.recv())
-            if message.get("id") == self.next_id:
-                if "error" in message:
-                    raise RuntimeError(f"DevTools {method} failed: {message['error']}")
-                return message.get("result", {})
-
-    def js(self, expression: str):
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
-        if "exceptionDetails" in result:
-            raise RuntimeError(f"JavaScript failed: {expression[:80]}: {result['exceptionDetails'].get('text')}")
-        return result.get("result", {}).get("value")
-
-    def wait_for(self, expression: str, timeout: float, what: str):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = self.js(expression)
-            if value:
-                return value
-            time.sleep(0.5)
-        raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
-
-
-def browser_check(notebook: Path, query: str, screenshot: Path, timeout: float = 300.0,
-                  chromium: str | None = None) -> dict[str, Any]:
-    """Open ``notebook`` in JupyterLab (localhost), run all cells, type ``query`` in the explorer, screenshot.
-
-    The notebook is copied into a temporary root (with ``data`` and ``runs`` linked to the repository's), so
-    the committed file is never touched. Returns what the page showed (the explorer's hit table as text,
-    the number of widget views, the screenshot path and size).
-    """
-    import shutil
-    import subprocess
-    import tempfile
-    import urllib.request
-
-    notebook = Path(notebook).resolve()
-    browser = chromium or shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    if browser is None:
-        raise FileNotFoundError("no Chromium found; on Debian: apt-get install -y chromium")
-    procs: list[subprocess.Popen] = []
-    with tempfile.TemporaryDirectory(prefix="vclip-browser-") as tmp:
-        root = Path(tmp) / "root"
-        (root / "notebooks").mkdir(parents=True)
-        for name in ("data", "runs"):
-            if (REPO_ROOT / name).exists():
-                (root / name).symlink_to(REPO_ROOT / name)
-        shutil.copy(notebook, root / "notebooks" / notebook.name)
-        lab_port, cdp_port, token = _free_port(), _free_port(), os.urandom(12).hex()
-        try:
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={lab_port}",
-                 f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-                 "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None", "--allow-root"],
-                stdout=subprocess.DEVNULL, stderr=(Path(tmp) / "lab.log").open("w"), env=os.environ.copy()))
-            base = f"http://127.0.0.1:{lab_port}"
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    urllib.request.urlopen(f"{base}/api/status?token={token}").close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or procs[0].poll() is not None:
-                        raise RuntimeError("JupyterLab did not start: "
-                                           + (Path(tmp) / "lab.log").read_text()[-2000:]) from None
-                    time.sleep(0.5)
-            procs.append(subprocess.Popen(
-                [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={Path(tmp) / 'chromium'}", f"--remote-debugging-port={cdp_port}",
-                 "--window-size=1100,1000", "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            page = _DevTools(cdp_port)
-            try:
-                return _drive_explorer(page, base, token, notebook.name, query, Path(screenshot), timeout)
-            except (TimeoutError, RuntimeError):
-                failed = Path(screenshot).with_name(Path(screenshot).stem + "-failed.png")
-                import base64
-
-                failed.parent.mkdir(parents=True, exist_ok=True)
-                failed.write_bytes(base64.b64decode(page.call("Page.captureScreenshot", format="png")["data"]))
-                log.error("browser check failed; the page at that moment: %s (title %r)", failed,
-                          page.js("document.title"))
-                raise
-        finally:
-            for proc in reversed(procs):
-                proc.terminate()
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-
-
-def _drive_explorer(page: _DevTools, base: str, token: str, name: str, query: str, screenshot: Path,
-                    timeout: float) -> dict[str, Any]:
-    """Open the notebook, run all cells, type the query in the explorer and screenshot (see browser_check)."""
-    import base64
-
-    page.call("Page.enable")
-    page.call("Emulation.setFocusEmulationEnabled", enabled=True)  # headless pages are never focused otherwise
-    page.call("Page.navigate", url=f"{base}/lab/tree/notebooks/{name}?token={token}&reset")
-    panel = ("(window.jupyterapp && Array.from(jupyterapp.shell.widgets('main')).find(w => w.sessionContext))")
-    kernel = f"(() => {{ const w = {panel}; return w ? w.sessionContext.kernelDisplayStatus : ''; }})()"
-    page.wait_for(f"{kernel} === 'idle'", 90, "the notebook to open with an idle kernel")
-    page.js("(() => { const no = Array.from(document.querySelectorAll('button'))"
-            ".find(b => b.innerText.trim() === 'No'); if (no) no.click(); return true; })()")  # the news toast
-    page.js(f"(() => {{ jupyterapp.shell.activateById({panel}.id); return true; }})()")
-    page.js("jupyterapp.commands.execute('notebook:run-all-cells').then(() => true)")
-    page.wait_for("document.querySelector('.jp-OutputArea .widget-text input') !== null", timeout,
-                  "the explorer widget to appear")
-    page.wait_for(f"{kernel} === 'idle' && !document.body.innerText.includes('[*]')", timeout,
-                  "all cells to finish")
-    before = page.js("document.querySelector('.jp-OutputArea .widget-html').innerText")
-    page.js("(() => { const el = document.querySelector('.jp-OutputArea .widget-text input');"
-            " el.scrollIntoView({block: 'start'}); el.focus(); el.select(); return true; })()")
-    page.call("Input.insertText", text=query)
-    for kind in ("keyDown", "keyUp"):
-        page.call("Input.dispatchKeyEvent", type=kind, key="Enter", code="Enter", windowsVirtualKeyCode=13,
-                  text="\r" if kind == "keyDown" else "")
-    page.wait_for(f"document.querySelector('.jp-OutputArea .widget-html').innerText !== {json.dumps(before)}",
-                  60, "the explorer to show the new query's results")
-    time.sleep(1.0)  # let the image widget paint
-    page.js("document.querySelector('.jp-OutputArea .widget-text input').scrollIntoView({block: 'start'})")
-    shot = page.call("Page.captureScreenshot", format="png")
-    screenshot = Path(screenshot)
-    screenshot.parent.mkdir(parents=True, exist_ok=True)
-    screenshot.write_bytes(base64.b64decode(shot["data"]))
-    return {"table": page.js("document.querySelector('.jp-OutputArea .widget-html').innerText"),
-            "query_box": page.js("document.querySelector('.jp-OutputArea .widget-text input').value"),
-            "widget_views": page.js("document.querySelectorAll('.jp-OutputArea .widget-image').length"),
-            "screenshot": str(screenshot), "bytes": screenshot.stat().st_size}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vclip.notebooks", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -594,21 +411,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--notebooks-dir", type=Path, default=NOTEBOOKS_DIR)
     run.add_argument("--kernel", default="python3", help="Jupyter kernel name")
     run.add_argument("--cell-timeout", type=int, default=None, help="seconds per cell (default: no limit)")
-    check = sub.add_parser("browser-check", help="run a notebook's explorer in JupyterLab via headless Chromium")
-    check.add_argument("--notebook", type=Path, default=NOTEBOOKS_DIR / "05_visualization.ipynb")
-    check.add_argument("--query", default="slice the onion")
-    check.add_argument("--screenshot", type=Path, default=Path("runs/browser_check/explorer.png"))
-    check.add_argument("--timeout", type=float, default=300.0, help="seconds for the notebook to run")
     listing = sub.add_parser("list", help="list the notebooks and their parameters")
     listing.add_argument("--notebooks-dir", type=Path, default=NOTEBOOKS_DIR)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("papermill").setLevel(logging.WARNING)  # its per-notebook INFO lines repeat the summary
-    if args.command == "browser-check":
-        seen = browser_check(args.notebook, args.query, args.screenshot, args.timeout)
-        for key, value in seen.items():
-            print(f"{key}: {value}")
-        return 0
     if args.command == "list":
         for nb in discover_notebooks(args.notebooks_dir):
             params = notebook_parameters(nb)

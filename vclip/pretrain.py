@@ -47,9 +47,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from vclip import distributed as vdist
+from vclip.progress import progress_bar
 from vclip.retrieval import random_groups, retrieval_groups, video_vectors
 from vclip.sampling import ALIGNMENTS, SamplingConfig, sample_group
 
@@ -161,7 +161,7 @@ def polynomial_decay(step: int, warmup: int, total: int, peak: float, end: float
 # ---------------------------------------------------------------------------------------- data
 def open_pretrain_data(path: str | os.PathLike):
     """(store, train_ids, val_ids) of a pre-training folder or feature store (vclip.data)."""
-    from vclip.data import open_pretrain
+    from vclip.data.store import open_pretrain
 
     return open_pretrain(path)
 
@@ -507,7 +507,7 @@ class Trainer:
         """Train until ``total_steps``; validate and checkpoint at each epoch end, and every N updates."""
         cfg = self.cfg
         self._prepare_run_dir()
-        bar = tqdm(total=self.total_steps, initial=self.step, desc="pretrain", disable=not (cfg.progress and self.dist.is_main))
+        bar = progress_bar(total=self.total_steps, initial=self.step, desc="pretrain", enabled=cfg.progress and self.dist.is_main)
         window_pairs, window_t = 0, time.perf_counter()
         last_saved = self.step if self.cfg.resume else -1
         while self.step < self.total_steps:

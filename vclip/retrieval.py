@@ -15,10 +15,10 @@ Reference (fairseq ``examples/MMPT``; ``spec/videoclip_reference.md`` section 4)
   over that rank's share of the videos.
 
 Index choice here: an exact ``IndexFlatL2`` for up to ``exact_max_videos`` (50,000) vectors, where an
-exact search of N/V queries costs only N^2/V * H flops; above that an ``IndexIVFFlat`` with
-nlist = round(4 * sqrt(N)), the low end of the faiss guideline 4*sqrt(N)..16*sqrt(N) (which keeps at
-least 39 training points per centroid), nprobe 1 as the reference. ``index="ivf512"`` reproduces the
-reference's index exactly. All randomness comes from a ``numpy.random.Generator`` (and a faiss
+exact search of N/V queries costs only N^2/V * H flops; above that an ``IndexIVFFlat`` whose size,
+training sample and nprobe were chosen by measurement at 100k and 1.2M videos (:func:`auto_ivf`,
+``benchmarks/bench_retrieval.py``, docs/performance.md). ``index="ivf512"`` with nprobe 1 reproduces
+the reference's index exactly; ``index="ivf"`` is faiss's default training with round(4 sqrt(N)) lists. All randomness comes from a ``numpy.random.Generator`` (and a faiss
 k-means seed drawn from it), so groups are deterministic given the seed.
 """
 
@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 import faiss
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from vclip.progress import progress_bar
 from vclip.sampling import SamplingConfig, sample_group
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def video_vectors(
     out = []
     device = torch.device(device)
     try:
-        for i in tqdm(range(0, len(video_ids), videos_per_batch), desc="retrieval: embed", disable=not progress):
+        for i in progress_bar(range(0, len(video_ids), videos_per_batch), desc="retrieval: embed", enabled=progress):
             chunk = video_ids[i : i + videos_per_batch]
             batch = sample_group(store, chunk, clips_per_video, rng, aligned).to(device)
             with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
@@ -99,6 +99,19 @@ def video_vectors(
     finally:
         model.train(was_training)
     return np.concatenate(out).astype(np.float32)
+
+
+def auto_ivf(num_vectors: int) -> tuple[int, int]:
+    """(lists, nprobe) of ``index="auto"`` above the exact limit, chosen by ``benchmarks/bench_retrieval.py``.
+
+    Lists: the power of two nearest 2 sqrt(N) (512 at 100k videos, 2048 at 1.2M), each k-means
+    trained on 32 vectors per list for 10 iterations, with an HNSW graph over the centroids as the
+    coarse quantizer; nprobe: 1/32 of the lists. Searching 3% of the lists is what recall@64 >= 0.95
+    against exact search takes on clustered 768-d vectors (docs/performance.md), at a build cost that
+    grows with N (not N x lists, as faiss's default training on 256 vectors per list does).
+    """
+    lists = 2 ** round(math.log2(2 * math.sqrt(num_vectors)))
+    return lists, max(1, lists // 32)
 
 
 def choose_nlist(num_vectors: int) -> int:
@@ -120,8 +133,10 @@ def build_index(
 
     Args:
         index: "flat" (exact), "ivf" (nlist from :func:`choose_nlist` unless given), "ivf512" (the
-            reference: 512 lists), or "auto" (flat up to ``exact_max_videos`` vectors, else ivf).
-        nprobe: lists visited per query (the reference leaves faiss's default, 1).
+            reference: 512 lists), or "auto" (flat up to ``exact_max_videos`` vectors, else the
+            measured choice of :func:`auto_ivf`).
+        nprobe: lists visited per query (the reference leaves faiss's default, 1); "auto" visits at
+            least the lists :func:`auto_ivf` chooses.
         seed: the k-means seed (the reference's is faiss's default, unseeded per run).
 
     Returns:
@@ -133,22 +148,34 @@ def build_index(
     if vectors.ndim != 2 or len(vectors) == 0:
         raise ValueError(f"vectors must be a non-empty (N, H) array, got shape {vectors.shape}")
     n, dim = vectors.shape
-    if index == "auto":
-        index = "flat" if n <= exact_max_videos else "ivf"
-    if index == "flat":
+    if index == "auto" and n > exact_max_videos:
+        lists, probe = auto_ivf(n)
+        return _ivf(vectors, lists, max(nprobe, probe), seed, points_per_list=32, kmeans_iters=10, hnsw_coarse=True)
+    if index in ("auto", "flat"):
         flat = faiss.IndexFlatL2(dim)
         flat.add(vectors)
         return flat, "flat"
     lists = 512 if index == "ivf512" else (nlist or choose_nlist(n))
+    return _ivf(vectors, lists, nprobe, seed)
+
+
+def _ivf(vectors, lists, nprobe, seed, points_per_list=None, kmeans_iters=None, hnsw_coarse=False):
+    """An ``IndexIVFFlat`` (L2) with ``lists`` k-means lists; by default trained as faiss does."""
+    n, dim = vectors.shape
     if lists > n:
         raise ValueError(f"an IVF index with {lists} lists needs at least {lists} vectors, got {n}")
-    quantizer = faiss.IndexFlatL2(dim)
+    quantizer = faiss.IndexHNSWFlat(dim, 32) if hnsw_coarse else faiss.IndexFlatL2(dim)
     ivf = faiss.IndexIVFFlat(quantizer, dim, lists, faiss.METRIC_L2)
     ivf.cp.seed = int(seed)
+    if points_per_list:
+        ivf.cp.max_points_per_centroid = int(points_per_list)
+    if kmeans_iters:
+        ivf.cp.niter = int(kmeans_iters)
     ivf.train(vectors)
     ivf.add(vectors)
     ivf.nprobe = int(nprobe)
-    return ivf, f"ivf{lists}/nprobe{nprobe}"
+    desc = f"ivf{lists}" + ("/hnsw/train32" if hnsw_coarse else "")
+    return ivf, f"{desc}/nprobe{nprobe}"
 
 
 def random_groups(num_videos: int, videos_per_group: int, rng: np.random.Generator) -> list[list[int]]:

@@ -570,15 +570,15 @@ def model_search(pipeline, video_ids: Sequence[str], features: Sequence[np.ndarr
 def retrieval_similarity(model, folder, task: str = "youcook2", limit: int = 20):
     """The text->video similarity matrix of the first ``limit`` pairs of a retrieval folder.
 
-    Uses the evaluation's own loading and encoding (``vclip.tasks.retrieval.load_retrieval``, first 32 s of
+    Uses the evaluation's own loading and encoding (``vclip.tasks.load_task_data``, first 32 s of
     each clip, raw dot products). Returns ``(sim (n, n), texts, video_ids)`` with pair i on the diagonal.
     """
+    from vclip.tasks import load_task_data
     from vclip.tasks.common import EvalConfig, encode_clips_once, encode_texts_once, eval_mode
-    from vclip.tasks.retrieval import load_retrieval
 
     if limit < 2:
         raise ValueError(f"limit must be >= 2, got {limit}")
-    data = load_retrieval(task, folder)
+    data = load_task_data(task, folder)
     keys, texts = data.keys[:limit], data.texts[:limit]
     if len(keys) < 2:
         raise ValueError(f"{folder}: only {len(keys)} evaluable {task} pairs (missing features: {len(data.missing)})")
@@ -608,18 +608,18 @@ def crosstask_example(model, folder, index: int = 0) -> LocalisationExample:
     ``index`` picks the test video (in the evaluation's order).
     """
     from vclip.localization import log_softmax, step_localization
-    from vclip.tasks.common import EvalConfig, FeatureCache, encode_texts_once, eval_mode, window_scores
-    from vclip.tasks.crosstask import load_crosstask
+    from vclip.tasks import load_task_data
+    from vclip.tasks.common import EvalConfig, encode_texts_once, eval_mode, window_scores
 
     config = EvalConfig(progress=False)
-    data = load_crosstask(folder, config)
+    data = load_task_data("crosstask", folder, config)
     if not 0 <= index < len(data.videos):
         raise ValueError(f"index {index} outside the {len(data.videos)} CrossTask test videos of {folder}")
     key = data.videos[index]
     task, video_id = key
     with eval_mode(model):
         texts = encode_texts_once(model, list(data.steps[task]), config)
-        features = FeatureCache(data.folder).get(video_id)
+        features = data.features.features(video_id)
         (_, scores), = list(window_scores(model, [(key, features, texts)], config, total=1))
     labels = step_localization(scores)
     return LocalisationExample(video_id, task, list(data.steps[task]), log_softmax(scores, axis=1),
@@ -639,18 +639,19 @@ class SegmentationExample:
 
 def coin_example(model, folder, index: int = 0) -> SegmentationExample:
     """Segment one COIN testing video exactly as ``vclip.tasks.coin`` does, keeping the details."""
-    from vclip.tasks.coin import label_threshold, load_coin, predict_labels
-    from vclip.tasks.common import EvalConfig, FeatureCache, encode_texts_once, eval_mode, window_scores
+    from vclip.tasks import load_task_data
+    from vclip.tasks.coin import label_threshold, predict_labels
+    from vclip.tasks.common import EvalConfig, encode_texts_once, eval_mode, window_scores
 
     config = EvalConfig(progress=False)
-    data = load_coin(folder)
+    data = load_task_data("coin", folder, config)
     if not 0 <= index < len(data.video_ids):
         raise ValueError(f"index {index} outside the {len(data.video_ids)} COIN testing videos of {folder}")
     video_id = data.video_ids[index]
     with eval_mode(model):
         labels = encode_texts_once(model, list(data.labels), config)
         threshold = label_threshold(labels)
-        features = FeatureCache(data.folder).get(video_id)
+        features = data.features.features(video_id)
         (_, scores), = list(window_scores(model, [(video_id, features, labels)], config, total=1))
     predicted = predict_labels(scores, threshold)
     target = np.asarray(data.targets[video_id])

@@ -1,95 +1,12 @@
 """Dataset formats, validation, caption de-duplication and the sharded feature store.
 
-Paper: VideoCLIP (Xu et al., EMNLP 2021) section 4 (data). Reference: fairseq ``examples/MMPT``,
-``mmpt/processors/dsprocessor.py``, ``how2processor.py``, ``dedupprocessor.py`` and
+Paper: VideoCLIP (Xu et al., EMNLP 2021) section 4.1 (pre-training data). Reference: fairseq
+``examples/MMPT``, ``mmpt/processors/how2processor.py``, ``dedupprocessor.py`` and
 ``utils/shardedtensor.py``. The layouts are documented in ``data/README.md``.
 
-Submodules: :mod:`vclip.data.formats` (readers for every layout), :mod:`vclip.data.dedup` (rolling
-ASR caption de-duplication), :mod:`vclip.data.store` (the feature store and the folder-backed reader
-with the same interface), :mod:`vclip.data.check` (``python -m vclip.data check``).
+Submodules (import from them directly): :mod:`vclip.data.formats` (feature files and the
+pre-training folder; each evaluation task's annotation reader lives beside its task in
+:mod:`vclip.tasks`), :mod:`vclip.data.dedup` (rolling ASR caption de-duplication),
+:mod:`vclip.data.store` (the feature store, the folder-backed readers with the same interface),
+:mod:`vclip.data.check` (``python -m vclip.data check``).
 """
-
-from vclip.data.check import Report, check_path, detect_layout
-from vclip.data.dedup import dedup_all, dedup_captions
-from vclip.data.formats import (
-    FEATURE_DIM,
-    CoinData,
-    CoinSegment,
-    CoinVideo,
-    CrossTaskRelease,
-    CrossTaskTask,
-    CrossTaskVideo,
-    DataFormatError,
-    DidemoQuery,
-    FeatureHeader,
-    MsrvttClip,
-    MultipleChoice,
-    PretrainFolder,
-    StepSegment,
-    VideoCaptions,
-    YoucookClip,
-    clean_captions,
-    crosstask_split,
-    load_features,
-    read_coin,
-    read_crosstask,
-    read_crosstask_annotation,
-    read_crosstask_tasks,
-    read_crosstask_videos,
-    read_didemo,
-    read_feature_header,
-    read_id_list,
-    read_msrvtt_csv,
-    read_msrvtt_mc,
-    read_pretrain_folder,
-    read_raw_caption,
-    read_youcook_csv,
-    read_youcook_json,
-)
-from vclip.data.store import FeatureStore, FolderStore, build_store, open_pretrain, prepare_captions
-
-__all__ = [
-    "Report",
-    "check_path",
-    "detect_layout",
-    "FeatureStore",
-    "FolderStore",
-    "build_store",
-    "dedup_all",
-    "dedup_captions",
-    "open_pretrain",
-    "prepare_captions",
-    "FEATURE_DIM",
-    "CoinData",
-    "CoinSegment",
-    "CoinVideo",
-    "CrossTaskRelease",
-    "CrossTaskTask",
-    "CrossTaskVideo",
-    "DataFormatError",
-    "DidemoQuery",
-    "FeatureHeader",
-    "MsrvttClip",
-    "MultipleChoice",
-    "PretrainFolder",
-    "StepSegment",
-    "VideoCaptions",
-    "YoucookClip",
-    "clean_captions",
-    "crosstask_split",
-    "load_features",
-    "read_coin",
-    "read_crosstask",
-    "read_crosstask_annotation",
-    "read_crosstask_tasks",
-    "read_crosstask_videos",
-    "read_didemo",
-    "read_feature_header",
-    "read_id_list",
-    "read_msrvtt_csv",
-    "read_msrvtt_mc",
-    "read_pretrain_folder",
-    "read_raw_caption",
-    "read_youcook_csv",
-    "read_youcook_json",
-]

@@ -14,7 +14,7 @@ import argparse
 import logging
 import sys
 
-from vclip.data.check import LAYOUTS, check_path
+from vclip.data.check import check_path, layouts
 from vclip.data.formats import DataFormatError
 
 
@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check", help="recognise a layout, validate it, report what is there")
     check.add_argument("path", help="a dataset folder, a synthetic world root, a store, or an annotation file")
-    check.add_argument("--layout", choices=LAYOUTS, help="skip detection")
+    check.add_argument("--layout", choices=layouts(), help="skip detection")
     check.add_argument("--features", help="folder of <video_id>.npy (default: features/ beside the annotations)")
     check.add_argument("--no-values", action="store_true", help="check feature headers only, not NaN/inf (faster)")
     check.add_argument("--list-missing", action="store_true", help="list every missing video id")

@@ -6,8 +6,9 @@ Reference: the meta processors of fairseq ``examples/MMPT/mmpt/processors/dsproc
 so (spec 6.1), which users of the reference trip over (fairseq issues 4734, 5049, 5050). Here every
 missing feature is listed by id and every problem names the file, the field and the expectation.
 
-Layouts (see ``data/README.md``): ``pretrain``, ``store``, ``youcook2``, ``msrvtt``, ``msrvtt_qa``,
-``crosstask``, ``coin``, ``didemo``, and ``world`` (a synthetic world root: every folder above).
+Layouts (see ``data/README.md``): ``pretrain``, ``store``, ``world`` (a synthetic world root: every
+folder in it), and one per registered evaluation task (``vclip.tasks.TASKS``: ``youcook2``, ``msrvtt``,
+``msrvtt_qa``, ``didemo``, ``crosstask``, ``coin``), whose markers and checks live with the task.
 An annotation *file* can be checked too (e.g. the real ``youcook2_validation.csv``); its features
 are looked for in ``features/`` beside it unless ``--features`` says otherwise.
 """
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,30 +26,28 @@ from vclip.data.formats import (
     DataFormatError,
     clean_captions,
     load_features,
-    read_coin,
-    read_crosstask,
-    read_didemo,
     read_feature_header,
-    read_msrvtt_csv,
-    read_msrvtt_mc,
     read_pretrain_folder,
-    read_youcook_csv,
-    read_youcook_json,
 )
 
-# layout -> the file (or folder) that identifies it, in order of precedence
-MARKERS = {
+# The data layouts that are not evaluation tasks, with the file (or folder) that identifies each; the
+# tasks' own markers come from the task registry (vclip.tasks.TASKS) and are looked at after these.
+DATA_MARKERS = {
     "world": ("WORLD.json",),
     "store": ("STORE.json",),
     "pretrain": ("raw_caption.json",),
-    "youcook2": ("validation_youcook.csv", "youcookii_annotations_trainval.json"),
-    "msrvtt": ("MSRVTT_JSFUSION_test.csv",),
-    "msrvtt_qa": ("MSR_MC_test.csv",),
-    "crosstask": ("crosstask_release", "tasks_primary.txt"),
-    "coin": ("COIN.json",),
-    "didemo": ("test_data.json",),
 }
-LAYOUTS = tuple(MARKERS)
+
+
+def layout_markers() -> dict[str, tuple[str, ...]]:
+    """layout -> its marker files, in order of precedence: the data layouts, then every registered task."""
+    from vclip.tasks import TASKS
+
+    return {**DATA_MARKERS, **{task.name: task.markers for task in TASKS.values()}}
+
+
+def layouts() -> tuple[str, ...]:
+    return tuple(layout_markers())
 
 
 @dataclass
@@ -83,47 +81,42 @@ class Report:
 
 def detect_layout(path: str | Path) -> str:
     """The layout of a folder (by its marker files) or of an annotation file (by name, header or content)."""
+    from vclip.tasks import TASKS
+
     path = Path(path)
+    markers = layout_markers()
     if path.is_dir():
-        for layout, markers in MARKERS.items():
-            if any((path / marker).exists() for marker in markers):
+        for layout, names in markers.items():
+            if any((path / marker).exists() for marker in names):
                 return layout
         raise DataFormatError(path, "layout", "a folder holding one of " + ", ".join(
-            sorted({m for ms in MARKERS.values() for m in ms})), "none of them")
+            sorted({m for ms in markers.values() for m in ms})), "none of them")
     if not path.is_file():
         raise DataFormatError(path, "path", "an existing folder or annotation file", "nothing there")
-    for layout, markers in MARKERS.items():
-        if path.name in markers:
+    for layout, names in markers.items():
+        if path.name in names:
             return layout
+    columns = document = None
     if path.suffix in (".csv", ".tsv"):
         with open(path, newline="") as handle:
             header = handle.readline()
         columns = set(next(csv.reader([header], delimiter="\t" if "\t" in header else ",")))
-        if {"end", "start", "text", "video_id"} <= columns:
-            return "youcook2"
-        if {"video_id", "sentence"} <= columns:
-            return "msrvtt"
-        if {"vid_key", "a1", "answer"} <= columns:
-            return "msrvtt_qa"
-    if path.suffix == ".json":
+    elif path.suffix == ".json":
         with open(path) as handle:
             try:
-                data = json.load(handle)
+                document = json.load(handle)
             except json.JSONDecodeError as error:
                 raise DataFormatError(path, "content", "valid JSON", str(error)) from None
-        if isinstance(data, list):
-            return "didemo"
-        database = data.get("database") if isinstance(data, dict) else None
-        if isinstance(database, dict):
-            first = next(iter(database.values()), {})
-            return "youcook2" if "annotations" in first else "coin"
-        if isinstance(data, dict):
-            return "pretrain"
+    for task in TASKS.values():
+        if task.recognises(path, columns, document):
+            return task.name
+    if isinstance(document, dict):
+        return "pretrain"
     raise DataFormatError(path, "layout", "a known annotation file (YouCook2/MSR-VTT CSV, COIN.json, "
                           "test_data.json, raw_caption.json...)", "an unrecognised file")
 
 
-def _check_videos(report: Report, features_dir: Path, video_ids, check_values: bool) -> dict[str, int]:
+def check_videos(report: Report, features_dir: Path, video_ids, check_values: bool) -> dict[str, int]:
     """Validate the feature file of every video id; returns {video id: seconds} of the usable ones."""
     seconds: dict[str, int] = {}
     for video_id in dict.fromkeys(video_ids):
@@ -141,15 +134,15 @@ def _check_videos(report: Report, features_dir: Path, video_ids, check_values: b
     return seconds
 
 
-
-def _check_whole_video_items(report, features_dir, items, noun: str, check_values: bool) -> None:
+def check_whole_video_items(report, features_dir, items, noun: str, check_values: bool) -> None:
     """Count the items (each one whole video, by ``video_id``) and those whose features are usable."""
     report.counts[noun] = len(items)
-    seconds = _check_videos(report, features_dir, [item.video_id for item in items], check_values)
+    seconds = check_videos(report, features_dir, [item.video_id for item in items], check_values)
     report.usable_items = sum(item.video_id in seconds for item in items)
     report.counts[f"{noun} with features"] = report.usable_items
 
-def _segments_inside(report: Report, items, seconds: dict[str, int], name: str) -> int:
+
+def count_segments_inside(report: Report, items, seconds: dict[str, int], name: str) -> int:
     """Count segments whose video is usable and which start inside it (others are noted)."""
     usable = outside = 0
     for video_id, start in items:
@@ -168,7 +161,7 @@ def _check_pretrain(report: Report, folder: Path, check_values: bool, dedup_seed
     data = read_pretrain_folder(folder)
     report.counts["train videos listed"] = len(data.train_ids)
     report.counts["val videos listed"] = len(data.val_ids)
-    seconds = _check_videos(report, data.features_dir, data.train_ids + data.val_ids, check_values)
+    seconds = check_videos(report, data.features_dir, data.train_ids + data.val_ids, check_values)
     raw = kept = deduped = 0
     drops: Counter = Counter()
     no_captions = []
@@ -228,8 +221,8 @@ def check_path(path: str | Path, layout: str | None = None, features: str | Path
     """Check a folder or annotation file; a synthetic world root gives one report per folder."""
     path = Path(path)
     layout = layout or detect_layout(path)
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout: expected one of {LAYOUTS}, got {layout!r}")
+    if layout not in layouts():
+        raise ValueError(f"layout: expected one of {layouts()}, got {layout!r}")
     if layout == "world":
         return [r for child in sorted(p for p in path.iterdir() if p.is_dir())
                 for r in check_path(child, None, None, check_values, dedup_seed)]
@@ -248,85 +241,16 @@ def check_path(path: str | Path, layout: str | None = None, features: str | Path
     return [report]
 
 
-def _first(folder: Path, names: tuple[str, ...]) -> Path:
-    return next((folder / n for n in names if (folder / n).exists()), folder / names[0])
-
-
 def _check_layout(report: Report, path: Path, folder: Path, layout: str, features_dir: Path,
                   check_values: bool, dedup_seed: int) -> None:
     if layout == "pretrain":
         _check_pretrain(report, folder, check_values, dedup_seed)
     elif layout == "store":
         _check_store(report, folder)
-    elif layout == "youcook2":
-        file = path if path.is_file() else _first(folder, MARKERS["youcook2"])
-        clips = read_youcook_json(file) if file.suffix == ".json" else read_youcook_csv(file)
-        report.counts["clips"] = len(clips)
-        seconds = _check_videos(report, features_dir, [c.video_id for c in clips], check_values)
-        report.usable_items = _segments_inside(report, [(c.video_id, c.start) for c in clips], seconds, "clips")
-        report.counts["clips with features"] = report.usable_items
-    elif layout == "msrvtt":
-        file = path if path.is_file() else folder / "MSRVTT_JSFUSION_test.csv"
-        _check_whole_video_items(report, features_dir, read_msrvtt_csv(file), "clips", check_values)
-    elif layout == "msrvtt_qa":
-        file = path if path.is_file() else folder / "MSR_MC_test.csv"
-        _check_whole_video_items(report, features_dir, read_msrvtt_mc(file), "items", check_values)
-    elif layout == "crosstask":
-        _check_crosstask(report, folder, features_dir, check_values)
-    elif layout == "coin":
-        file = path if path.is_file() else folder / "COIN.json"
-        coin = read_coin(file)
-        testing = coin.testing()
-        report.counts["testing videos"] = len(testing)
-        report.counts["labels"] = len(coin.labels)
-        seconds = _check_videos(report, features_dir, [v.video_id for v in testing], check_values)
-        report.usable_items = len(seconds)
-        if seconds:
-            labelled = sum(min(math.ceil(s.end), seconds[v.video_id]) - min(math.floor(s.start), seconds[v.video_id])
-                           for v in testing if v.video_id in seconds for s in v.segments)
-            report.counts["background fraction (testing)"] = round(1 - labelled / max(1, sum(seconds.values())), 3)
-    elif layout == "didemo":
-        file = path if path.is_file() else folder / "test_data.json"
-        queries = read_didemo(file)
-        report.counts["queries"] = len(queries)
-        seconds = _check_videos(report, features_dir, [q.video for q in queries], check_values)
-        report.usable_items = sum(q.video in seconds for q in queries)
-        report.counts["queries with features"] = report.usable_items
-        long = sum(1 for s in seconds.values() if s > 30)
-        if long:
-            report.notes.append(f"{long} videos are longer than 30 s (the reference uses the first 30 s: 6 chunks)")
+    else:
+        from vclip.tasks import TASKS
 
-
-def _check_crosstask(report: Report, folder: Path, features_dir: Path, check_values: bool) -> None:
-    from vclip.data.formats import crosstask_split
-
-    release = read_crosstask(folder)
-    report.counts["primary tasks"] = len(release.primary)
-    report.counts["related tasks"] = len(release.related)
-    report.counts["videos listed"] = len(release.videos)
-    seconds = _check_videos(report, features_dir, [v.video_id for v in release.videos], check_values)
-    missing_annotations = []
-    for video in release.videos:
-        if not release.annotation_path(video.task_id, video.video_id).exists():
-            missing_annotations.append(f"{video.task_id}_{video.video_id}")
-            continue
-        try:
-            release.annotation(video.task_id, video.video_id)
-        except DataFormatError as error:
-            report.problems.append(str(error))
-    if missing_annotations:
-        report.notes.append(f"{len(missing_annotations)} listed videos have no annotations/<task>_<vid>.csv "
-                            f"(the reference leaves them out): {missing_annotations[:10]}")
-    unknown = sorted({v.task_id for v in release.videos} - set(release.primary) - set(release.related))
-    if unknown:
-        report.notes.append(f"videos.csv names tasks in neither tasks file (left out): {unknown[:10]}")
-    train, test = crosstask_split(release, features_dir)
-    report.counts["test videos (reference split: 30 train per primary task)"] = sum(len(v) for v in test.values())
-    report.usable_items = sum(len(v) for v in test.values())
-    if not report.usable_items and seconds:
-        report.problems.append(f"FATAL {release.root / 'videos.csv'}: videos per primary task: expected more than "
-                               f"30 with features and annotations (the reference trains on 30 and tests on the "
-                               f"rest), found {max((len(v) for v in train.values()), default=0)} at most")
+        TASKS[layout].check(report, path, features_dir, check_values)
 
 
 TRAINING_MARKERS = {  # the fine-tuning data of a task folder (vclip.tasks.training)
@@ -341,6 +265,8 @@ def _check_training_split(report: Report, folder: Path, layout: str) -> None:
     a folder may hold the evaluation split only)."""
     if layout not in TRAINING_MARKERS or not any((folder / m).exists() for m in TRAINING_MARKERS[layout]):
         return
+    from vclip.tasks.coin import read_coin
+    from vclip.tasks.retrieval import read_youcook_json
     from vclip.tasks.training import load_split
 
     if layout == "coin" and not any(v.subset == "training" for v in read_coin(folder / "COIN.json").videos.values()):

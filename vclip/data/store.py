@@ -21,6 +21,8 @@ Store layout (``python -m vclip.data build-store <pretrain folder> --out <dir>``
 Both readers have the interface training uses: ``video_ids``, ``len()``, ``in``, ``split_ids(split)``,
 ``num_seconds(id)``, ``features(id)`` (T, 512) memory-mapped, ``clip(id, start, end)`` (a copy)
 and ``captions(id)`` -> (starts, ends, token id lists). :func:`open_pretrain` picks the right one.
+:class:`FeatureFolder` gives an evaluation folder's ``features/`` the same feature interface (``in``,
+``num_seconds``, ``features``, ``clip``), reading each file once.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from vclip.data.dedup import dedup_captions
 from vclip.data.formats import (
@@ -43,6 +44,7 @@ from vclip.data.formats import (
     read_feature_header,
     read_pretrain_folder,
 )
+from vclip.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +143,7 @@ class FolderStore(_PretrainReader):
         self._seconds: dict[str, int] = {}
         for split, ids in (("train", data.train_ids), ("val", data.val_ids)):
             usable = []
-            for video_id in tqdm(ids, desc=f"reading {split}", disable=not progress, leave=False):
+            for video_id in progress_bar(ids, desc=f"reading {split}", enabled=progress, leave=False):
                 path = data.feature_path(video_id)
                 try:
                     if check_values:
@@ -183,6 +185,56 @@ class FolderStore(_PretrainReader):
         if video_id not in self._captions:
             raise self._missing(video_id)
         return self._captions[video_id]
+
+
+# --------------------------------------------------------------------------------------------------
+# Evaluation folders: features/<video_id>.npy without captions
+
+
+class FeatureFolder:
+    """The ``features/`` folder of an evaluation folder, with the feature interface of the training readers.
+
+    ``video_id in folder``, ``num_seconds(id)``, ``features(id)`` (T, 512) in the stored dtype and
+    ``clip(id, start, end)``, as :class:`FolderStore` and :class:`FeatureStore` have them. Each file is read
+    (and validated: header, truncation, and with ``check_values`` NaN/inf) the first time it is asked for
+    and kept in memory, so one evaluation reads every feature file once, whichever scorers (model, chance,
+    oracle) use it. ``reads`` counts the files read from disk. An absent file is not an error (``in`` says
+    False; the tasks count it as missing); a broken one raises :class:`DataFormatError`.
+    """
+
+    def __init__(self, features_dir: str | Path, check_values: bool = True):
+        self.features_dir = Path(features_dir)
+        self.check_values = check_values
+        self.reads = 0
+        self._arrays: dict[str, np.ndarray] = {}
+        self._present: dict[str, bool] = {}
+
+    def path(self, video_id: str) -> Path:
+        return self.features_dir / f"{video_id}.npy"
+
+    def __contains__(self, video_id: str) -> bool:
+        if video_id not in self._present:
+            self._present[video_id] = video_id in self._arrays or self.path(video_id).is_file()
+        return self._present[video_id]
+
+    def features(self, video_id: str) -> np.ndarray:
+        """(T, 512) features of one video in the stored dtype (read on first use, then kept)."""
+        if video_id not in self._arrays:
+            if video_id not in self:
+                raise KeyError(f"video {video_id!r} has no feature file {self.path(video_id)}")
+            self._arrays[video_id] = load_features(self.path(video_id), check_finite=self.check_values)
+            self.reads += 1
+        return self._arrays[video_id]
+
+    def num_seconds(self, video_id: str) -> int:
+        return len(self.features(video_id))
+
+    def clip(self, video_id: str, start: int, end: int, dtype=None) -> np.ndarray:
+        """Seconds [start, end) of a video, copied (end is clamped to the video); stored dtype unless ``dtype``."""
+        features = self.features(video_id)
+        if not 0 <= start < len(features) or end <= start:
+            raise ValueError(f"video {video_id!r}: clip [{start}, {end}) is outside [0, {len(features)})")
+        return np.array(features[start:end], dtype=dtype)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -297,7 +349,7 @@ def build_store(folder: str | Path, out: str | Path, shard_size: int = 4096, ded
     skipped: dict[str, list[str]] = {}
     drops: Counter = Counter()
     totals = {}
-    bar = tqdm(total=len(data.train_ids) + len(data.val_ids), desc="build-store", disable=not progress,
+    bar = progress_bar(total=len(data.train_ids) + len(data.val_ids), desc="build-store", enabled=progress,
                unit="video")
     for split, ids in (("train", data.train_ids), ("val", data.val_ids)):
         # pass 1: validate every video and prepare its captions (headers give the shard sizes)

@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
+from vclip.progress import progress_bar
 from vclip.synthetic.language import STEPS, TASKS, Task, annotation, description
 from vclip.synthetic.splits import write_training_splits
 from vclip.synthetic.truth import TRUTH_FILE, SyntheticTruth
@@ -118,7 +118,7 @@ def write_pretrain(world: World, config: WorldConfig, out: Path, rng) -> dict:
     truth = _base_truth("pretrain")
     captions, ids = {}, []
     total = config.pretrain_train + config.pretrain_val
-    for _ in tqdm(range(total), desc="synthetic pretrain", leave=False, mininterval=1.0):
+    for _ in progress_bar(range(total), desc="synthetic pretrain", leave=False, mininterval=1.0):
         task = TASKS[int(rng.integers(len(TASKS)))]
         video_id = world.new_video_id(rng)
         timeline = world.plan(rng, task, _duration(rng, config.pretrain_seconds))

@@ -1,8 +1,8 @@
-"""The six zero-shot tasks of VideoCLIP, each a function of a ``VideoCLIP`` model and an evaluation folder.
+"""The zero-shot tasks of VideoCLIP, one registered :class:`~vclip.tasks.registry.Task` per module.
 
 Paper: VideoCLIP (Xu et al., EMNLP 2021) section 4 (zero-shot transfer to retrieval, VideoQA, action
 localisation and segmentation). Reference: fairseq ``examples/MMPT``, ``mmpt_cli/predict.py`` with the
-``projects/retri/videoclip/test_*_zs*.yaml`` configurations (spec section 6).
+``projects/retri/videoclip/test_*_zs*.yaml`` configurations.
 
 =============  ====================================  ================================================
 task           folder layout (``data/README.md``)    module
@@ -15,91 +15,86 @@ task           folder layout (``data/README.md``)    module
 ``coin``       COIN.json + features/                 :mod:`vclip.tasks.coin`
 =============  ====================================  ================================================
 
-``evaluate_task(model, task, folder)`` returns a :class:`TaskResult`; ``evaluate_baselines(task, folder)``
-gives chance and (on a synthetic folder, from ``synthetic_truth.json``) the oracle;
-``evaluate_all(model, world_root)`` runs every task whose folder exists under ``world_root``.
+One evaluation flows down: the program (:mod:`vclip.evaluate`) -> :func:`evaluate_task` -> the task's
+``load`` (annotations, and features through one :class:`vclip.data.store.FeatureFolder`: each file read
+once) -> ``score`` (the model) -> :mod:`vclip.metrics`. :func:`evaluate_with_baselines` scores chance and
+(on a synthetic folder, from ``synthetic_truth.json``) the oracle on the same loaded data;
+:func:`evaluate_all` runs every task whose folder exists under a world root.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
-from functools import partial
 from pathlib import Path
 
 import torch
 
-from vclip.tasks.coin import coin_chance, coin_oracle, evaluate_coin
-from vclip.tasks.common import EvalConfig, TaskResult, model_device, timed
-from vclip.tasks.crosstask import crosstask_chance, crosstask_oracle, evaluate_crosstask
-from vclip.tasks.didemo import didemo_chance, didemo_oracle, evaluate_didemo
-from vclip.tasks.qa import evaluate_qa, qa_chance, qa_oracle
-from vclip.tasks.retrieval import evaluate_retrieval, retrieval_chance, retrieval_oracle
+from vclip.data.store import FeatureFolder
+from vclip.tasks.common import FEATURES_DIR, EvalConfig, TaskResult, model_device, timed
+from vclip.tasks.registry import TASKS, PaperNumber, Task, get_task, register_task
+
+# The built-in tasks: importing a module registers its task(s); this order (the paper's) is the order of
+# every table and listing.
+# isort: off
+from vclip.tasks import retrieval, qa, didemo, crosstask, coin  # noqa: E402, F401
+# isort: on
 
 logger = logging.getLogger(__name__)
-
-TASKS = ("youcook2", "msrvtt", "msrvtt_qa", "didemo", "crosstask", "coin")
-
-# The numbers each task reports, headline first (metric names of vclip.metrics).
-MAIN_METRICS: dict[str, tuple[str, ...]] = {
-    "youcook2": ("R@1", "R@5", "R@10", "MedR"),
-    "msrvtt": ("R@1", "R@5", "R@10", "MedR"),
-    "msrvtt_qa": ("accuracy",),
-    "didemo": ("rank@1", "rank@5", "mIoU"),
-    "crosstask": ("recall",),
-    "coin": ("frame_acc", "frame_acc_no_bg", "all_background"),
-}
-
-_MODEL = {  # the retrieval tasks take the task name too (evaluate_retrieval)
-    "msrvtt_qa": evaluate_qa,
-    "didemo": evaluate_didemo,
-    "crosstask": evaluate_crosstask,
-    "coin": evaluate_coin,
-}
-_CHANCE = {
-    "youcook2": partial(retrieval_chance, "youcook2"),
-    "msrvtt": partial(retrieval_chance, "msrvtt"),
-    "msrvtt_qa": qa_chance,
-    "didemo": didemo_chance,
-    "crosstask": crosstask_chance,
-    "coin": coin_chance,
-}
-_ORACLE = {
-    "youcook2": partial(retrieval_oracle, "youcook2"),
-    "msrvtt": partial(retrieval_oracle, "msrvtt"),
-    "msrvtt_qa": qa_oracle,
-    "didemo": didemo_oracle,
-    "crosstask": crosstask_oracle,
-    "coin": coin_oracle,
-}
-
-
-def _check_task(task: str) -> None:
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
-
-
-# The annotation file (or folder) that marks an evaluation folder of each task.
-ANNOTATION_MARKERS: dict[str, tuple[str, ...]] = {
-    "youcook2": ("validation_youcook.csv", "youcookii_annotations_trainval.json"),
-    "msrvtt": ("MSRVTT_JSFUSION_test.csv",),
-    "msrvtt_qa": ("MSR_MC_test.csv",),
-    "didemo": ("test_data.json",),
-    "crosstask": ("crosstask_release", "tasks_primary.txt"),
-    "coin": ("COIN.json",),
-}
 
 
 def resolve_task_folder(task: str, folder: str | Path) -> Path:
     """``folder`` itself when it holds the task's annotation file, else ``folder/<task>`` when that does
     (so a synthetic world's root can be passed); otherwise ``folder`` (the task then names what is missing)."""
-    _check_task(task)
+    spec = get_task(task)
     folder = Path(folder)
-    if any((folder / marker).exists() for marker in ANNOTATION_MARKERS[task]):
+    if spec.marks(folder):
         return folder
-    if any((folder / task / marker).exists() for marker in ANNOTATION_MARKERS[task]):
+    if spec.marks(folder / task):
         return folder / task
     return folder
+
+
+def _unwrap(model, device):
+    if isinstance(model, torch.nn.parallel.DistributedDataParallel):  # the trainer's wrapped model
+        model = model.module
+    if device is not None and torch.device(device).type != model_device(model).type:
+        raise ValueError(f"device={device!r} but the model is on {model_device(model)}; move the model first")
+    return model
+
+
+def load_task_data(task: str, folder: str | Path, config: EvalConfig | None = None):
+    """What the task reads from ``folder`` (or ``<folder>/<task>``): its annotations and the features of
+    its items, each feature file read once (the object every scorer of the task takes)."""
+    folder = resolve_task_folder(task, folder)
+    return get_task(task).load(folder, config or EvalConfig(), FeatureFolder(folder / FEATURES_DIR))
+
+
+def _evaluate(model, task: str, folder, config: EvalConfig | None, device, baselines: bool) -> dict[str, TaskResult]:
+    """Load the task's folder once, then score the model (when given) and the baselines (when asked) on it."""
+    from vclip.synthetic import TRUTH_FILE, load_truth
+
+    spec = get_task(task)
+    config = config or EvalConfig()
+    folder = resolve_task_folder(task, folder)
+    start = time.perf_counter()
+    data = load_task_data(task, folder, config)
+    load_seconds = time.perf_counter() - start
+    empty = spec.n_evaluable(data) == 0
+    results: dict[str, TaskResult] = {}
+    if model is not None:
+        model = _unwrap(model, device)
+        results["model"] = data.result("model") if empty else timed(lambda: spec.score(model, data, config))
+        results["model"].seconds += load_seconds
+        logger.info("%s: %s (N=%d, %d missing features, %.1f s)", task, results["model"].metrics,
+                    results["model"].n_evaluated, results["model"].n_missing_features, results["model"].seconds)
+    if baselines and not empty:
+        results["chance"] = timed(lambda: spec.chance(data, config))
+        if (folder / TRUTH_FILE).is_file():
+            truth = load_truth(folder)
+            results["oracle"] = timed(lambda: spec.oracle(data, truth, config))
+    return results
 
 
 def evaluate_task(
@@ -113,58 +108,46 @@ def evaluate_task(
     when none can be evaluated the result has empty metrics and says what is missing
     (``missing_report()``).
     """
-    _check_task(task)
-    config = config or EvalConfig()
-    folder = resolve_task_folder(task, folder)
-    if isinstance(model, torch.nn.parallel.DistributedDataParallel):  # the trainer's wrapped model
-        model = model.module
-    if device is not None and torch.device(device).type != model_device(model).type:
-        raise ValueError(f"device={device!r} but the model is on {model_device(model)}; move the model first")
-    if task in ("youcook2", "msrvtt"):
-        result = timed(lambda: evaluate_retrieval(model, task, folder, config))
-    else:
-        result = timed(lambda: _MODEL[task](model, folder, config))
-    logger.info("%s: %s (N=%d, %d missing features, %.1f s)", task, result.metrics, result.n_evaluated,
-                result.n_missing_features, result.seconds)
-    return result
+    return _evaluate(model, task, folder, config, device, baselines=False)["model"]
+
+
+def evaluate_with_baselines(
+    model, task: str, folder: str | Path, config: EvalConfig | None = None, baselines: bool = True,
+    device: str | torch.device | None = None,
+) -> dict[str, TaskResult]:
+    """``{"model": ..., "chance": ..., "oracle": ...}`` for one folder, read once for all three.
+
+    Chance always (when anything can be evaluated), the oracle only on a folder with
+    ``synthetic_truth.json``; ``baselines=False`` gives the model's result alone.
+    """
+    return _evaluate(model, task, folder, config, device, baselines)
 
 
 def evaluate_baselines(task: str, folder: str | Path, config: EvalConfig | None = None) -> dict[str, TaskResult]:
     """Chance (always) and the oracle (only on a folder with ``synthetic_truth.json``) for one task."""
-    from vclip.synthetic import TRUTH_FILE, load_truth
-
-    _check_task(task)
-    config = config or EvalConfig()
-    folder = resolve_task_folder(task, folder)
-    baselines = {"chance": timed(lambda: _CHANCE[task](folder, config=config))}
-    if (Path(folder) / TRUTH_FILE).is_file():
-        truth = load_truth(folder)
-        baselines["oracle"] = timed(lambda: _ORACLE[task](folder, truth, config=config))
-    return baselines
+    return _evaluate(None, task, folder, config, None, baselines=True)
 
 
 def evaluate_all(
-    model, world_root: str | Path, tasks: Sequence[str] = TASKS, config: EvalConfig | None = None,
+    model, world_root: str | Path, tasks: Sequence[str] | None = None, config: EvalConfig | None = None,
     baselines: bool = True,
 ) -> dict[str, dict[str, TaskResult]]:
-    """Every task in ``tasks`` whose folder ``<world_root>/<task>`` exists (a synthetic world's layout).
+    """Every task in ``tasks`` (default: every registered task) whose folder ``<world_root>/<task>`` exists.
 
     Returns ``{task: {"model": TaskResult, "chance": ..., "oracle": ...}}`` (baselines when asked for);
     a task whose folder is absent is logged and left out.
     """
-    config = config or EvalConfig()
     world_root = Path(world_root)
     results: dict[str, dict[str, TaskResult]] = {}
-    for task in tasks:
-        _check_task(task)
+    for task in list(TASKS) if tasks is None else tasks:
+        get_task(task)
         folder = world_root / task
         if not folder.is_dir():
             logger.warning("%s: no folder %s; skipped", task, folder)
             continue
-        results[task] = {"model": evaluate_task(model, task, folder, config)}
-        if baselines:
-            results[task].update(evaluate_baselines(task, folder, config))
+        results[task] = evaluate_with_baselines(model, task, folder, config, baselines)
     return results
 
 
-__all__ = ["ANNOTATION_MARKERS", "MAIN_METRICS", "TASKS", "resolve_task_folder", "EvalConfig", "TaskResult", "evaluate_all", "evaluate_baselines", "evaluate_task"]
+__all__ = ["TASKS", "EvalConfig", "PaperNumber", "Task", "TaskResult", "evaluate_all", "evaluate_baselines",
+           "evaluate_task", "evaluate_with_baselines", "get_task", "load_task_data", "register_task", "resolve_task_folder"]

@@ -22,19 +22,90 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vclip.data import read_coin
+from vclip.data.check import check_videos
+from vclip.data.formats import DataFormatError, _check_segment, _read_json
 from vclip.metrics import coin_frame_accuracy
-from vclip.tasks.common import (
-    EvalConfig,
-    FeatureCache,
-    TaskResult,
-    encode_texts_once,
-    eval_mode,
-    require_file,
-    window_scores,
-)
+from vclip.tasks.common import TaskResult, encode_texts_once, eval_mode, require_file, window_scores
+from vclip.tasks.registry import FAIRSEQ_4940, PaperNumber, Task, register_task
 
 COIN_JSON = "COIN.json"
+
+
+# --------------------------------------------------------------------------------------------------
+# COIN: COIN.json
+
+
+@dataclass
+class CoinSegment:
+    label_id: int  # 1-based step label id; 0 is background in the per-second targets
+    start: float
+    end: float
+    label: str
+
+
+@dataclass
+class CoinVideo:
+    video_id: str
+    subset: str  # "training" or "testing"
+    segments: list[CoinSegment]
+    duration: float | None = None
+
+
+@dataclass
+class CoinData:
+    videos: dict[str, CoinVideo]
+    labels: list[str]  # labels[id - 1]; gathered from the testing subset, as the reference does
+
+    def testing(self) -> list[CoinVideo]:
+        return [v for v in self.videos.values() if v.subset == "testing"]
+
+
+def read_coin(path: str | Path) -> CoinData:
+    """Read ``COIN.json``: ``{"database": {vid: {"subset", "annotation": [{"id", "segment", "label"}]}}}``.
+
+    Label texts come from the testing subset as ``labels[id - 1]`` (``dsprocessor.py:676-737``); the
+    ids 1..N must all occur there (the reference assumes it), else a DataFormatError names the gaps.
+    """
+    path = Path(path)
+    data = _read_json(path)
+    database = data.get("database") if isinstance(data, dict) else None
+    if not isinstance(database, dict):
+        raise DataFormatError(path, "database", "an object {video_id: {...}}", repr(database)[:60])
+    videos, labels = {}, {}
+    for video_id, video in database.items():
+        where = f"database[{video_id!r}]"
+        if not isinstance(video, dict) or video.get("subset") not in ("training", "testing"):
+            raise DataFormatError(path, f"{where}.subset", "'training' or 'testing'",
+                                  repr(video.get("subset") if isinstance(video, dict) else video))
+        if not isinstance(video.get("annotation"), list):
+            raise DataFormatError(path, f"{where}.annotation", "a list of segments", repr(video.get("annotation")))
+        segments = []
+        for index, ann in enumerate(video["annotation"]):
+            field_name = f"{where}.annotation[{index}]"
+            if not isinstance(ann, dict):
+                raise DataFormatError(path, field_name, "an object with id, segment, label", repr(ann)[:60])
+            label_id = str(ann.get("id", ""))
+            if not label_id.isdigit() or int(label_id) < 1:
+                raise DataFormatError(path, f"{field_name}.id", "a label id >= 1 (as a string)", repr(ann.get("id")))
+            segment = ann.get("segment")
+            if not (isinstance(segment, list) and len(segment) == 2
+                    and all(isinstance(x, (int, float)) for x in segment)):
+                raise DataFormatError(path, f"{field_name}.segment", "[start, end] in seconds", repr(segment))
+            _check_segment(path, field_name, float(segment[0]), float(segment[1]))
+            label = ann.get("label")
+            if not isinstance(label, str) or not label.strip():
+                raise DataFormatError(path, f"{field_name}.label", "a non-empty string", repr(label))
+            segments.append(CoinSegment(int(label_id), float(segment[0]), float(segment[1]), label))
+            if video["subset"] == "testing":
+                labels[int(label_id)] = label
+        duration = video.get("duration")
+        videos[video_id] = CoinVideo(video_id, video["subset"], segments,
+                                     float(duration) if isinstance(duration, (int, float)) else None)
+    gaps = sorted(set(range(1, max(labels, default=0) + 1)) - set(labels))
+    if gaps:
+        raise DataFormatError(path, "annotation ids of the testing subset", "every label id 1..N",
+                              f"{len(gaps)} ids missing, e.g. {gaps[:5]}")
+    return CoinData(videos, [labels[i] for i in range(1, len(labels) + 1)])
 
 
 @dataclass
@@ -44,7 +115,16 @@ class CoinSet:
     video_ids: list[str]
     labels: list[str]  # labels[id - 1]
     targets: dict  # video -> (T,) int64
+    features: object = None  # the FeatureFolder the videos were read from (window scoring reads it again, from memory)
     missing: list[str] = field(default_factory=list)
+
+    def result(self, scorer: str) -> TaskResult:
+        result = TaskResult.start("coin", scorer, self.folder, self.n_items, len(self.video_ids), self.missing)
+        result.details["labels"] = len(self.labels)
+        return result
+
+    def metrics(self, predictions: dict) -> dict:
+        return coin_frame_accuracy([predictions[v] for v in self.video_ids], [self.targets[v] for v in self.video_ids])
 
 
 def video_targets(segments, num_seconds: int) -> np.ndarray:
@@ -53,22 +133,6 @@ def video_targets(segments, num_seconds: int) -> np.ndarray:
     for segment in segments:
         targets[max(0, int(math.floor(segment.start))):min(num_seconds, int(math.ceil(segment.end)))] = segment.label_id
     return targets
-
-
-def load_coin(folder: str | Path) -> CoinSet:
-    """The testing videos of ``COIN.json`` with their per-second targets (absent features counted)."""
-    folder = Path(folder)
-    coin = read_coin(require_file(folder / COIN_JSON, "COIN.json ({'database': {video: {subset, annotation}}})"))
-    cache = FeatureCache(folder)
-    testing = coin.testing()
-    data = CoinSet(folder, len(testing), [], coin.labels, {})
-    for video in testing:
-        if not cache.has(video.video_id):
-            data.missing.append(video.video_id)
-            continue
-        data.video_ids.append(video.video_id)
-        data.targets[video.video_id] = video_targets(video.segments, len(cache.get(video.video_id)))
-    return data
 
 
 def label_threshold(label_embeddings: torch.Tensor) -> float:
@@ -86,61 +150,91 @@ def predict_labels(scores: np.ndarray, threshold: float) -> np.ndarray:
     return np.where(scores.max(axis=1) > threshold, best, 0)
 
 
-def _result(data: CoinSet, scorer: str) -> TaskResult:
-    result = TaskResult.start("coin", scorer, data.folder, data.n_items, len(data.video_ids), data.missing)
-    result.details["labels"] = len(data.labels)
-    return result
+@register_task
+class COIN(Task):
+    """COIN action segmentation: a step label (or background) for every second of the testing videos."""
 
+    name = "coin"
+    title = "COIN action segmentation"
+    markers = (COIN_JSON,)
+    metrics = ("frame_acc", "frame_acc_no_bg", "all_background")
+    protocol = ("raw label texts; lambda = largest off-diagonal label-label similarity; per second `argmax + 1` "
+                "if the max > lambda else background; windows 32 / 16 averaged, [CLS] masked; frame accuracy "
+                "with background, without background, and the all-background baseline")
+    paper = (
+        PaperNumber("coin", "zero-shot", "frame_acc", 58.9, "section 4, action segmentation table",
+                    FAIRSEQ_4940 + " (every prediction was background)"),
+        PaperNumber("coin", "fine-tuned", "frame_acc", 68.7, "section 4, action segmentation table"),
+    )
 
-def _metrics(data: CoinSet, predictions: dict) -> dict:
-    return coin_frame_accuracy([predictions[v] for v in data.video_ids], [data.targets[v] for v in data.video_ids])
+    def load(self, folder, config, features) -> CoinSet:
+        """The testing videos of ``COIN.json`` with their per-second targets (absent features counted)."""
+        folder = Path(folder)
+        coin = read_coin(require_file(folder / COIN_JSON, "COIN.json ({'database': {video: {subset, annotation}}})"))
+        testing = coin.testing()
+        data = CoinSet(folder, len(testing), [], coin.labels, {}, features)
+        for video in testing:
+            if video.video_id not in features:
+                data.missing.append(video.video_id)
+                continue
+            data.video_ids.append(video.video_id)
+            data.targets[video.video_id] = video_targets(video.segments, features.num_seconds(video.video_id))
+        return data
 
+    def n_evaluable(self, data: CoinSet) -> int:
+        return len(data.video_ids)
 
-def evaluate_coin(model, folder: str | Path, config: EvalConfig | None = None) -> TaskResult:
-    """Zero-shot COIN frame accuracy (percent) with background, without, and the all-background baseline."""
-    config = config or EvalConfig()
-    data = load_coin(folder)
-    result = _result(data, "model")
-    if not data.video_ids:
+    def score(self, model, data: CoinSet, config) -> TaskResult:
+        """Zero-shot frame accuracy (percent) with background, without, and the all-background baseline."""
+        result = data.result("model")
+        predictions = {}
+        with eval_mode(model):
+            labels = encode_texts_once(model, data.labels, config, desc="coin labels")  # (L, H)
+            threshold = label_threshold(labels)
+            stream = ((v, data.features.features(v), labels) for v in data.video_ids)
+            for video, scores in window_scores(model, stream, config, total=len(data.video_ids), desc="coin videos"):
+                predictions[video] = predict_labels(scores, threshold)
+        result.metrics = data.metrics(predictions)
+        result.details["threshold"] = threshold
+        if result.metrics["predicted_background"] == 100.0:
+            result.notes.append("every second was predicted background (as the released checkpoint does, fairseq "
+                                "issue 4940): frame_acc equals the all-background baseline")
         return result
-    cache = FeatureCache(data.folder)
-    predictions = {}
-    with eval_mode(model):
-        labels = encode_texts_once(model, data.labels, config, desc="coin labels")  # (L, H)
-        threshold = label_threshold(labels)
-        stream = ((v, cache.get(v), labels) for v in data.video_ids)
-        for video, scores in window_scores(model, stream, config, total=len(data.video_ids), desc="coin videos"):
-            predictions[video] = predict_labels(scores, threshold)
-    result.metrics = _metrics(data, predictions)
-    result.details["threshold"] = threshold
-    if result.metrics["predicted_background"] == 100.0:
-        result.notes.append("every second was predicted background (as the released checkpoint does, fairseq "
-                            "issue 4940): frame_acc equals the all-background baseline")
-    return result
 
-
-def coin_chance(folder: str | Path, config: EvalConfig | None = None) -> TaskResult:
-    """The all-background baseline (what the reference's zero-shot number turns out to be)."""
-    data = load_coin(folder)
-    result = _result(data, "chance")
-    if data.video_ids:
-        result.metrics = _metrics(data, {v: np.zeros_like(t) for v, t in data.targets.items()})
+    def chance(self, data: CoinSet, config) -> TaskResult:
+        """The all-background baseline (what the reference's zero-shot number turns out to be)."""
+        result = data.result("chance")
+        result.metrics = data.metrics({v: np.zeros_like(t) for v, t in data.targets.items()})
         result.notes.append("chance = predicting background for every second")
-    return result
-
-
-def coin_oracle(folder: str | Path, truth, config: EvalConfig | None = None) -> TaskResult:
-    """Oracle: each second gets the label of its latent step (background where it shows none or a step
-    without a label)."""
-    data = load_coin(folder)
-    result = _result(data, "oracle")
-    if not data.video_ids:
         return result
-    label_of_step: dict[int, int] = {}
-    for index, step in enumerate(truth.label_steps):
-        if step >= 0:
-            label_of_step.setdefault(int(step), index + 1)
-    predictions = {v: np.array([label_of_step.get(int(s), 0) for s in truth.seconds(v)], dtype=np.int64)
-                   for v in data.video_ids}
-    result.metrics = _metrics(data, predictions)
-    return result
+
+    def oracle(self, data: CoinSet, truth, config) -> TaskResult:
+        """Each second gets the label of its latent step (background where it shows none or a step without
+        a label)."""
+        result = data.result("oracle")
+        label_of_step: dict[int, int] = {}
+        for index, step in enumerate(truth.label_steps):
+            if step >= 0:
+                label_of_step.setdefault(int(step), index + 1)
+        predictions = {v: np.array([label_of_step.get(int(s), 0) for s in truth.seconds(v)], dtype=np.int64)
+                       for v in data.video_ids}
+        result.metrics = data.metrics(predictions)
+        return result
+
+    def check(self, report, path: Path, features_dir: Path, check_values: bool) -> None:
+        coin = read_coin(path if path.is_file() else path / COIN_JSON)
+        testing = coin.testing()
+        report.counts["testing videos"] = len(testing)
+        report.counts["labels"] = len(coin.labels)
+        seconds = check_videos(report, features_dir, [v.video_id for v in testing], check_values)
+        report.usable_items = len(seconds)
+        if seconds:
+            labelled = sum(min(math.ceil(s.end), seconds[v.video_id]) - min(math.floor(s.start), seconds[v.video_id])
+                           for v in testing if v.video_id in seconds for s in v.segments)
+            report.counts["background fraction (testing)"] = round(1 - labelled / max(1, sum(seconds.values())), 3)
+
+    def recognises(self, path, columns, document) -> bool:
+        database = document.get("database") if isinstance(document, dict) else None
+        if isinstance(database, dict) and "annotations" not in next(iter(database.values()), {}):
+            return True
+        return super().recognises(path, columns, document)

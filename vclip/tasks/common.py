@@ -1,4 +1,4 @@
-"""What every zero-shot task shares: the result record, feature loading with counted skips, batched
+"""What every zero-shot task shares: the options, the result record, batched
 encoding (each text and each video encoded once per run), sliding-window token scores, and the
 baselines' helpers.
 
@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from vclip.data import DataFormatError, load_features
+from vclip.data.formats import DataFormatError
 from vclip.localization import average_windows, sliding_windows
+from vclip.progress import progress_bar
 from vclip.tokenizer import MAX_VIDEO_LEN, build_text_batch, load_tokenizer
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ class TaskResult:
     """The outcome of one task on one evaluation folder.
 
     Attributes:
-        task: "youcook2", "msrvtt", "msrvtt_qa", "didemo", "crosstask" or "coin".
+        task: the registered task's name (:data:`vclip.tasks.TASKS`).
         scorer: "model", "chance" or "oracle".
         folder: the evaluation folder.
         metrics: the task's numbers (percent; ranks 1-based), empty when nothing could be evaluated.
@@ -72,7 +72,7 @@ class TaskResult:
         missing_examples: up to 10 absent feature files, by video id.
         details: further numbers (video->text retrieval, per-task recall, the COIN threshold...).
         notes: plain-language remarks (what was skipped and why, quirks that applied).
-        seconds: wall time.
+        seconds: wall time (the model's includes reading the folder, which every scorer then shares).
     """
 
     task: str
@@ -114,39 +114,6 @@ class TaskResult:
         )
 
 
-class FeatureCache:
-    """Loads ``<folder>/features/<video_id>.npy`` once each; absent files are recorded, not raised.
-
-    A file that exists but is unusable (truncated, wrong width, NaN) raises ``DataFormatError``: that is
-    broken data, not a missing download, and is never skipped silently.
-    """
-
-    def __init__(self, folder: str | Path):
-        self.folder = Path(folder)
-        self.features_dir = self.folder / FEATURES_DIR
-        self._arrays: dict[str, np.ndarray] = {}
-        self.missing: set[str] = set()
-
-    def path(self, video_id: str) -> Path:
-        return self.features_dir / f"{video_id}.npy"
-
-    def has(self, video_id: str) -> bool:
-        if video_id in self._arrays:
-            return True
-        if video_id in self.missing:
-            return False
-        if self.path(video_id).is_file():
-            return True
-        self.missing.add(video_id)
-        return False
-
-    def get(self, video_id: str) -> np.ndarray:
-        """(T, 512) float32 features of ``video_id`` (must exist: check :meth:`has` first)."""
-        if video_id not in self._arrays:
-            self._arrays[video_id] = np.asarray(load_features(self.path(video_id)), dtype=np.float32)
-        return self._arrays[video_id]
-
-
 def require_file(path: Path, what: str) -> Path:
     """``path`` if it is a file, else a DataFormatError saying which annotation file is expected."""
     if not path.is_file():
@@ -172,7 +139,7 @@ def model_device(model: torch.nn.Module) -> torch.device:
 
 def _batches(n: int, size: int, progress: bool, desc: str) -> Iterator[slice]:
     starts = range(0, n, size)
-    for start in tqdm(starts, desc=desc, disable=not progress or n <= size, leave=False):
+    for start in progress_bar(starts, desc=desc, enabled=progress and n > size, leave=False):
         yield slice(start, min(start + size, n))
 
 
@@ -253,7 +220,7 @@ def window_scores(
     device = model_device(model)
     pending: list[tuple[int, int, np.ndarray]] = []  # (video slot, window index, rows)
     slots: dict[int, dict] = {}
-    bar = tqdm(total=total, desc=f"score {desc}", disable=not config.progress, leave=False)
+    bar = progress_bar(total=total, desc=f"score {desc}", enabled=config.progress, leave=False)
 
     def flush() -> Iterator[tuple[object, np.ndarray]]:
         if not pending:

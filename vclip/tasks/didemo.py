@@ -18,11 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vclip.data import read_didemo
+from vclip.data.check import check_videos
+from vclip.data.formats import DataFormatError, _read_json
 from vclip.metrics import DIDEMO_MOMENTS, didemo_metrics, moment_iou
 from vclip.tasks.common import (
-    EvalConfig,
-    FeatureCache,
     TaskResult,
     encode_texts_once,
     eval_mode,
@@ -31,10 +30,51 @@ from vclip.tasks.common import (
     require_file,
     run_video_batches,
 )
+from vclip.tasks.registry import PaperNumber, Task, register_task
 from vclip.tokenizer import MAX_VIDEO_LEN
 
 DIDEMO_JSON = "test_data.json"
 CHUNK_SECONDS = 5
+
+
+# --------------------------------------------------------------------------------------------------
+# DiDeMo: test_data.json
+
+
+@dataclass
+class DidemoQuery:
+    video: str  # the feature file name, verbatim
+    description: str
+    times: list[tuple[int, int]]  # one [start, end] 5-second chunk index pair per annotator, inclusive
+    annotation_id: str | int | None = None
+
+
+def read_didemo(path: str | Path) -> list[DidemoQuery]:
+    """Read DiDeMo ``test_data.json``: a list of ``{"video", "description", "times": [[s, e], ...]}``."""
+    path = Path(path)
+    data = _read_json(path)
+    if not isinstance(data, list):
+        raise DataFormatError(path, "top level", "a list of records", type(data).__name__)
+    queries = []
+    for index, record in enumerate(data):
+        where = f"[{index}]"
+        if not isinstance(record, dict):
+            raise DataFormatError(path, where, "an object with video, description, times", repr(record)[:60])
+        for key in ("video", "description"):
+            if not isinstance(record.get(key), str) or not record[key].strip():
+                raise DataFormatError(path, f"{where}.{key}", "a non-empty string", repr(record.get(key)))
+        times = record.get("times")
+        if not isinstance(times, list) or not times:
+            raise DataFormatError(path, f"{where}.times", "a non-empty list of [start, end] chunk indices",
+                                  repr(times))
+        for pair in times:
+            if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, int) for x in pair)
+                    and 0 <= pair[0] <= pair[1] <= 5):
+                raise DataFormatError(path, f"{where}.times", "[s, e] with 0 <= s <= e <= 5 (5-second chunks)",
+                                      repr(pair))
+        queries.append(DidemoQuery(record["video"], record["description"].strip(),
+                                   [tuple(pair) for pair in times], record.get("annotation_id")))
+    return queries
 
 
 @dataclass
@@ -58,20 +98,20 @@ class DidemoSet:
                 mask[q, m] = CHUNK_SECONDS * s < seconds
         return mask
 
+    def result(self, scorer: str) -> TaskResult:
+        return TaskResult.start("didemo", scorer, self.folder, self.n_items, len(self.rows), self.missing)
 
-def load_didemo(folder: str | Path) -> DidemoSet:
-    """Read ``test_data.json`` and the features of its videos (absent ones skipped and counted)."""
-    folder = Path(folder)
-    queries = read_didemo(require_file(folder / DIDEMO_JSON, "DiDeMo test_data.json (video, description, times)"))
-    cache = FeatureCache(folder)
+
+def didemo_set(folder: Path, queries: list[DidemoQuery], features) -> DidemoSet:
+    """The queries whose video has features (absent ones skipped and counted)."""
     data = DidemoSet(folder, len(queries), [], [], [], [], {}, {}, [])
     for row, query in enumerate(queries):
-        if not cache.has(query.video):
+        if query.video not in features:
             data.missing.append(query.video)
             continue
-        features = cache.get(query.video)
-        data.clips[query.video] = features
-        data.num_seconds[query.video] = len(features)
+        video = features.features(query.video)
+        data.clips[query.video] = video
+        data.num_seconds[query.video] = len(video)
         data.rows.append(row)
         data.videos.append(query.video)
         data.descriptions.append(query.description)
@@ -102,62 +142,84 @@ def moment_vectors(hidden: torch.Tensor, vmask: torch.Tensor, pooling: str = "un
     return torch.stack(vectors)
 
 
-def _result(data: DidemoSet, scorer: str) -> TaskResult:
-    return TaskResult.start("didemo", scorer, data.folder, data.n_items, len(data.rows), data.missing)
+@register_task
+class DiDeMo(Task):
+    """DiDeMo moment localisation: rank the 21 candidate moments (six 5-second chunks) for a sentence."""
 
+    name = "didemo"
+    title = "DiDeMo moment localisation"
+    markers = (DIDEMO_JSON,)
+    metrics = ("rank@1", "rank@5", "mIoU")
+    protocol = ("21 moments over six 5-s chunks; moment = **unmasked** mean of the video tower's rows (quirk "
+                "kept, `--didemo-pooling masked` to change); only moments with a real second ranked; rank@1, "
+                "rank@5 (mean of the best 3 annotator ranks), mIoU (mean of the top 3 IoUs)")
+    paper = (
+        PaperNumber("didemo", "zero-shot", "rank@1", 16.6, "section 4, DiDeMo table"),
+        PaperNumber("didemo", "zero-shot", "rank@5", 46.9, "section 4, DiDeMo table"),
+    )
 
-def evaluate_didemo(model, folder: str | Path, config: EvalConfig | None = None) -> TaskResult:
-    """Zero-shot rank@1, rank@5 and mIoU (percent) of ``model`` over the 21 candidate moments."""
-    config = config or EvalConfig()
-    data = load_didemo(folder)
-    result = _result(data, "model")
-    if not data.rows:
+    def load(self, folder, config, features) -> DidemoSet:
+        """``test_data.json`` and the features of its videos."""
+        folder = Path(folder)
+        queries = read_didemo(require_file(folder / DIDEMO_JSON, "DiDeMo test_data.json (video, description, times)"))
+        return didemo_set(folder, queries, features)
+
+    def n_evaluable(self, data: DidemoSet) -> int:
+        return len(data.rows)
+
+    def score(self, model, data: DidemoSet, config) -> TaskResult:
+        """Zero-shot rank@1, rank@5 and mIoU (percent) over the 21 candidate moments."""
+        result = data.result("model")
+        videos = list(dict.fromkeys(data.videos))
+        with eval_mode(model):
+            text = encode_texts_once(model, data.descriptions, config, desc="didemo descriptions")  # (N, H)
+
+            def moments_of_batch(vfeats: torch.Tensor, vmask: torch.Tensor) -> torch.Tensor:
+                hidden = model.video_token_states(vfeats, vmask, attend_cls=True)  # (B, 32, H): all 32 positions
+                return torch.stack([moment_vectors(h, m, config.didemo_pooling) for h, m in zip(hidden, vmask)])
+
+            per_video = run_video_batches([data.clips[v] for v in videos], config, "didemo videos", moments_of_batch,
+                                          model_device(model))
+        moments = dict(zip(videos, per_video))  # video -> (21, H)
+        scores = torch.stack([moments[v] @ t for v, t in zip(data.videos, text)]).double().numpy()  # (N, 21)
+        result.metrics = didemo_metrics(scores, data.times, data.valid())
+        if config.didemo_pooling != "unmasked":
+            result.notes.append(f"moment pooling: {config.didemo_pooling} (the reference averages padded rows too)")
         return result
-    videos = list(dict.fromkeys(data.videos))
-    with eval_mode(model):
-        text = encode_texts_once(model, data.descriptions, config, desc="didemo descriptions")  # (N, H)
 
-        def moments_of_batch(vfeats: torch.Tensor, vmask: torch.Tensor) -> torch.Tensor:
-            hidden = model.video_token_states(vfeats, vmask, attend_cls=True)  # (B, 32, H): all 32 positions
-            return torch.stack([moment_vectors(h, m, config.didemo_pooling) for h, m in zip(hidden, vmask)])
-
-        per_video = run_video_batches([data.clips[v] for v in videos], config, "didemo videos", moments_of_batch,
-                                      model_device(model))
-    moments = dict(zip(videos, per_video))  # video -> (21, H)
-    scores = torch.stack([moments[v] @ t for v, t in zip(data.videos, text)]).double().numpy()  # (N, 21)
-    result.metrics = didemo_metrics(scores, data.times, data.valid())
-    if config.didemo_pooling != "unmasked":
-        result.notes.append(f"moment pooling: {config.didemo_pooling} (the reference averages padded rows too)")
-    return result
-
-
-def didemo_chance(folder: str | Path, config: EvalConfig | None = None) -> TaskResult:
-    """Chance: random moment scores, mean over draws."""
-    config = config or EvalConfig()
-    data = load_didemo(folder)
-    result = _result(data, "chance")
-    if data.rows:
+    def chance(self, data: DidemoSet, config) -> TaskResult:
+        """Random moment scores, mean over draws."""
+        result = data.result("chance")
         rng = np.random.default_rng(config.baseline_seed)
         valid = data.valid()
         result.metrics = mean_of_dicts([
             didemo_metrics(rng.standard_normal(valid.shape), data.times, valid) for _ in range(config.baseline_repeats)
         ])
-    return result
-
-
-def didemo_oracle(folder: str | Path, truth, config: EvalConfig | None = None) -> TaskResult:
-    """Oracle: a moment scores its IoU with the true (latent) moment of the sentence, so the true moment
-    is ranked first; the annotators' ``times`` it is measured against may still differ from it."""
-    config = config or EvalConfig()
-    data = load_didemo(folder)
-    result = _result(data, "oracle")
-    if not data.rows:
         return result
-    if len(truth.moments) != data.n_items:
-        raise ValueError(f"{data.folder}: synthetic_truth.json has {len(truth.moments)} moments for {data.n_items} queries")
-    scores = np.array([[moment_iou(m, truth.moments[row]) for m in DIDEMO_MOMENTS] for row in data.rows])
-    rng = np.random.default_rng(config.baseline_seed)
-    valid = data.valid()
-    result.metrics = mean_of_dicts([didemo_metrics(scores + 1e-6 * rng.random(scores.shape), data.times, valid)
-                                    for _ in range(config.baseline_repeats)])
-    return result
+
+    def oracle(self, data: DidemoSet, truth, config) -> TaskResult:
+        """A moment scores its IoU with the true (latent) moment of the sentence, so the true moment is
+        ranked first; the annotators' ``times`` it is measured against may still differ from it."""
+        result = data.result("oracle")
+        if len(truth.moments) != data.n_items:
+            raise ValueError(f"{data.folder}: synthetic_truth.json has {len(truth.moments)} moments for "
+                             f"{data.n_items} queries")
+        scores = np.array([[moment_iou(m, truth.moments[row]) for m in DIDEMO_MOMENTS] for row in data.rows])
+        rng = np.random.default_rng(config.baseline_seed)
+        valid = data.valid()
+        result.metrics = mean_of_dicts([didemo_metrics(scores + 1e-6 * rng.random(scores.shape), data.times, valid)
+                                        for _ in range(config.baseline_repeats)])
+        return result
+
+    def check(self, report, path: Path, features_dir: Path, check_values: bool) -> None:
+        queries = read_didemo(path if path.is_file() else path / DIDEMO_JSON)
+        report.counts["queries"] = len(queries)
+        seconds = check_videos(report, features_dir, [q.video for q in queries], check_values)
+        report.usable_items = sum(q.video in seconds for q in queries)
+        report.counts["queries with features"] = report.usable_items
+        long = sum(1 for s in seconds.values() if s > 30)
+        if long:
+            report.notes.append(f"{long} videos are longer than 30 s (the reference uses the first 30 s: 6 chunks)")
+
+    def recognises(self, path, columns, document) -> bool:
+        return isinstance(document, list) or super().recognises(path, columns, document)

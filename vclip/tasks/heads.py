@@ -45,8 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vclip.tasks.coin import _metrics, _result, load_coin
-from vclip.tasks.common import EvalConfig, FeatureCache, TaskResult, eval_mode, window_scores
+from vclip.tasks.common import EvalConfig, TaskResult, eval_mode, window_scores
 
 IGNORE_INDEX = -100  # CrossEntropyLoss's default ignore_index: the padded seconds of a window
 HEAD_WEIGHTS = "head.safetensors"
@@ -154,24 +153,25 @@ def evaluate_coin_head(model, head: SegmentationHead, folder: str | Path, config
                        ) -> TaskResult:
     """COIN frame accuracy of a fine-tuned model: each second's label is the head's argmax (0 =
     background), over window-averaged logits (the windows of the zero-shot task)."""
+    from vclip.tasks import load_task_data
+
     config = config or EvalConfig()
-    data = load_coin(folder)
-    result = _result(data, "model")
+    data = load_task_data("coin", folder, config)
+    result = data.result("model")
     if head.num_labels != len(data.labels):
         raise ValueError(f"the head has {head.num_labels} labels, {Path(folder) / 'COIN.json'} has "
                          f"{len(data.labels)}: it was fine-tuned on another label set")
     if not data.video_ids:
         return result
-    cache = FeatureCache(data.folder)
     weight = head.classifier.weight.detach().float().cpu()
     bias = head.classifier.bias.detach().double().cpu().numpy()
     predictions = {}
     with eval_mode(model):
         # a Linear is a dot product with its weight rows plus a bias; averaging windows commutes with it
-        stream = ((v, cache.get(v), weight) for v in data.video_ids)
+        stream = ((v, data.features.features(v), weight) for v in data.video_ids)
         for video, scores in window_scores(model, stream, config, total=len(data.video_ids), desc="coin videos"):
             predictions[video] = np.argmax(scores + bias, axis=1)
-    result.metrics = _metrics(data, predictions)
+    result.metrics = data.metrics(predictions)
     result.notes.append("fine-tuned segmentation head: each second takes the head's argmax (0 = background)")
     return result
 

@@ -1,7 +1,7 @@
 """Zero-shot text-to-video retrieval on YouCook2 (validation clips) and MSR-VTT (JSFusion 1k-A), plus
-video-to-text.
+video-to-text: the two retrieval tasks, their annotation readers and their data checks.
 
-Paper: VideoCLIP (Xu et al., EMNLP 2021) section 4.1 / Table 1-2 (text->video retrieval, zero-shot).
+Paper: VideoCLIP (Xu et al., EMNLP 2021) section 4 (text->video retrieval; the retrieval table).
 Reference: fairseq ``examples/MMPT``, ``projects/retri/videoclip/test_youcook_zs.yaml`` and
 ``test_vtt_zs.yaml``; ``mmpt/processors/dsprocessor.py`` (``YoucookMetaProcessor`` drops clips whose
 video has no features; ``YoucookVideoProcessor`` slices ``feat[start:end]``; ``DSAligner`` keeps the
@@ -12,16 +12,16 @@ first 32 seconds; ``MSRVTTMetaProcessor`` reads ``video_id, sentence``); ``mmpt/
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from vclip.data import read_msrvtt_csv, read_youcook_csv, read_youcook_json
+from vclip.data.check import check_videos, check_whole_video_items, count_segments_inside
+from vclip.data.formats import DataFormatError, _check_segment, _number, _read_csv, _read_json, _text
 from vclip.metrics import retrieval_metrics
 from vclip.tasks.common import (
-    EvalConfig,
-    FeatureCache,
     TaskResult,
     encode_clips_once,
     encode_texts_once,
@@ -29,11 +29,102 @@ from vclip.tasks.common import (
     mean_of_dicts,
     require_file,
 )
+from vclip.tasks.registry import TEMPCLR_3, PaperNumber, Task, register_task
 from vclip.tokenizer import MAX_VIDEO_LEN
 
 YOUCOOK_CSV = "validation_youcook.csv"
 YOUCOOK_JSON = "youcookii_annotations_trainval.json"
 MSRVTT_CSV = "MSRVTT_JSFUSION_test.csv"
+
+
+# --------------------------------------------------------------------------------------------------
+# YouCook2: validation_youcook.csv (MIL-NCE) and youcookii_annotations_trainval.json (official)
+
+
+@dataclass
+class YoucookClip:
+    """One annotated step segment: the clip is ``features[start:end]`` of the whole video."""
+
+    video_id: str
+    start: float
+    end: float
+    text: str
+    task: str  # recipe type, e.g. "226"
+    clip_index: int  # index of the segment within its video (the reference's id "<video>_<index>")
+
+    @property
+    def clip_id(self) -> str:
+        return f"{self.video_id}_{self.clip_index}"
+
+
+YOUCOOK_COLUMNS = ("end", "start", "task", "text", "video_id")
+
+
+def read_youcook_csv(path: str | Path) -> list[YoucookClip]:
+    """Read the YouCook2 validation CSV (columns ``end,start,task,text,video_id``), one clip per row."""
+    rows = _read_csv(path, YOUCOOK_COLUMNS)
+    clips, per_video = [], Counter()
+    for line, row in rows:
+        start = _number(path, line, "start", row["start"])
+        end = _number(path, line, "end", row["end"])
+        _check_segment(path, line, start, end)
+        text = _text(path, line, "text", row["text"])
+        video_id = _text(path, line, "video_id", row["video_id"])
+        clips.append(YoucookClip(video_id, start, end, text, row["task"].strip(), per_video[video_id]))
+        per_video[video_id] += 1
+    return clips
+
+
+def read_youcook_json(path: str | Path, subset: str = "validation") -> list[YoucookClip]:
+    """Read ``youcookii_annotations_trainval.json`` (``{"database": {vid: {"subset", "recipe_type",
+    "annotations": [{"id", "segment": [s, e], "sentence"}]}}}``), keeping one ``subset``."""
+    path = Path(path)
+    data = _read_json(path)
+    database = data.get("database") if isinstance(data, dict) else None
+    if not isinstance(database, dict):
+        raise DataFormatError(path, "database", "an object {video_id: {...}}", repr(database)[:60])
+    clips = []
+    for video_id, video in database.items():
+        where = f"database[{video_id!r}]"
+        if not isinstance(video, dict) or not isinstance(video.get("annotations"), list):
+            raise DataFormatError(path, f"{where}.annotations", "a list of segments", repr(video)[:60])
+        if video.get("subset") != subset:
+            continue
+        for index, ann in enumerate(video["annotations"]):
+            field_name = f"{where}.annotations[{index}]"
+            segment = ann.get("segment") if isinstance(ann, dict) else None
+            if not (isinstance(segment, list) and len(segment) == 2
+                    and all(isinstance(x, (int, float)) for x in segment)):
+                raise DataFormatError(path, f"{field_name}.segment", "[start, end] in seconds", repr(segment))
+            _check_segment(path, field_name, float(segment[0]), float(segment[1]))
+            sentence = ann.get("sentence")
+            if not isinstance(sentence, str) or not sentence.strip():
+                raise DataFormatError(path, f"{field_name}.sentence", "a non-empty string", repr(sentence))
+            clips.append(YoucookClip(video_id, float(segment[0]), float(segment[1]), sentence.strip(),
+                                     str(video.get("recipe_type", "")), index))
+    return clips
+
+
+# --------------------------------------------------------------------------------------------------
+# MSR-VTT: MSRVTT_JSFUSION_test.csv and MSR_MC_test.csv
+
+
+@dataclass
+class MsrvttClip:
+    key: str  # "ret0"
+    vid_key: str  # "msr9770"
+    video_id: str  # "video9770" = the feature file name
+    sentence: str
+
+
+MSRVTT_COLUMNS = ("key", "vid_key", "video_id", "sentence")
+
+
+def read_msrvtt_csv(path: str | Path) -> list[MsrvttClip]:
+    """Read the JSFusion 1k-A test CSV (columns ``key,vid_key,video_id,sentence``)."""
+    return [MsrvttClip(row["key"].strip(), row["vid_key"].strip(), _text(path, line, "video_id", row["video_id"]),
+                       _text(path, line, "sentence", row["sentence"]))
+            for line, row in _read_csv(path, MSRVTT_COLUMNS)]
 
 
 @dataclass
@@ -50,46 +141,33 @@ class RetrievalSet:
     missing: list[str]  # video ids without a feature file (one per skipped item)
     notes: list[str]
 
+    def result(self, scorer: str) -> TaskResult:
+        return TaskResult.start(self.task, scorer, self.folder, self.n_items, len(self.rows), self.missing, self.notes)
 
-def load_retrieval(task: str, folder: str | Path) -> RetrievalSet:
-    """Read the annotation file of a ``youcook2`` or ``msrvtt`` folder and slice each clip's features.
 
-    YouCook2: ``validation_youcook.csv`` (or, without it, the validation subset of
-    ``youcookii_annotations_trainval.json``); the clip is ``features[floor(start):ceil(end)]`` of its
-    video. MSR-VTT: ``MSRVTT_JSFUSION_test.csv``; the clip is the whole feature file. Items whose
-    feature file is absent are skipped and counted.
+def slice_clips(task: str, folder: Path, records, features) -> RetrievalSet:
+    """Pair each annotation record ``(video_id, start, end, text)`` with its clip of ``features``.
+
+    The clip is ``features[floor(start):ceil(end)]`` of its video, or the whole video when ``start`` is
+    None (MSR-VTT). Items whose feature file is absent are skipped and counted.
     """
-    folder = Path(folder)
-    cache = FeatureCache(folder)
-    notes: list[str] = []
-    if task == "youcook2":
-        if (folder / YOUCOOK_CSV).is_file():
-            records = [(c.video_id, c.start, c.end, c.text) for c in read_youcook_csv(folder / YOUCOOK_CSV)]
-        else:
-            path = require_file(folder / YOUCOOK_JSON, f"{YOUCOOK_CSV} or {YOUCOOK_JSON} (YouCook2 annotations)")
-            records = [(c.video_id, c.start, c.end, c.text) for c in read_youcook_json(path)]
-    elif task == "msrvtt":
-        path = require_file(folder / MSRVTT_CSV, "the JSFusion 1k-A test CSV (key,vid_key,video_id,sentence)")
-        records = [(c.video_id, None, None, c.sentence) for c in read_msrvtt_csv(path)]
-    else:
-        raise ValueError(f"retrieval task must be 'youcook2' or 'msrvtt', got {task!r}")
-
     rows, texts, keys, clips, missing, empty = [], [], [], {}, [], 0
     for row, (video_id, start, end, text) in enumerate(records):
-        if not cache.has(video_id):
+        if video_id not in features:
             missing.append(video_id)
             continue
-        features = cache.get(video_id)
+        video = features.features(video_id)
         if start is None:
-            first, last = 0, len(features)
+            first, last = 0, len(video)
         else:
             first, last = int(math.floor(start)), int(math.ceil(end))
         key = (video_id, first, last)
-        clips[key] = features[first:last]
+        clips[key] = video[first:last]
         empty += len(clips[key]) == 0
         rows.append(row)
         texts.append(text)
         keys.append(key)
+    notes = []
     if empty:
         notes.append(f"{empty} clips lie outside their video's features (start >= length); evaluated as "
                      "empty videos, as the reference does")
@@ -99,68 +177,138 @@ def load_retrieval(task: str, folder: str | Path) -> RetrievalSet:
     return RetrievalSet(task, folder, len(records), rows, texts, keys, clips, missing, notes)
 
 
-def _result(data: RetrievalSet, scorer: str) -> TaskResult:
-    return TaskResult.start(data.task, scorer, data.folder, data.n_items, len(data.rows), data.missing, data.notes)
-
-
-def _fill(result: TaskResult, sim: np.ndarray) -> TaskResult:
-    """text->video metrics as the headline, video->text in details."""
-    result.metrics = retrieval_metrics(sim)
-    result.details["video_to_text"] = retrieval_metrics(sim.T)
-    return result
-
-
-def evaluate_retrieval(model, task: str, folder: str | Path, config: EvalConfig | None = None) -> TaskResult:
-    """Zero-shot retrieval of ``model`` on a ``youcook2`` or ``msrvtt`` folder.
-
-    Returns a TaskResult whose metrics are text->video R@1/5/10, MedR, MeanR, N (the paper's setting)
-    and whose ``details["video_to_text"]`` holds the same for video->text.
-    """
-    config = config or EvalConfig()
-    data = load_retrieval(task, folder)
-    result = _result(data, "model")
-    if not data.rows:
-        return result
-    with eval_mode(model):
-        text = encode_texts_once(model, data.texts, config, desc=f"{task} texts")  # (N, H)
-        video = encode_clips_once(model, data.keys, data.clips, config, desc=f"{task} clips")  # (N, H)
-    return _fill(result, (text @ video.T).double().numpy())
-
-
-def retrieval_chance(task: str, folder: str | Path, config: EvalConfig | None = None) -> TaskResult:
-    """Chance: a random scorer (standard normal scores), averaged over ``baseline_repeats`` draws."""
-    config = config or EvalConfig()
-    data = load_retrieval(task, folder)
-    result = _result(data, "chance")
-    if not data.rows:
-        return result
-    rng = np.random.default_rng(config.baseline_seed)
-    n = len(data.rows)
-    draws = [rng.standard_normal((n, n)) for _ in range(config.baseline_repeats)]
+def _with_metrics(result: TaskResult, draws: list[np.ndarray]) -> TaskResult:
+    """text->video metrics as the headline, video->text in details (means over the draws)."""
     result.metrics = mean_of_dicts([retrieval_metrics(d) for d in draws])
     result.details["video_to_text"] = mean_of_dicts([retrieval_metrics(d.T) for d in draws])
     return result
 
 
-def retrieval_oracle(task: str, folder: str | Path, truth, config: EvalConfig | None = None) -> TaskResult:
-    """Oracle on a synthetic folder: text i scores clip j by the fraction of the clip's evaluated seconds
-    (its first 32) that show text i's latent step; exact ties are broken at random (mean of draws)."""
-    config = config or EvalConfig()
-    data = load_retrieval(task, folder)
-    result = _result(data, "oracle")
-    if not data.rows:
-        return result
-    if len(truth.text_steps) != data.n_items:
-        raise ValueError(f"{data.folder}: synthetic_truth.json has {len(truth.text_steps)} text steps for "
-                         f"{data.n_items} annotation rows")
-    text_steps = np.asarray([truth.text_steps[r] for r in data.rows])  # (N,)
-    scores = np.zeros((len(data.rows), len(data.keys)))
-    for j, (video_id, first, last) in enumerate(data.keys):
-        shown = truth.seconds(video_id)[first:last][:MAX_VIDEO_LEN]
-        if len(shown):
-            scores[:, j] = (shown[None, :] == text_steps[:, None]).mean(axis=1)
-    rng = np.random.default_rng(config.baseline_seed)
-    draws = [scores + 1e-6 * rng.random(scores.shape) for _ in range(config.baseline_repeats)]
-    result.metrics = mean_of_dicts([retrieval_metrics(d) for d in draws])
-    result.details["video_to_text"] = mean_of_dicts([retrieval_metrics(d.T) for d in draws])
-    return result
+class RetrievalTask(Task):
+    """What YouCook2 and MSR-VTT share: clips against sentences, scores = text @ video.T, R@K both ways."""
+
+    metrics = ("R@1", "R@5", "R@10", "MedR")
+
+    def records(self, folder: Path) -> list[tuple[str, float | None, float | None, str]]:
+        """(video_id, start, end, text) per annotation row; start/end None for a whole video."""
+        raise NotImplementedError
+
+    def load(self, folder, config, features) -> RetrievalSet:
+        return slice_clips(self.name, Path(folder), self.records(Path(folder)), features)
+
+    def n_evaluable(self, data: RetrievalSet) -> int:
+        return len(data.rows)
+
+    def score(self, model, data: RetrievalSet, config) -> TaskResult:
+        """text->video R@1/5/10, MedR, MeanR, N (the paper's setting); ``details["video_to_text"]`` the same
+        for video->text."""
+        with eval_mode(model):
+            text = encode_texts_once(model, data.texts, config, desc=f"{self.name} texts")  # (N, H)
+            video = encode_clips_once(model, data.keys, data.clips, config, desc=f"{self.name} clips")  # (N, H)
+        return _with_metrics(data.result("model"), [(text @ video.T).double().numpy()])
+
+    def chance(self, data: RetrievalSet, config) -> TaskResult:
+        """A random scorer (standard normal scores), averaged over ``baseline_repeats`` draws."""
+        rng = np.random.default_rng(config.baseline_seed)
+        n = len(data.rows)
+        return _with_metrics(data.result("chance"), [rng.standard_normal((n, n)) for _ in range(config.baseline_repeats)])
+
+    def oracle(self, data: RetrievalSet, truth, config) -> TaskResult:
+        """Text i scores clip j by the fraction of the clip's evaluated seconds (its first 32) that show text
+        i's latent step; exact ties are broken at random (mean of draws)."""
+        if len(truth.text_steps) != data.n_items:
+            raise ValueError(f"{data.folder}: synthetic_truth.json has {len(truth.text_steps)} text steps for "
+                             f"{data.n_items} annotation rows")
+        text_steps = np.asarray([truth.text_steps[r] for r in data.rows])  # (N,)
+        scores = np.zeros((len(data.rows), len(data.keys)))
+        for j, (video_id, first, last) in enumerate(data.keys):
+            shown = truth.seconds(video_id)[first:last][:MAX_VIDEO_LEN]
+            if len(shown):
+                scores[:, j] = (shown[None, :] == text_steps[:, None]).mean(axis=1)
+        rng = np.random.default_rng(config.baseline_seed)
+        return _with_metrics(data.result("oracle"),
+                             [scores + 1e-6 * rng.random(scores.shape) for _ in range(config.baseline_repeats)])
+
+
+# The paper table the numbers are printed in (values read from paperswithcode.com).
+RETRIEVAL_TABLE = "section 4, text-video retrieval table"
+
+
+@register_task
+class YouCook2(RetrievalTask):
+    """YouCook2 validation clips (3,350 with all features): a step's sentence against every clip."""
+
+    name = "youcook2"
+    title = "YouCook2 text-video retrieval"
+    markers = (YOUCOOK_CSV, YOUCOOK_JSON)
+    protocol = ("clip = `features[start:end]`, first 32 s; text->video over all N clips (paper), plus "
+                "video->text")
+    paper = (
+        PaperNumber("youcook2", "zero-shot", "R@1", 22.7, RETRIEVAL_TABLE),
+        PaperNumber("youcook2", "zero-shot", "R@5", 50.4, RETRIEVAL_TABLE),
+        PaperNumber("youcook2", "zero-shot", "R@10", 63.1, RETRIEVAL_TABLE),
+        PaperNumber("youcook2", "fine-tuned", "R@1", 32.2, RETRIEVAL_TABLE),
+        PaperNumber("youcook2", "fine-tuned", "R@5", 62.6, RETRIEVAL_TABLE),
+        PaperNumber("youcook2", "fine-tuned", "R@10", 75.0, RETRIEVAL_TABLE),
+    )
+
+    def records(self, folder: Path):
+        """``validation_youcook.csv``, or without it the validation subset of
+        ``youcookii_annotations_trainval.json``."""
+        if (folder / YOUCOOK_CSV).is_file():
+            return [(c.video_id, c.start, c.end, c.text) for c in read_youcook_csv(folder / YOUCOOK_CSV)]
+        path = require_file(folder / YOUCOOK_JSON, f"{YOUCOOK_CSV} or {YOUCOOK_JSON} (YouCook2 annotations)")
+        return [(c.video_id, c.start, c.end, c.text) for c in read_youcook_json(path)]
+
+    def check(self, report, path: Path, features_dir: Path, check_values: bool) -> None:
+        file = path if path.is_file() else next((path / m for m in self.markers if (path / m).exists()),
+                                                path / YOUCOOK_CSV)
+        clips = read_youcook_json(file) if file.suffix == ".json" else read_youcook_csv(file)
+        report.counts["clips"] = len(clips)
+        seconds = check_videos(report, features_dir, [c.video_id for c in clips], check_values)
+        report.usable_items = count_segments_inside(report, [(c.video_id, c.start) for c in clips], seconds, "clips")
+        report.counts["clips with features"] = report.usable_items
+
+    def recognises(self, path, columns, document) -> bool:
+        if columns is not None and {"end", "start", "text", "video_id"} <= columns:
+            return True
+        database = document.get("database") if isinstance(document, dict) else None
+        if isinstance(database, dict) and "annotations" in next(iter(database.values()), {}):
+            return True
+        return super().recognises(path, columns, document)
+
+
+# A third-party rerun of the released checkpoint (not the paper): YouCook2 zero-shot.
+RELEASED_CHECKPOINT_RERUN = tuple(
+    PaperNumber("youcook2", "zero-shot (released checkpoint rerun)", metric, value, "not in the paper", TEMPCLR_3)
+    for metric, value in (("R@1", 22.37), ("R@5", 50.30), ("R@10", 62.56), ("MedR", 5.0))
+)
+
+
+@register_task
+class MSRVTT(RetrievalTask):
+    """MSR-VTT JSFusion 1k-A test: 1,000 videos with one sentence each; the clip is the whole video."""
+
+    name = "msrvtt"
+    title = "MSR-VTT (1k-A) text-video retrieval"
+    markers = (MSRVTT_CSV,)
+    protocol = "1k-A, first 32 s of each video; text->video and video->text"
+    paper = (
+        PaperNumber("msrvtt", "zero-shot", "R@1", 10.4, RETRIEVAL_TABLE),
+        PaperNumber("msrvtt", "zero-shot", "R@5", 22.2, RETRIEVAL_TABLE),
+        PaperNumber("msrvtt", "zero-shot", "R@10", 30.0, RETRIEVAL_TABLE),
+        PaperNumber("msrvtt", "fine-tuned", "R@1", 30.9, RETRIEVAL_TABLE),
+        PaperNumber("msrvtt", "fine-tuned", "R@5", 55.4, RETRIEVAL_TABLE),
+        PaperNumber("msrvtt", "fine-tuned", "R@10", 66.8, RETRIEVAL_TABLE),
+    )
+
+    def records(self, folder: Path):
+        path = require_file(folder / MSRVTT_CSV, "the JSFusion 1k-A test CSV (key,vid_key,video_id,sentence)")
+        return [(c.video_id, None, None, c.sentence) for c in read_msrvtt_csv(path)]
+
+    def check(self, report, path: Path, features_dir: Path, check_values: bool) -> None:
+        file = path if path.is_file() else path / MSRVTT_CSV
+        check_whole_video_items(report, features_dir, read_msrvtt_csv(file), "clips", check_values)
+
+    def recognises(self, path, columns, document) -> bool:
+        return (columns is not None and {"video_id", "sentence"} <= columns) or super().recognises(path, columns, document)

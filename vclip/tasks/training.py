@@ -38,22 +38,20 @@ from pathlib import Path
 
 import numpy as np
 
-from vclip.data import (
-    DataFormatError,
-    crosstask_split,
-    read_coin,
-    read_crosstask,
+from vclip.data.formats import DataFormatError, _read_csv, _read_json, _text
+from vclip.data.store import FeatureFolder
+from vclip.tasks.coin import COIN_JSON, read_coin, video_targets
+from vclip.tasks.common import FEATURES_DIR, require_file
+from vclip.tasks.crosstask import RELEASE, crosstask_split, read_assignment, read_crosstask
+from vclip.tasks.qa import QA_CSV, read_msrvtt_mc
+from vclip.tasks.retrieval import (
+    MSRVTT_CSV,
+    YOUCOOK_CSV,
+    YOUCOOK_JSON,
     read_msrvtt_csv,
-    read_msrvtt_mc,
     read_youcook_csv,
     read_youcook_json,
 )
-from vclip.data.formats import _read_csv, _read_json, _text
-from vclip.tasks.coin import COIN_JSON, video_targets
-from vclip.tasks.common import FeatureCache, require_file
-from vclip.tasks.crosstask import RELEASE, read_assignment
-from vclip.tasks.qa import QA_CSV
-from vclip.tasks.retrieval import MSRVTT_CSV, YOUCOOK_CSV, YOUCOOK_JSON
 
 MSRVTT_TRAIN_LISTS = ("MSRVTT_train.9k.csv", "MSRVTT_train.csv")
 MSRVTT_DATA = "MSRVTT_data.json"
@@ -208,7 +206,7 @@ def _youcook_split(folder: Path, split: str, val_fraction: float, seed: int) -> 
     evaluated = _evaluation_videos("youcook2", folder)
     held_out = validation_videos([r.video_id for r in records], val_fraction, seed)
     data = PairSplit("youcook2", split, [], [], {}, n_items=0)
-    cache = FeatureCache(folder)
+    cache = FeatureFolder(folder / FEATURES_DIR)
     left_out = []
     for record in records:
         if (record.video_id in held_out) != (split == "val"):
@@ -217,12 +215,12 @@ def _youcook_split(folder: Path, split: str, val_fraction: float, seed: int) -> 
         if record.video_id in evaluated:
             left_out.append(record.video_id)
             continue
-        if not cache.has(record.video_id):
+        if record.video_id not in cache:
             data.missing.append(record.video_id)
             continue
         first, last = int(math.floor(record.start)), int(math.ceil(record.end))
         key = (record.video_id, first, last)
-        data.clips[key] = cache.get(record.video_id)[first:last]
+        data.clips[key] = cache.features(record.video_id)[first:last]
         if len(data.clips[key]) == 0:
             data.notes.append(f"clip {record.clip_id} starts after the end of its video's features")
         data.keys.append(key)
@@ -241,7 +239,7 @@ def _msrvtt_split(task: str, folder: Path, split: str, val_fraction: float, seed
     evaluated = _evaluation_videos(task, folder)
     held_out = validation_videos(list(captions), val_fraction, seed)
     data = PairSplit(task, split, [], [], {})
-    cache = FeatureCache(folder)
+    cache = FeatureFolder(folder / FEATURES_DIR)
     left_out = []
     for video_id, texts in captions.items():
         if (video_id in held_out) != (split == "val"):
@@ -250,10 +248,10 @@ def _msrvtt_split(task: str, folder: Path, split: str, val_fraction: float, seed
         if video_id in evaluated:
             left_out.append(video_id)
             continue
-        if not cache.has(video_id):
+        if video_id not in cache:
             data.missing.append(video_id)
             continue
-        features = cache.get(video_id)
+        features = cache.features(video_id)
         key = (video_id, 0, len(features))
         data.clips[key] = features
         data.keys.append(key)
@@ -275,15 +273,15 @@ def _coin_split(folder: Path, split: str, val_fraction: float, seed: int) -> Vid
                               f"ids {too_high[:5]}")
     held_out = validation_videos([v.video_id for v in training], val_fraction, seed)
     data = VideoSplit("coin", split, [], {}, {}, num_labels=len(coin.labels))
-    cache = FeatureCache(folder)
+    cache = FeatureFolder(folder / FEATURES_DIR)
     for video in training:
         if (video.video_id in held_out) != (split == "val"):
             continue
         data.n_items += 1  # (disjoint from the testing subset: a video id is one key of the database)
-        if not cache.has(video.video_id):
+        if video.video_id not in cache:
             data.missing.append(video.video_id)
             continue
-        features = cache.get(video.video_id)
+        features = cache.features(video.video_id)
         data.video_ids.append(video.video_id)
         data.features[video.video_id] = features
         data.targets[video.video_id] = video_targets(video.segments, len(features))
@@ -292,7 +290,7 @@ def _coin_split(folder: Path, split: str, val_fraction: float, seed: int) -> Vid
 
 def _crosstask_split(folder: Path, split: str, n_train: int, split_seed: int) -> VideoSplit:
     release = read_crosstask(folder / RELEASE if (folder / RELEASE).is_dir() else folder)
-    cache = FeatureCache(folder)
+    cache = FeatureFolder(folder / FEATURES_DIR)
     tasks = {**release.related, **release.primary}
     if split == "train":
         chosen, _ = crosstask_split(release, cache.features_dir, n_train=n_train, seed=split_seed)
@@ -309,13 +307,13 @@ def _crosstask_split(folder: Path, split: str, n_train: int, split_seed: int) ->
         if video in evaluated:
             left_out.append(video)
             continue
-        if not cache.has(video):
+        if video not in cache:
             data.missing.append(video)
             continue
         if not release.annotation_path(task, video).is_file():
             unannotated.append(video)
             continue
-        features = cache.get(video)
+        features = cache.features(video)
         steps = list(tasks[task].steps)
         data.video_ids.append(video)
         data.features[video] = features
