@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from vclip.data import DataFormatError
+from vclip.data.formats import DataFormatError
 from vclip.tasks.heads import (
     SegmentationHead,
     localisation_loss,

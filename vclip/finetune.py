@@ -369,9 +369,11 @@ class FineTuner:
         torch.manual_seed(cfg.seed)  # the same head on every rank
         self.model, self.init_path = load_init(cfg.init)
         self.model.to(self.device).train()
+        from vclip.tasks import TASKS
+
         self.head = None
-        if cfg.task == "coin":
-            self.head = SegmentationHead(self.model.config.hidden_size, self.train_split.num_labels,
+        if TASKS[cfg.task].finetune_head is not None:  # COIN's SegmentationHead (vclip.tasks.heads)
+            self.head = TASKS[cfg.task].finetune_head(self.model.config.hidden_size, self.train_split.num_labels,
                                          self.model.config.initializer_range).to(self.device)
         self.objective = FinetuneObjective(cfg.task, self.model, self.head)
         self.net = self.objective
@@ -624,7 +626,7 @@ def config_from_args(argv=None) -> FinetuneConfig:
 
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from vclip.data import DataFormatError
+    from vclip.data.formats import DataFormatError
 
     try:
         config = config_from_args(argv)

@@ -45,6 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vclip.tasks.coin import COIN
 from vclip.tasks.common import EvalConfig, TaskResult, eval_mode, window_scores
 
 IGNORE_INDEX = -100  # CrossEntropyLoss's default ignore_index: the padded seconds of a window
@@ -115,6 +116,9 @@ class SegmentationHead(nn.Module):
         head = cls(config["hidden_size"], config["num_labels"])
         head.load_state_dict(load_file(directory / HEAD_WEIGHTS), strict=True)
         return head.eval()
+
+
+COIN.finetune_head = SegmentationHead  # the registry's slot: vclip.finetune reads it through TASKS["coin"]
 
 
 def segmentation_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
