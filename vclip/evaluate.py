@@ -81,23 +81,34 @@ def _format(value) -> str:
 
 
 def format_table(results: dict[str, dict[str, TaskResult]], model_label: str = "ours") -> str:
-    """A plain-text table: task, metric, ours, chance, oracle, paper (real data), N, missing features."""
-    header = ["task", "metric", model_label, "chance", "oracle", "paper (real data)", "N", "missing features"]
+    """A plain-text table: task, metric, ours, chance, oracle, paper (real data), N, missing features.
+
+    A fine-tuned model's results (a "zero-shot" entry beside "model": the model it started from) add
+    the columns "zero-shot (init)" and "paper fine-tuned"."""
+    tuned = any("zero-shot" in by_scorer for by_scorer in results.values())
+    scorers = ("zero-shot", "chance", "oracle") if tuned else ("chance", "oracle")
+    header = ["task", "metric", model_label, *(["zero-shot (init)"] if tuned else []), "chance", "oracle",
+              "paper zero-shot (real data)" if tuned else "paper (real data)", *(["paper fine-tuned"] if tuned else []),
+              "N", "missing features"]
     rows = [header]
     for task, by_scorer in results.items():
         model = by_scorer["model"]
         spec = TASKS[task]
         metrics = spec.metrics
         if not model.ok:
-            rows.append([task, "-", "not evaluated", "-", "-", "-", str(model.n_evaluated), str(model.n_missing_features)])
+            rows.append([task, "-", "not evaluated", *["-"] * (len(header) - 5), str(model.n_evaluated),
+                         str(model.n_missing_features)])
             continue
         for i, metric in enumerate(metrics):
             row = [task if i == 0 else "", metric, _format(model.metrics.get(metric))]
-            for scorer in ("chance", "oracle"):
+            for scorer in scorers:
                 other = by_scorer.get(scorer)
                 row.append(_format(other.metrics.get(metric)) if other is not None and other.ok else "-")
             number = spec.paper_number(metric)
             row.append(number.format() if number else "-")
+            if tuned:
+                number = spec.paper_number(metric, "fine-tuned")
+                row.append(number.format() if number else "-")
             row += [str(model.n_evaluated), str(model.n_missing_features)] if i == 0 else ["", ""]
             rows.append(row)
     widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
@@ -161,8 +172,16 @@ def main(argv=None) -> int:
     if not data.is_dir():
         print(f"error: --data {data} is not a folder", file=sys.stderr)
         return 2
+    from vclip.finetune import evaluate_finetuned, finetuned_run, load_finetuned
+
     try:
-        model = load_for_evaluation(args.checkpoint, args.untrained, args.seed, args.device)
+        tuned = finetuned_run(args.checkpoint) if args.checkpoint else None
+        if tuned:  # a fine-tuning run: its task through its head, beside the model it started from
+            model, head, _ = load_finetuned(args.checkpoint)
+            model, head = model.to(args.device), head.to(args.device) if head is not None else None
+            init = load_for_evaluation(tuned["init_checkpoint"], None, device=args.device)
+        else:
+            model = load_for_evaluation(args.checkpoint, args.untrained, args.seed, args.device)
     except (FileNotFoundError, ValueError, RuntimeError) as error:  # CheckpointError is a ValueError
         # a missing path, a folder without a checkpoint, a text or truncated file, a bad --device
         print(f"error: {one_line(error)}", file=sys.stderr)
@@ -176,7 +195,12 @@ def main(argv=None) -> int:
             print(f"{task}: no folder {folder}; skipped", file=sys.stderr)
             continue
         try:
-            results[task] = evaluate_with_baselines(model, task, folder, config, baselines=not args.no_baselines)
+            if tuned and task == tuned["task"]:  # baselines and zero-shot from the init, then the fine-tuned model
+                results[task] = evaluate_with_baselines(init, task, folder, config, baselines=not args.no_baselines)
+                results[task]["zero-shot"] = results[task].pop("model")
+                results[task]["model"] = evaluate_finetuned(model, head, task, folder, config)
+            else:
+                results[task] = evaluate_with_baselines(model, task, folder, config, baselines=not args.no_baselines)
         except DataFormatError as error:  # unusable data: say which file and field, go on with the others
             print(f"{task}: error: {error}", file=sys.stderr)
             failed.append(task)
@@ -184,10 +208,14 @@ def main(argv=None) -> int:
         print(f"error: nothing evaluated under {data}" + (f" (failed: {', '.join(failed)})" if failed else
                                                           " (no task folder found)"), file=sys.stderr)
         return 1
-    label = f"untrained {args.untrained}" if args.untrained else "ours"
+    label = f"untrained {args.untrained}" if args.untrained else f"fine-tuned ({tuned['task']})" if tuned else "ours"
     print(format_table(results, model_label=label))
     print("paper: VideoCLIP's zero-shot numbers on the real datasets (a different dataset from a synthetic world);"
           " '(unconfirmed)' = recalled, not confirmed in a source")
+    if tuned:
+        print(f"fine-tuned on {tuned['task']} from {tuned['init_checkpoint']} ({tuned['config']} recipe); "
+              f"{tuned['selection_note']}. 'paper fine-tuned': the paper's fine-tuned rows "
+              "(paperswithcode's VideoCLIP page; MSR-VTT QA recalled)")
     for line in _notes(results):
         print(line)
     if args.json:

@@ -266,6 +266,8 @@ def check_path(path: str | Path, layout: str | None = None, features: str | Path
     report = Report(path, layout)
     try:
         _check_layout(report, path, folder, layout, features_dir, check_values, dedup_seed)
+        if path.is_dir() and not features:
+            _check_training_split(report, folder, layout)
     except DataFormatError as error:
         report.problems.append(f"FATAL {error}")
     if report.missing_features and report.usable_items == 0:
@@ -284,3 +286,39 @@ def _check_layout(report: Report, path: Path, folder: Path, layout: str, feature
         from vclip.tasks import TASKS
 
         TASKS[layout].check(report, path, features_dir, check_values)
+
+
+TRAINING_MARKERS = {  # the fine-tuning data of a task folder (vclip.tasks.training)
+    "youcook2": ("youcookii_annotations_trainval.json",), "msrvtt": ("MSRVTT_train.9k.csv", "MSRVTT_train.csv"),
+    "msrvtt_qa": ("MSRVTT_train.9k.csv", "MSRVTT_train.csv"), "coin": ("COIN.json",),
+    "crosstask": ("crosstask_release", "videos.csv"),
+}
+
+
+def _check_training_split(report: Report, folder: Path, layout: str) -> None:
+    """Count the training and validation items ``vclip.finetune`` would use (none is not a problem:
+    a folder may hold the evaluation split only)."""
+    if layout not in TRAINING_MARKERS or not any((folder / m).exists() for m in TRAINING_MARKERS[layout]):
+        return
+    from vclip.tasks.coin import read_coin
+    from vclip.tasks.retrieval import read_youcook_json
+    from vclip.tasks.training import load_split
+
+    if layout == "coin" and not any(v.subset == "training" for v in read_coin(folder / "COIN.json").videos.values()):
+        report.notes.append("no training videos (COIN.json has no 'training' subset): vclip.finetune cannot run here")
+        return
+    if layout == "youcook2" and not read_youcook_json(folder / "youcookii_annotations_trainval.json", "training"):
+        report.notes.append("no training clips (no 'training' subset in youcookii_annotations_trainval.json): "
+                            "vclip.finetune cannot run here")
+        return
+    for split in ("train", "val"):
+        try:
+            data = load_split(layout, folder, split)
+        except DataFormatError as error:  # a broken training file or feature: a problem, not the folder's end
+            report.problems.append(f"fine-tuning {split} split: {error}")
+            continue
+        report.counts[f"fine-tuning {split} items"] = len(data)
+        if data.missing:
+            report.missing_features += [v for v in dict.fromkeys(data.missing) if v not in report.missing_features]
+            report.notes.append(f"fine-tuning {split} split: {len(data.missing)} items without features (skipped)")
+        report.notes += [f"fine-tuning {split} split: {note}" for note in data.notes]

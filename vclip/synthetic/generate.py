@@ -43,6 +43,7 @@ import numpy as np
 
 from vclip.progress import progress_bar
 from vclip.synthetic.language import STEPS, TASKS, TASKS_BY_TITLE, Task, annotation, description
+from vclip.synthetic.splits import write_training_splits
 from vclip.synthetic.truth import TRUTH_FILE, SyntheticTruth
 from vclip.synthetic.world import FeatureScales, NarrationStyle, Timeline, World
 
@@ -431,6 +432,8 @@ def generate(out: str | Path, preset: str = "default", seed: int = 0, overwrite:
         started = time.perf_counter()
         counts[name] = writers[name](folder, np.random.default_rng([seed, index]))
         logger.info("synthetic %s: %s (%.1f s)", name, counts[name], time.perf_counter() - started)
+    for name, split_counts in write_training_splits(world, out, seed, preset).items():  # fine-tuning data
+        counts[name].update(split_counts)
     record = {"format": WORLD_FORMAT, "preset": preset, "seed": seed, "counts": counts,
               "steps": len(STEPS), "tasks": len(world.tasks), "config": dataclasses.asdict(config)}
     with open(out / WORLD_FILE, "w") as handle:

@@ -1,0 +1,186 @@
+"""Fine-tuning: each loss and head against a hand computation, the training-split readers, one CLI run per task."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from vclip.data.formats import DataFormatError
+from vclip.tasks.heads import (
+    SegmentationHead,
+    localisation_loss,
+    localisation_scores,
+    segmentation_loss,
+    text_to_video_loss,
+    video_to_text_loss,
+)
+from vclip.tasks.training import read_msrvtt_train, validation_videos
+
+TEXT = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+VIDEO = torch.tensor([[1.0, 1.0], [0.0, 1.0]])
+
+
+def test_text_to_video_loss_by_hand():
+    # text @ video.T = [[1, 0], [2, 2]]; row 0: -log(e / (e + 1)); row 1: -log(e^2 / (e^2 + e^2)) = log 2
+    expected = (-math.log(math.e / (math.e + 1)) + math.log(2)) / 2
+    assert text_to_video_loss(TEXT, VIDEO).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_video_to_text_loss_by_hand():
+    # video @ text.T = [[1, 2], [0, 2]]; row 0: -log(e / (e + e^2)); row 1: -log(e^2 / (1 + e^2))
+    expected = (-math.log(math.e / (math.e + math.e ** 2)) - math.log(math.e ** 2 / (1 + math.e ** 2))) / 2
+    assert video_to_text_loss(VIDEO, TEXT).item() == pytest.approx(expected, rel=1e-6)
+    assert video_to_text_loss(VIDEO, TEXT).item() != pytest.approx(text_to_video_loss(TEXT, VIDEO).item())
+
+
+def test_contrastive_losses_reject_mismatched_batches():
+    with pytest.raises(ValueError, match=r"\(B, H\)"):
+        text_to_video_loss(TEXT, VIDEO[:1])
+
+
+def test_segmentation_head_and_loss_by_hand():
+    head = SegmentationHead(hidden_size=2, num_labels=2)
+    with torch.no_grad():
+        head.classifier.weight.copy_(torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))
+        head.classifier.bias.copy_(torch.tensor([0.5, 0.0, 0.0]))
+    states = torch.tensor([[[2.0, 0.0], [0.0, 0.0], [9.0, 9.0]]])  # (1 window, 3 seconds, H=2)
+    logits = head(states)
+    assert logits.shape == (1, 3, 3)
+    assert logits[0, 0].tolist() == [0.5, 2.0, 0.0]
+    targets = torch.tensor([[1, 0, -100]])  # the third second is padding
+    # second 0: -log softmax([0.5, 2, 0])[1]; second 1: logits [0.5, 0, 0], -log softmax[0]
+    first = -math.log(math.exp(2) / (math.exp(0.5) + math.exp(2) + 1))
+    second = -math.log(math.exp(0.5) / (math.exp(0.5) + 2))
+    assert segmentation_loss(logits, targets).item() == pytest.approx((first + second) / 2, rel=1e-6)
+
+
+def test_segmentation_head_saves_and_loads(tmp_path):
+    head = SegmentationHead(4, 3)
+    head.save(tmp_path)
+    loaded = SegmentationHead.load(tmp_path)
+    assert torch.equal(loaded.classifier.weight, head.classifier.weight)
+    with pytest.raises(FileNotFoundError, match="head"):
+        SegmentationHead.load(tmp_path / "nowhere")
+
+
+def test_segmentation_loss_needs_a_target():
+    with pytest.raises(ValueError, match="ignored"):
+        segmentation_loss(torch.zeros(1, 2, 3), torch.full((1, 2), -100))
+
+
+def test_localisation_scores_and_bce_by_hand():
+    states = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [5.0, 5.0]]])  # (1, 3, 2)
+    steps = torch.tensor([[2.0, 0.0], [0.0, -1.0]])  # K = 2
+    scores = localisation_scores(states, steps)
+    assert scores[0].tolist() == [[2.0, 0.0], [0.0, -1.0], [10.0, -5.0]]
+    targets = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]])
+    mask = torch.tensor([[True, True, False]])  # the third second is padding
+
+    def bce(z, y):
+        p = 1 / (1 + math.exp(-z))
+        return -(y * math.log(p) + (1 - y) * math.log(1 - p))
+
+    expected = (bce(2, 1) + bce(0, 0) + bce(0, 0) + bce(-1, 1)) / 4
+    assert localisation_loss(scores, targets, mask).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_validation_videos_is_seeded_and_order_free():
+    ids = [f"v{i}" for i in range(20)]
+    held = validation_videos(ids, 0.1, seed=3)
+    assert len(held) == 2 and held == validation_videos(list(reversed(ids)), 0.1, seed=3)
+    assert validation_videos(ids, 0.01) and len(validation_videos(ids, 0.01)) == 1
+    with pytest.raises(ValueError, match="val_fraction"):
+        validation_videos(ids, 1.0)
+
+
+def _write_msrvtt(tmp_path, sentences):
+    with open(tmp_path / "MSRVTT_train.9k.csv", "w", newline="") as handle:
+        csv.writer(handle).writerows([["video_id"], ["video0"], ["video1"]])
+    (tmp_path / "MSRVTT_data.json").write_text(json.dumps({"videos": [], "sentences": sentences}))
+    return tmp_path / "MSRVTT_train.9k.csv", tmp_path / "MSRVTT_data.json"
+
+
+def test_read_msrvtt_train(tmp_path):
+    paths = _write_msrvtt(tmp_path, [{"sen_id": 0, "video_id": "video0", "caption": "a man cooks"},
+                                     {"sen_id": 1, "video_id": "video1", "caption": "a dog runs"},
+                                     {"sen_id": 2, "video_id": "video0", "caption": " a man stirs "},
+                                     {"sen_id": 3, "video_id": "video9999", "caption": "a test video"}])
+    assert read_msrvtt_train(*paths) == {"video0": ["a man cooks", "a man stirs"], "video1": ["a dog runs"]}
+
+
+def test_read_msrvtt_train_names_a_video_without_caption(tmp_path):
+    paths = _write_msrvtt(tmp_path, [{"sen_id": 0, "video_id": "video0", "caption": "a man cooks"}])
+    with pytest.raises(DataFormatError, match="video1"):
+        read_msrvtt_train(*paths)
+
+
+def test_training_splits_are_disjoint_from_evaluation(synthetic_world):
+    from vclip.tasks.training import load_split
+
+    for task in ("youcook2", "msrvtt", "msrvtt_qa", "coin", "crosstask"):
+        train = load_split(task, synthetic_world / task, "train")
+        val = load_split(task, synthetic_world / task, "val")
+        assert len(train) and len(val), task
+        ids = (lambda s: {k[0] for k in s.keys}) if hasattr(train, "keys") else (lambda s: set(s.video_ids))
+        assert not ids(train) & ids(val), task
+        assert not train.notes or "left out" not in " ".join(train.notes), task
+
+
+@pytest.fixture(scope="module")
+def tiny_init(tmp_path_factory):
+    from vclip.model import VideoCLIP
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("init") / "tiny"
+    VideoCLIP.from_preset("tiny").save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["youcook2", "msrvtt", "msrvtt_qa", "coin", "crosstask"])
+def test_cli_run_per_task(task, synthetic_world, tiny_init, tmp_path, capsys):
+    from vclip.evaluate import main as evaluate_main
+    from vclip.finetune import main as finetune_main
+
+    run = tmp_path / "run"
+    argv = ["--task", task, "--init", str(tiny_init), "--data", str(synthetic_world), "--output", str(run),
+            "--epochs", "1", "--no-progress"]
+    assert finetune_main(argv) == 0
+    out = capsys.readouterr().out
+    assert "fine-tuned" in out and "zero-shot (init)" in out
+    summary = json.loads((run / "finetune.json").read_text())
+    assert summary["task"] == task and summary["selected_epoch"] == 1 and summary["test"]["metrics"]
+    assert (run / "checkpoints" / "epoch_001" / "model.safetensors").is_file()
+    assert (run / "checkpoints" / "epoch_001" / "head.safetensors").is_file() == (task == "coin")
+    assert evaluate_main(["--task", task, "--checkpoint", str(run), "--data", str(synthetic_world / task),
+                          "--no-progress", "--no-baselines"]) == 0
+    table = capsys.readouterr().out
+    assert "paper fine-tuned" in table and "zero-shot (init)" in table
+    assert finetune_main(argv) == 2  # an existing run is refused with a one-line error
+    assert "already holds a run" in capsys.readouterr().err
+
+
+def test_cli_bad_input_is_one_line(tmp_path, tiny_init, capsys):
+    from vclip.finetune import main as finetune_main
+
+    assert finetune_main(["--task", "coin", "--init", str(tiny_init), "--data", str(tmp_path / "none"),
+                          "--output", str(tmp_path / "run")]) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_recipes():
+    from vclip.finetune import recipe
+
+    paper = recipe("msrvtt", "paper")
+    assert (paper.batch_size, paper.epochs, paper.dup, paper.lr, paper.warmup_updates, paper.clip_norm) == \
+        (224, 10, 20, 5e-5, 122, 2.0)
+    assert recipe("coin", "paper").train_stride == 8 and recipe("crosstask", "paper").train_stride == 16
+    assert recipe("youcook2").config == "teaching"
+    with pytest.raises(ValueError, match="select"):
+        recipe("youcook2", select="best")
+    assert np.isclose(recipe("msrvtt_qa", "paper").epochs, 5)

@@ -1,0 +1,649 @@
+"""``python -m vclip.finetune``: fine-tune a pre-trained VideoCLIP on one downstream task, as the reference's recipes.
+
+Paper: VideoCLIP (Xu et al., EMNLP 2021) section 4 (every task zero-shot *and* fine-tuned). Reference:
+fairseq ``examples/MMPT``, ``projects/retri/videoclip/{youcook,vtt,vttqa,coin,crosstask}_videoclip.yaml``
+(one recipe per task: restore the pre-trained ``checkpoint_best.pt``, reset the optimiser, Adam
+(0.9, 0.98), lr 5e-5, 122 warm-up updates of fairseq's ``polynomial_decay`` toward 1,000,000 updates,
+clip norm 2.0), the losses of ``mmpt/losses/`` and the task models of ``mmpt/models/mmfusion.py``
+(:mod:`vclip.tasks.heads`), and ``mmpt_cli/predict.py`` (model selection).
+
+Usage::
+
+    python -m vclip.finetune --task youcook2 --init runs/pretrain --data data/generated/synthetic/youcook2 --output runs/ft
+    python -m vclip.finetune --task coin --init checkpoint_best.pt --data data/coin --output runs/coin --config paper
+    torchrun --nproc-per-node 2 -m vclip.finetune --task msrvtt --init RUN --data DIR --output RUN2 --config paper
+
+=============  =====================================  ======  ======  ========================
+task           loss (:mod:`vclip.tasks.heads`)         batch   epochs  data (per epoch)
+=============  =====================================  ======  ======  ========================
+``youcook2``   text-to-video InfoNCE                   128     10      training clips
+``msrvtt``     text-to-video InfoNCE                   224     10      videos x 20 (``dup``), one
+                                                                       random caption each
+``msrvtt_qa``  video-to-text InfoNCE                   128     5       as msrvtt
+``coin``       cross-entropy of a new Linear head      1 video 8       windows of 32 s every 8 s
+``crosstask``  binary cross-entropy, seconds x steps   1 video 5       windows of 32 s every 16 s
+=============  =====================================  ======  ======  ========================
+
+``--config paper`` is that table; the default ``--config teaching`` keeps the data and losses but
+sizes the run for a laptop CPU (see :data:`TEACHING`). ``--init`` takes a vclip run directory (its
+``checkpoints/BEST`` when pre-training chose one, else ``LATEST``), a vclip checkpoint folder, or
+the reference's ``checkpoint_best.pt``.
+
+Model selection (``--select``): ``val`` (default) keeps the epoch with the lowest loss on the
+validation split (:mod:`vclip.tasks.training`: held-out training videos; CrossTask's
+``videos_val.csv``); ``test`` is the reference's rule (every epoch's checkpoint is scored on the
+test set and the best reported: selection on the test set, optimistic, and every report of such a
+run says so); ``last`` keeps the final epoch.
+
+Run directory (``vclip.evaluate --checkpoint RUN`` loads it and reports fine-tuned beside zero-shot)::
+
+    <run>/config.json          the FinetuneConfig
+    <run>/finetune.json        task, init, selection, every epoch's losses, test metrics fine-tuned
+                               and zero-shot (the init model, same test split)
+    <run>/metrics.jsonl        train/val records
+    <run>/checkpoints/epoch_XXX/{model.safetensors, config.json[, head.safetensors, head.json]}
+    <run>/checkpoints/LATEST, BEST   both name the selected checkpoint (the only one kept)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from vclip import distributed as vdist
+from vclip.localization import sliding_windows
+from vclip.tasks.common import EvalConfig, pad_clip
+from vclip.tasks.heads import (
+    IGNORE_INDEX,
+    SegmentationHead,
+    evaluate_coin_head,
+    localisation_loss,
+    localisation_scores,
+    segmentation_loss,
+    text_to_video_loss,
+    video_to_text_loss,
+)
+from vclip.tokenizer import MAX_VIDEO_LEN, build_text_batch, load_tokenizer
+
+log = logging.getLogger(__name__)
+
+FINETUNE_TASKS = ("youcook2", "msrvtt", "msrvtt_qa", "coin", "crosstask")
+SELECTIONS = ("val", "test", "last")
+SUMMARY_NAME = "finetune.json"
+LOSS_NAMES = {"youcook2": "text_to_video", "msrvtt": "text_to_video", "msrvtt_qa": "video_to_text",
+              "coin": "segmentation_cross_entropy", "crosstask": "localisation_bce"}
+
+# The reference's recipes (projects/retri/videoclip/*_videoclip.yaml): the batch is clips/videos per
+# GPU (the reference trains on 2 GPUs); COIN and CrossTask take one whole video per update.
+PAPER: dict[str, dict] = {
+    "youcook2": dict(batch_size=128, epochs=10),
+    "msrvtt": dict(batch_size=224, epochs=10, dup=20),
+    "msrvtt_qa": dict(batch_size=128, epochs=5, dup=20),
+    "coin": dict(batch_size=1, epochs=8, train_stride=8),
+    "crosstask": dict(batch_size=1, epochs=5, train_stride=16),
+}
+# Laptop-CPU sizes: the same data, losses and epochs; smaller contrastive batches (the synthetic training
+# splits hold hundreds of clips, not thousands) and fewer MSR-VTT repeats; a larger lr, because the
+# teaching model is a small randomly initialised network pre-trained at lr 1e-3 (the reference's 5e-5
+# is for BERT-initialised towers), with a warm-up of 10 updates and a linear decay to 0 at the end of
+# the run (the reference's decay toward 1,000,000 updates leaves its lr flat at 5e-5).
+TEACHING: dict[str, dict] = {
+    "youcook2": dict(batch_size=64, epochs=10, lr=2e-4, warmup_updates=10, total_num_update=None),
+    "msrvtt": dict(batch_size=64, epochs=10, dup=2, lr=2e-4, warmup_updates=10, total_num_update=None),
+    "msrvtt_qa": dict(batch_size=64, epochs=5, dup=2, lr=2e-4, warmup_updates=10, total_num_update=None),
+    "coin": dict(batch_size=1, epochs=8, train_stride=8, lr=2e-4, warmup_updates=10, total_num_update=None),
+    "crosstask": dict(batch_size=1, epochs=5, train_stride=16, lr=2e-4, warmup_updates=10, total_num_update=None),
+}
+CONFIGS = {"paper": PAPER, "teaching": TEACHING}
+
+
+@dataclass
+class FinetuneConfig:
+    """Every setting of a fine-tuning run. Field defaults are the reference's shared settings; the
+    per-task ones come from the named recipe (:func:`recipe`)."""
+
+    task: str = ""  # youcook2 | msrvtt | msrvtt_qa | coin | crosstask
+    init: str = ""  # a vclip run directory or checkpoint folder, or the reference's checkpoint_best.pt
+    data: str = ""  # the task folder (as for vclip.evaluate --task T --data), or a world root holding <task>/
+    output: str = ""  # the run directory
+    config: str = "teaching"  # the recipe: teaching | paper
+    seed: int = 0
+    epochs: int = 10
+    batch_size: int = 128  # clips per update (youcook2, msrvtt, msrvtt_qa); 1 video for coin/crosstask
+    dup: int = 1  # MSR-VTT: each training video appears dup times per epoch, each with a random caption
+    train_stride: int = 16  # coin/crosstask: training windows start every train_stride seconds
+    window: int = MAX_VIDEO_LEN  # coin/crosstask window length
+    lr: float = 5e-5
+    warmup_updates: int = 122
+    total_num_update: int | None = 1_000_000  # linear decay reaches 0 here; None = this run's last update
+    betas: tuple[float, float] = (0.9, 0.98)
+    adam_eps: float = 1e-8
+    weight_decay: float = 0.0
+    clip_norm: float = 2.0
+    select: str = "val"  # val | test (the reference's predict.py rule) | last
+    val_fraction: float = 0.1  # training videos held out for validation (not CrossTask: videos_val.csv)
+    eval_batch_size: int = 128  # EvalConfig.batch_size of the test evaluations
+    log_every: int = 10
+    device: str | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(float(b) for b in self.betas)
+        if self.task not in FINETUNE_TASKS:
+            raise ValueError(f"task must be one of {', '.join(FINETUNE_TASKS)}, got {self.task!r}")
+        if self.config not in CONFIGS:
+            raise ValueError(f"config must be one of {', '.join(CONFIGS)}, got {self.config!r}")
+        if self.select not in SELECTIONS:
+            raise ValueError(f"select must be one of {', '.join(SELECTIONS)}, got {self.select!r}")
+        for name in ("epochs", "batch_size", "dup", "train_stride", "log_every", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.task in ("youcook2", "msrvtt", "msrvtt_qa") and self.batch_size < 2:
+            raise ValueError(f"{self.task}: a contrastive batch needs at least 2 clips, got batch_size={self.batch_size}")
+        if not 1 <= self.window <= MAX_VIDEO_LEN:
+            raise ValueError(f"window must be in [1, {MAX_VIDEO_LEN}], got {self.window}")
+        if not self.lr > 0 or self.clip_norm <= 0:
+            raise ValueError(f"lr and clip_norm must be > 0, got {self.lr} and {self.clip_norm}")
+        if self.select == "val" and self.task != "crosstask" and not 0 < self.val_fraction < 1:
+            raise ValueError(f"select='val' needs 0 < val_fraction < 1, got {self.val_fraction}")
+
+
+def recipe(task: str, config: str = "teaching", **overrides) -> FinetuneConfig:
+    """The named recipe of ``task`` (``teaching`` or ``paper``) with ``overrides`` on top."""
+    if config not in CONFIGS:
+        raise ValueError(f"config must be one of {', '.join(CONFIGS)}, got {config!r}")
+    if task not in FINETUNE_TASKS:
+        raise ValueError(f"task must be one of {', '.join(FINETUNE_TASKS)}, got {task!r}")
+    return FinetuneConfig(**{"task": task, "config": config, **CONFIGS[config][task], **overrides})
+
+
+# ---------------------------------------------------------------------------------------- loading
+def resolve_init(path: str | Path) -> Path:
+    """The checkpoint an ``--init`` names: a pre-training run's ``checkpoints/BEST`` (lowest validation
+    loss) when it has one, else what :func:`vclip.checkpoint.resolve_checkpoint` finds."""
+    from vclip.checkpoint import resolve_checkpoint
+
+    path = Path(path)
+    best = path / "checkpoints" / "BEST"
+    if path.is_dir() and best.is_file():
+        folder = path / "checkpoints" / best.read_text(encoding="utf-8").strip()
+        if (folder / "model.safetensors").is_file():
+            return folder
+    return resolve_checkpoint(path)
+
+
+def load_init(path: str | Path):
+    """(model in train mode, the resolved checkpoint path) for ``--init``."""
+    from vclip.checkpoint import load_model
+
+    resolved = resolve_init(path)
+    return load_model(resolved).train(), resolved
+
+
+def finetuned_run(path: str | Path) -> dict | None:
+    """The ``finetune.json`` summary of a fine-tuning run directory (or of its checkpoint folder), else None."""
+    path = Path(path)
+    for candidate in (path, path.parent.parent):
+        summary = candidate / SUMMARY_NAME
+        if summary.is_file():
+            return json.loads(summary.read_text(encoding="utf-8"))
+    return None
+
+
+def load_finetuned(path: str | Path):
+    """(model, head or None, summary) of a fine-tuning run: the selected checkpoint, eval mode."""
+    from vclip.checkpoint import load_model, resolve_checkpoint
+
+    summary = finetuned_run(path)
+    if summary is None:
+        raise FileNotFoundError(f"{path} is not a fine-tuning run (no {SUMMARY_NAME})")
+    folder = resolve_checkpoint(path)
+    model = load_model(folder).eval()
+    head = SegmentationHead.load(folder) if summary["task"] == "coin" else None
+    return model, head, summary
+
+
+def evaluate_finetuned(model, head, task: str, folder, config: EvalConfig | None = None):
+    """The test-split TaskResult of a fine-tuned model (COIN through its head, the others as zero-shot)."""
+    from vclip.tasks import evaluate_task, resolve_task_folder
+
+    if task == "coin":
+        if head is None:
+            raise ValueError("a fine-tuned COIN model needs its segmentation head")
+        return evaluate_coin_head(model, head, resolve_task_folder("coin", folder), config)
+    return evaluate_task(model, task, folder, config)
+
+
+# ---------------------------------------------------------------------------------------- objectives
+class FinetuneObjective(nn.Module):
+    """The model, the task's head (COIN) and its loss; ``forward(batch)`` returns the scalar loss, so
+    that DistributedDataParallel wraps one module whatever the task."""
+
+    def __init__(self, task: str, model, head: SegmentationHead | None = None):
+        super().__init__()
+        self.task, self.model, self.head = task, model, head
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        model = self.model
+        if self.task in ("youcook2", "msrvtt", "msrvtt_qa"):
+            video = model.encode_video(batch["vfeats"], batch["vmask"])
+            text = model.encode_text(batch["input_ids"], batch["attention_mask"])
+            if self.task == "msrvtt_qa":
+                return video_to_text_loss(video, text)
+            return text_to_video_loss(text, video)
+        states = model.video_token_states(batch["vfeats"], batch["vmask"], attend_cls=False)  # (N, 32, H)
+        if self.task == "coin":
+            return segmentation_loss(self.head(states), batch["targets"])
+        steps = model.encode_text(batch["input_ids"], batch["attention_mask"])  # (K, H)
+        return localisation_loss(localisation_scores(states, steps), batch["targets"], batch["vmask"])
+
+
+def _rng(*key: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([int(k) for k in key]))
+
+
+class Batches:
+    """Turns a training or validation split into the batches of one epoch (this rank's share)."""
+
+    def __init__(self, split, config: FinetuneConfig, tokens: dict[str, list[int]]):
+        self.split, self.cfg, self.tokens = split, config, tokens
+
+    def _texts(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        return build_text_batch([self.tokens[t] for t in texts])
+
+    def epoch(self, epoch: int, rank: int = 0, world: int = 1, train: bool = True) -> list[dict]:
+        cfg, split = self.cfg, self.split
+        if cfg.task in ("youcook2", "msrvtt", "msrvtt_qa"):
+            repeats = cfg.dup if train else 1
+            order = np.tile(np.arange(len(split)), repeats)
+            rng = _rng(cfg.seed, 1, epoch)
+            if train:
+                order = order[rng.permutation(len(order))]
+            size = min(cfg.batch_size, len(order))
+            starts = range(0, len(order), size)
+            batches = []
+            for b, start in enumerate(starts):
+                if b % world != rank:
+                    continue
+                items = order[start:start + size]
+                if len(items) < 2:
+                    continue  # one pair has no negative
+                captions = [split.captions[i][int(rng.integers(len(split.captions[i]))) if train else 0] for i in items]
+                padded = [pad_clip(split.clips[split.keys[i]]) for i in items]
+                input_ids, attention_mask = self._texts(captions)
+                batches.append({"vfeats": torch.from_numpy(np.stack([p[0] for p in padded])),
+                                "vmask": torch.from_numpy(np.stack([p[1] for p in padded])),
+                                "input_ids": input_ids, "attention_mask": attention_mask})
+            return batches
+        order = np.arange(len(split))
+        if train:
+            order = _rng(cfg.seed, 2, epoch).permutation(len(split))
+        stride = cfg.train_stride if train else 16
+        return [self._video(split.video_ids[i], stride) for n, i in enumerate(order) if n % world == rank]
+
+    def _video(self, video_id: str, stride: int) -> dict:
+        features, targets = self.split.features[video_id], self.split.targets[video_id]
+        windows = sliding_windows(len(features), self.cfg.window, stride)
+        padded = [pad_clip(features[s:e]) for s, e in windows]
+        batch = {"vfeats": torch.from_numpy(np.stack([p[0] for p in padded])),
+                 "vmask": torch.from_numpy(np.stack([p[1] for p in padded]))}
+        if self.cfg.task == "coin":
+            rows = np.full((len(windows), MAX_VIDEO_LEN), IGNORE_INDEX, dtype=np.int64)
+            for w, (s, e) in enumerate(windows):
+                rows[w, : e - s] = targets[s:e]
+            batch["targets"] = torch.from_numpy(rows)
+        else:
+            rows = np.zeros((len(windows), MAX_VIDEO_LEN, targets.shape[1]), dtype=np.float32)
+            for w, (s, e) in enumerate(windows):
+                rows[w, : e - s] = targets[s:e]
+            batch["targets"] = torch.from_numpy(rows)
+            batch["input_ids"], batch["attention_mask"] = self._texts(self.split.texts[video_id])
+        return batch
+
+
+def _tokenize_all(splits) -> dict[str, list[int]]:
+    texts = sorted({t for split in splits if split is not None
+                    for t in ([c for cs in split.captions for c in cs] if hasattr(split, "captions")
+                              else [t for ts in split.texts.values() for t in ts])})
+    if not texts:
+        return {}
+    ids = load_tokenizer()(texts, add_special_tokens=False)["input_ids"]
+    return dict(zip(texts, ids))
+
+
+# ---------------------------------------------------------------------------------------- the run
+@dataclass
+class FinetuneResult:
+    run_dir: Path
+    summary: dict = field(default_factory=dict)
+
+
+class FineTuner:
+    """One (per-rank) fine-tuning process: model, head, optimiser, data, selection and run directory."""
+
+    def __init__(self, config: FinetuneConfig, dist: vdist.DistInfo | None = None):
+        from vclip.pretrain import polynomial_decay
+        from vclip.tasks import resolve_task_folder
+        from vclip.tasks.training import load_split
+
+        self.cfg = cfg = config
+        if not cfg.output:
+            raise ValueError("output (the run directory) is required")
+        if not cfg.init:
+            raise ValueError("init (a pre-trained run, checkpoint folder or checkpoint_best.pt) is required")
+        default_device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.dist = dist or vdist.DistInfo(device=torch.device(cfg.device or default_device))
+        self.device = self.dist.device
+        self.run_dir = Path(cfg.output)
+        self.folder = resolve_task_folder(cfg.task, cfg.data)
+        if not self.folder.is_dir():
+            raise FileNotFoundError(f"--data {cfg.data}: no such folder")
+        split_args = dict(val_fraction=cfg.val_fraction, seed=cfg.seed)
+        self.train_split = load_split(cfg.task, self.folder, "train", **split_args)
+        self.val_split = load_split(cfg.task, self.folder, "val", **split_args) if cfg.select == "val" else None
+        for split in (self.train_split, self.val_split):
+            if split is not None and len(split) == 0:
+                raise ValueError(f"{self.folder}: the {cfg.task} {split.split} split is empty "
+                                 f"({split.n_items} listed, {len(split.missing)} without features)")
+            if split is not None and split.missing:
+                log.warning("%s %s split: %d items without features skipped (e.g. %s)", cfg.task, split.split,
+                            len(split.missing), split.missing[:3])
+        tokens = _tokenize_all([self.train_split, self.val_split])
+        self.train_batches = Batches(self.train_split, cfg, tokens)
+        self.val_batches = Batches(self.val_split, cfg, tokens) if self.val_split is not None else None
+
+        torch.manual_seed(cfg.seed)  # the same head on every rank
+        self.model, self.init_path = load_init(cfg.init)
+        self.model.to(self.device).train()
+        from vclip.tasks import TASKS
+
+        self.head = None
+        if TASKS[cfg.task].finetune_head is not None:  # COIN's SegmentationHead (vclip.tasks.heads)
+            self.head = TASKS[cfg.task].finetune_head(self.model.config.hidden_size, self.train_split.num_labels,
+                                         self.model.config.initializer_range).to(self.device)
+        self.objective = FinetuneObjective(cfg.task, self.model, self.head)
+        self.net = self.objective
+        if self.dist.is_distributed:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = nn.parallel.DistributedDataParallel(self.objective, device_ids=ids, find_unused_parameters=True)
+        self.optimizer = torch.optim.Adam(self.objective.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.adam_eps,
+                                          weight_decay=cfg.weight_decay)
+        self.steps_per_epoch = len(self.train_batches.epoch(0, self.dist.rank, self.dist.world_size))
+        if self.steps_per_epoch < 1:
+            raise ValueError(f"{cfg.task}: the training split gives no batch on rank {self.dist.rank} "
+                             f"({len(self.train_split)} items for {self.dist.world_size} ranks)")
+        counts = vdist.all_gather_objects(self.steps_per_epoch)
+        self.steps_per_epoch = min(counts)  # every rank makes the same number of updates
+        self.total_steps = cfg.epochs * self.steps_per_epoch
+        total = cfg.total_num_update or self.total_steps
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: polynomial_decay(s, cfg.warmup_updates, total, 1.0))
+        self.step = 0
+        self.history: list[dict] = []
+
+    # ---------------------------------------------------------------- pieces
+    def _to_device(self, batch: dict) -> dict:
+        return {k: v.to(self.device) for k, v in batch.items()}
+
+    def train_step(self, batch: dict) -> dict:
+        torch.manual_seed(int(np.random.SeedSequence([self.cfg.seed, 3, self.step, self.dist.rank])
+                              .generate_state(1, np.uint64)[0] >> 1))  # dropout
+        loss = self.net(self._to_device(batch))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.objective.parameters(), self.cfg.clip_norm)
+        self.optimizer.step()
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.scheduler.step()
+        self.step += 1
+        return {"loss": float(loss.detach()), "grad_norm": float(grad_norm), "lr": lr}
+
+    @torch.no_grad()
+    def validate(self) -> float:
+        """Mean loss over the validation split's batches (fixed: no shuffle, each clip's first caption)."""
+        self.objective.eval()
+        total, count = 0.0, 0
+        try:
+            for batch in self.val_batches.epoch(0, self.dist.rank, self.dist.world_size, train=False):
+                total += float(self.objective(self._to_device(batch)))
+                count += 1
+        finally:
+            self.objective.train()
+        sums = vdist.all_gather_objects((total, count))
+        total, count = sum(s for s, _ in sums), sum(c for _, c in sums)
+        return total / count if count else math.nan
+
+    def test_metrics(self, model=None, head=None, zero_shot: bool = False) -> dict:
+        """The task's test-split numbers (rank 0 evaluates): the fine-tuned model, or zero-shot."""
+        from vclip.tasks import evaluate_task
+
+        result = None
+        if self.dist.is_main:
+            config = EvalConfig(batch_size=self.cfg.eval_batch_size, progress=False)
+            model = model if model is not None else self.model
+            if zero_shot:
+                result = evaluate_task(model, self.cfg.task, self.folder, config)
+            else:
+                result = evaluate_finetuned(model, head if head is not None else self.head, self.cfg.task,
+                                            self.folder, config)
+            self.model.train()
+            result = {"metrics": result.metrics, "n": result.n_evaluated, "notes": result.notes}
+        return vdist.broadcast_object(result)
+
+    def _log(self, record: dict) -> None:
+        self.history.append(record)
+        if self.dist.is_main:
+            with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+
+    def _save(self, epoch: int) -> None:
+        from vclip.pretrain import _atomic_write
+
+        if not self.dist.is_main:
+            return
+        ckdir = self.run_dir / "checkpoints"
+        name = f"epoch_{epoch:03d}"
+        tmp = ckdir / f".tmp_{name}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        self.model.save_pretrained(tmp)
+        if self.head is not None:
+            self.head.save(tmp)
+        for old in ckdir.glob("epoch_*"):  # one checkpoint is kept: the selected one
+            shutil.rmtree(old, ignore_errors=True)
+        tmp.rename(ckdir / name)
+        _atomic_write(ckdir / "LATEST", name + "\n")
+        _atomic_write(ckdir / "BEST", name + "\n")
+
+    def _prepare_run_dir(self) -> None:
+        if self.dist.is_main:
+            if (self.run_dir / SUMMARY_NAME).exists() or (self.run_dir / "checkpoints").exists():
+                raise FileExistsError(f"{self.run_dir} already holds a run; choose another --output")
+            (self.run_dir / "checkpoints").mkdir(parents=True)
+            (self.run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(self.cfg), indent=2) + "\n")
+            (self.run_dir / "metrics.jsonl").write_text("")
+        vdist.barrier()
+
+    def _selection_score(self, epoch_record: dict) -> float:
+        """Lower is better: the validation loss, minus the test headline metric, or minus the epoch."""
+        from vclip.tasks import TASKS
+
+        if self.cfg.select == "val":
+            return epoch_record["val_loss"]
+        if self.cfg.select == "test":
+            return -epoch_record["test"]["metrics"][TASKS[self.cfg.task].metrics[0]]
+        return -epoch_record["epoch"]
+
+    # ---------------------------------------------------------------- the loop
+    def fit(self) -> FinetuneResult:
+        cfg = self.cfg
+        self._prepare_run_dir()
+        started = time.perf_counter()
+        zero_shot = self.test_metrics(zero_shot=True)
+        bar = tqdm(total=self.total_steps, desc=f"finetune {cfg.task}", disable=not (cfg.progress and self.dist.is_main))
+        best, epochs = math.inf, []
+        for epoch in range(cfg.epochs):
+            batches = self.train_batches.epoch(epoch, self.dist.rank, self.dist.world_size)[: self.steps_per_epoch]
+            losses = []
+            for batch in batches:
+                record = self.train_step(batch)
+                losses.append(record["loss"])
+                bar.update(1)
+                bar.set_postfix(loss=f"{record['loss']:.3f}", epoch=epoch)
+                if self.step % cfg.log_every == 0 or self.step == self.total_steps:
+                    self._log({"kind": "train", "step": self.step, "epoch": epoch,
+                               "loss": vdist.all_reduce_mean(record["loss"], self.device), "lr": record["lr"],
+                               "grad_norm": record["grad_norm"]})
+            summary = {"epoch": epoch + 1, "step": self.step,
+                       "train_loss": vdist.all_reduce_mean(float(np.mean(losses)), self.device)}
+            if cfg.select == "val":
+                summary["val_loss"] = self.validate()
+            if cfg.select == "test":
+                summary["test"] = self.test_metrics()
+            self._log({"kind": "epoch", **summary})
+            score = self._selection_score(summary)
+            if score < best:
+                best = score
+                self._save(epoch + 1)
+                summary["selected"] = True
+            epochs.append(summary)
+        bar.close()
+        vdist.barrier()
+        chosen = max(e["epoch"] for e in epochs if e.get("selected"))
+        folder = self.run_dir / "checkpoints" / f"epoch_{chosen:03d}"
+        final = None
+        if self.dist.is_main:
+            from vclip.checkpoint import load_model
+
+            model = load_model(folder).to(self.device).eval()
+            head = SegmentationHead.load(folder).to(self.device) if cfg.task == "coin" else None
+            final = self.test_metrics(model, head)
+        final = vdist.broadcast_object(final)
+        summary = {
+            "task": cfg.task, "config": cfg.config, "init": str(cfg.init), "init_checkpoint": str(Path(self.init_path).resolve()),
+            "loss": LOSS_NAMES[cfg.task], "select": cfg.select, "selection_note": SELECTION_NOTES[cfg.select],
+            "selected_epoch": chosen, "checkpoint": str(folder.relative_to(self.run_dir)),
+            "train_items": len(self.train_split), "val_items": len(self.val_split) if self.val_split else 0,
+            "train_notes": self.train_split.notes, "updates": self.step, "world_size": self.dist.world_size,
+            "epochs": epochs, "test": final, "zero_shot_test": zero_shot,
+            "seconds": time.perf_counter() - started,
+        }
+        if self.dist.is_main:
+            (self.run_dir / SUMMARY_NAME).write_text(json.dumps(summary, indent=1) + "\n")
+        vdist.barrier()
+        return FinetuneResult(self.run_dir, summary)
+
+
+SELECTION_NOTES = {
+    "val": "selected by the lowest loss on the validation split (held-out training videos; CrossTask: videos_val.csv)",
+    "test": "selected on the TEST set (the reference's predict.py rule): the reported test numbers are optimistic",
+    "last": "the last epoch (no selection)",
+}
+
+
+def finetune(config: FinetuneConfig) -> FinetuneResult:
+    """Run one fine-tuning run; under torchrun each process calls this."""
+    info = vdist.init_distributed(config.device)
+    return FineTuner(config, info).fit()
+
+
+# ---------------------------------------------------------------------------------------- CLI
+def format_summary(summary: dict) -> str:
+    """Fine-tuned beside zero-shot (the init model, same test split) and the paper's numbers."""
+    from vclip.tasks import TASKS
+
+    task = summary["task"]
+
+    def paper(metric: str, setting: str) -> str:
+        number = TASKS[task].paper_number(metric, setting)
+        return number.format() if number else "-"
+
+    rows = [["metric", "fine-tuned", "zero-shot (init)", "paper zero-shot", "paper fine-tuned"]]
+    for metric in TASKS[task].metrics:
+        tuned = summary["test"]["metrics"].get(metric)
+        zero = summary["zero_shot_test"]["metrics"].get(metric)
+        rows.append([metric, "-" if tuned is None else f"{tuned:.1f}", "-" if zero is None else f"{zero:.1f}",
+                     paper(metric, "zero-shot"), paper(metric, "fine-tuned")])
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def format_benchmark(payload: dict) -> str:
+    """The before/after table of ``benchmarks/results/finetune.json``: zero-shot, and fine-tuned mean +- std
+    (min..max) over the seeds."""
+    lines = [f"{'task':<10} {'metric':<16} {'zero-shot':>9}  {'fine-tuned (mean +- std, min..max)':<36}"]
+    for task, result in payload["results"].items():
+        for i, (metric, entry) in enumerate(result["metrics"].items()):
+            tuned = entry["fine_tuned"]
+            lines.append(f"{task if i == 0 else '':<10} {metric:<16} {entry['zero_shot']:>9.1f}  "
+                         f"{tuned['mean']:5.1f} +- {tuned['std']:4.1f} ({tuned['min']:.1f}..{tuned['max']:.1f})")
+        if task == "coin":
+            lines.append(f"{'':<10} {'background share':<16} {result['background_share']:>9.1f}  (predicting "
+                         f"background everywhere scores this frame_acc)")
+    lines.append(f"seeds {payload['seeds']}; regenerate with: {payload['command']}")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m vclip.finetune", description=__doc__.split("\n\n")[0],
+                                argument_default=argparse.SUPPRESS)
+    p.add_argument("--task", required=True, choices=FINETUNE_TASKS)
+    p.add_argument("--init", required=True, help="pre-trained run directory, checkpoint folder, or checkpoint_best.pt")
+    p.add_argument("--data", required=True, help="the task folder (training and evaluation splits)")
+    p.add_argument("--output", required=True, help="the new run directory")
+    p.add_argument("--config", choices=tuple(CONFIGS), help="the recipe (default: teaching)")
+    p.add_argument("--select", choices=SELECTIONS,
+                   help="model selection: val (default), test (the reference's rule: on the test set), last")
+    for f in dataclasses.fields(FinetuneConfig):
+        if f.name in ("task", "init", "data", "output", "config", "select", "betas", "progress"):
+            continue
+        typ = str(f.type)
+        conv = int if typ.startswith("int") else float if typ.startswith("float") else str
+        p.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=conv, help=f"(default: the recipe's, {f.default})")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    return p
+
+
+def config_from_args(argv=None) -> FinetuneConfig:
+    args = vars(build_parser().parse_args(argv))
+    return recipe(args.pop("task"), args.pop("config", "teaching"), **args)
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from vclip.data.formats import DataFormatError
+
+    try:
+        config = config_from_args(argv)
+        result = finetune(config)
+    except (ValueError, FileNotFoundError, FileExistsError, DataFormatError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        vdist.cleanup()
+    summary = result.summary
+    if os.environ.get("RANK", "0") == "0" and summary:
+        print(f"run: {result.run_dir}  task: {summary['task']}  recipe: {summary['config']}  "
+              f"updates: {summary['updates']}  selected epoch: {summary['selected_epoch']} ({summary['selection_note']})")
+        print(format_summary(summary))
+        print("paper: VideoCLIP's numbers on the real datasets (a different dataset from a synthetic world)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
