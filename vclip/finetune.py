@@ -451,7 +451,7 @@ class FineTuner:
                 handle.write(json.dumps(record) + "\n")
 
     def _save(self, epoch: int) -> None:
-        from vclip.pretrain import _atomic_write
+        from vclip.rundir import atomic_write_text as _atomic_write
 
         if not self.dist.is_main:
             return

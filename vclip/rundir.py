@@ -59,7 +59,7 @@ STATE_FILE = "trainer_state.pt"  # optimiser, scheduler, scaler, data position, 
 WEIGHTS_FILE = "model.safetensors"
 MODEL_CONFIG_FILE = "config.json"
 CHECKPOINT_FILES = (WEIGHTS_FILE, MODEL_CONFIG_FILE, STATE_FILE)
-STEP_NAME = re.compile(r"step_\d{6,}")
+STEP_NAME = re.compile(r"step_\d{6,}|epoch_\d{3,}")  # pre-training updates; fine-tuning epochs
 
 
 class CheckpointError(ValueError):
@@ -307,7 +307,7 @@ class RunDir:
         name = read_text_file(pointer, limit=4096).strip()
         if not STEP_NAME.fullmatch(name):
             raise CheckpointError(
-                f"{pointer}: expected the name of a checkpoint folder (step_ and six or more digits), "
+                f"{pointer}: expected the name of a checkpoint folder (step_ and six or more digits, or epoch_ and three or more), "
                 f"found {one_line(repr(name), 80)}"
             )
         folder = self.checkpoints / name
