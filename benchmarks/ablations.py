@@ -86,25 +86,24 @@ def group_shares(trainer) -> dict:
 
 
 def run_one(world: Path, out: Path, condition: str, seed: int, overrides: dict, data) -> list[dict]:
-    from vclip.pretrain import PretrainConfig, Trainer, load_config_file
+    from vclip.pretrain import Trainer, load_recipe
     from vclip.synthetic.measure import retrieval_views
 
-    values = load_config_file("teaching")
-    values.update(overrides)
-    values.update(CONDITIONS[condition], seed=seed, output=str(out / f"{condition}_seed{seed}"), progress=False,
-                  device="cpu", save_every=10**9, data=str(world / "pretrain"))
-    values["eval_every"] = max(1, values["steps"] // 3)
-    values["eval_data"] = str(world)
-    shutil.rmtree(values["output"], ignore_errors=True)
+    output = str(out / f"{condition}_seed{seed}")
+    config = load_recipe("teaching").updated(**overrides, **CONDITIONS[condition], seed=seed, output=output,
+                                             progress=False, device="cpu", save_every=10**9,
+                                             data=str(world / "pretrain"))
+    config = config.updated(eval_every=max(1, config.steps // 3), eval_data=str(world))
+    shutil.rmtree(output, ignore_errors=True)
     t0 = time.perf_counter()
-    trainer = Trainer(PretrainConfig(**values), data=data)
+    trainer = Trainer(config, data=data)
     result = trainer.fit()
     train_s = time.perf_counter() - t0
     curve = [{"step": r["step"], "R@1": r["metrics"]["R@1"]} for r in result.history if r["kind"] == "eval"]
     val = [r["val_loss"] for r in result.history if r["kind"] == "val"]
     shared = {"condition": condition, "seed": seed, "steps": result.final_step, "train_seconds": round(train_s, 1),
               "final_val_loss": val[-1] if val else None, "curve": curve, **group_shares(trainer)}
-    shutil.rmtree(values["output"], ignore_errors=True)  # the checkpoints are not needed
+    shutil.rmtree(output, ignore_errors=True)  # the checkpoints are not needed
     views = retrieval_views(trainer.model.eval(), world)
     return [{**shared, "task": task, **metrics} for task, metrics in views.items()]
 
@@ -153,13 +152,16 @@ def main(argv=None) -> int:
                         help="override the teaching configuration's num_candidates (neighbours per query video)")
     parser.add_argument("--jobs", type=int, default=1, help="train this many runs at once (one process each)")
     parser.add_argument("--conditions", nargs="+", default=list(CONDITIONS), choices=list(CONDITIONS))
+    parser.add_argument("--shares", choices=["fixed", "per_epoch"], default=None,
+                        help="rank shares of the retrieval pass (default: the recipe's, fixed as the reference); "
+                             "the committed result was measured with per_epoch")
     args = parser.parse_args(argv)
 
     import torch
 
     from vclip.data.store import open_pretrain
     from vclip.model import VideoCLIP
-    from vclip.pretrain import load_config_file
+    from vclip.pretrain import load_recipe
     from vclip.synthetic.measure import retrieval_views
 
     world, out = Path(args.world), Path(args.out)
@@ -172,7 +174,9 @@ def main(argv=None) -> int:
         overrides["steps"] = args.steps
     if args.candidates is not None:
         overrides["num_candidates"] = args.candidates
-    settings = {**load_config_file("teaching"), **overrides, "world": str(world), "seeds": args.seeds,
+    if args.shares is not None:
+        overrides["retrieval.shares"] = args.shares
+    settings = {**load_recipe("teaching").to_dict(), **overrides, "world": str(world), "seeds": args.seeds,
                 "conditions": args.conditions}
     settings.pop("_comment", None)
     world_record = json.loads((world / "WORLD.json").read_text()) if (world / "WORLD.json").is_file() else {}
