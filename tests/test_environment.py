@@ -75,6 +75,8 @@ def test_every_imported_third_party_module_is_declared():
         for module in sorted(_imported_top_level_modules(ROOT / folder)):
             if module in sys.stdlib_module_names or module in ("vclip", "conftest", "benchmarks", "__future__"):
                 continue
+            if (ROOT / folder / f"{module}.py").is_file():  # a script importing its sibling (benchmarks/)
+                continue
             distributions = {d.lower().replace("_", "-") for d in owners.get(module, [])}
             if module in bundled:
                 distributions.add(bundled[module])
