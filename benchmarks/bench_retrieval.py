@@ -239,7 +239,7 @@ def exact_per_rank(vectors, queries, rows, share_of, seed, threads) -> np.ndarra
     return out
 
 
-def run_size(n: int, work: Path, args) -> list[dict]:
+def run_size(n: int, work: Path, args, save) -> list[dict]:
     vec_path = work / f"vectors_{n}.npy"
     t0 = time.perf_counter()
     video_task = write_vectors(vec_path, n, args.seed)
@@ -279,6 +279,7 @@ def run_size(n: int, work: Path, args) -> list[dict]:
             r = {"n": n, **r, "exact_s": exact_s, "queries": len(queries),
                  "speedup_vs_exact": exact_s / (r["build_s"] + r["search_s"])}
             runs.append(r)
+            save(runs)
             print(f"N={n:>9,}  {r['index']:38s} build {r['build_s']:8.1f} s  search {r['search_s']:7.1f} s  "
                   f"peak {r['peak_rss_mb']:7.0f} MB  recall@64 {r['recall_at_64']:.3f}  "
                   f"{r['speedup_vs_exact']:6.1f}x faster than exact", flush=True)
@@ -374,11 +375,18 @@ def main(argv=None) -> int:
     _use_clock(args.clock)
     print(f"faiss {faiss.__version__}, {args.threads} threads, {args.clock} clock, {platform.processor() or platform.machine()}", flush=True)
     runs = []
+    result = {"command": "python benchmarks/bench_retrieval.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+              "threads": args.threads, "clock": args.clock, "k": K, "videos_per_group": V, "dim": DIM,
+              "complete": False, "runs": runs}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+
+    def save(new_runs: list[dict]) -> None:  # after every configuration, so a stopped run keeps its figures
+        args.out.write_text(json.dumps({**result, "runs": runs + new_runs}, indent=1) + "\n")
+
     with tempfile.TemporaryDirectory(prefix="vclip-bench-retrieval-") as tmp:
         for n in args.sizes:
-            runs.extend(run_size(n, Path(tmp), args))
-    result = {"command": "python benchmarks/bench_retrieval.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "threads": args.threads, "clock": args.clock, "k": K, "videos_per_group": V, "dim": DIM, "runs": runs}
+            runs.extend(run_size(n, Path(tmp), args, save))
+    result["complete"] = True
     if args.embed:
         print("\n## Embedding pass (16 aligned clips per video, CPU, float32)")
         result["embedding"] = []
@@ -387,7 +395,6 @@ def main(argv=None) -> int:
             result["embedding"].append(r)
             print(f"{preset:7s} {r['seconds_per_video'] * 1e3:9.1f} ms/video  {r['gflop_per_video']:8.1f} GFLOP/video  "
                   f"-> 1.2M videos: {r['seconds_per_video'] * HOWTO100M / 3600:9.1f} CPU-hours")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"\nwrote {args.out}")
     if args.figure:

@@ -131,7 +131,7 @@ class RetrievalSection:
     num_candidates: int = 64  # neighbours searched per query video (num_cands)
     scope: Literal["rank", "global"] = "rank"  # rank: one index per rank over its share (reference); global: one index over all videos
     shares: Literal["fixed", "per_epoch"] = "fixed"  # how videos are split among ranks: fixed once (reference: its DistributedSampler's epoch is never set) or redrawn per epoch
-    index: Literal["auto", "flat", "ivf", "ivf512"] = "auto"  # faiss index: ivf512 = the reference (IVF, 512 lists); auto = exact up to exact_max_videos, else IVF with 4 sqrt(N) lists
+    index: Literal["auto", "flat", "ivf", "ivf512"] = "auto"  # faiss index: ivf512 = the reference (IVF, 512 lists); auto = exact up to exact_max_videos, else the measured IVF of vclip.retrieval.auto_ivf; ivf = faiss defaults, 4 sqrt(N) lists
     exact_max_videos: int = 50_000  # the largest share "auto" searches exactly
     nprobe: int = 1  # IVF lists visited per query (reference: faiss's default 1)
     top_up: bool = True  # complete a group with fewer than V candidates with random videos (the reference trains the smaller group)
