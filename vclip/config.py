@@ -261,10 +261,7 @@ class PretrainConfig:
         given = {"model": model, "sampling": sampling, "retrieval": retrieval, "optimisation": optimisation, "run": run}
         changes: dict[str, dict] = {name: {} for name in SECTIONS}
         for key, value in short.items():
-            try:
-                section, name = _locate(key)
-            except AttributeError:
-                raise ConfigError(f"unknown setting {key!r}") from None
+            section, name = _locate_setting(key)
             changes[section][name] = value
         for name, cls in SECTIONS.items():
             section = given[name] if given[name] is not None else cls()
@@ -286,10 +283,7 @@ class PretrainConfig:
         """
         nested = self.to_dict()
         for key, value in values.items():
-            try:
-                section, name = _locate(key)
-            except AttributeError:
-                raise ConfigError(f"unknown setting {key!r}") from None
+            section, name = _locate_setting(key)
             nested[section][name] = value
         for a, b in (("steps", "epochs"), ("epochs", "steps")):
             if a in values and values[a] is not None and b not in values:
@@ -350,6 +344,14 @@ def _locate(name: str) -> tuple[str, str]:
         if name in _field_names(cls):
             return section, name
     raise AttributeError(f"PretrainConfig has no setting {name!r}")
+
+
+def _locate_setting(name: str) -> tuple[str, str]:
+    """:func:`_locate` for a setting a caller passed: an unknown name is a ConfigError naming it."""
+    try:
+        return _locate(name)
+    except AttributeError:
+        raise ConfigError(f"unknown setting {name!r}") from None
 
 
 # ---------------------------------------------------------------------------------------- recipes
