@@ -10,6 +10,7 @@ The package mirrors the paper, one module per idea:
 
 =======================  ============================================================
 ``vclip.model``          video and text towers (paper section 3.1), presets, ``from_bert``
+``vclip.model_inputs``   what the towers accept: input checks, the cut and padding to 32 seconds
 ``vclip.bert``           reading a pre-trained BERT checkpoint (folder or hub name)
 ``vclip.tokenizer``      bert-base-uncased WordPiece text layout, offline
 ``vclip.loss``           the symmetric InfoNCE loss (section 3.2), distributed all-gather
@@ -20,6 +21,7 @@ The package mirrors the paper, one module per idea:
 ``vclip.retrieval``      retrieval-augmented batches (section 3.4)
 ``vclip.config``         the pre-training configuration: sections, recipes, command line
 ``vclip.pretrain``       the pre-training program (single process or ``torchrun``)
+``vclip.training``       its parts: epoch plan, update, validation, checkpoints, the loop
 ``vclip.distributed``    process groups from torchrun's environment
 ``vclip.metrics``        retrieval, QA, localisation and segmentation metrics
 ``vclip.localization``   sliding windows and the CrossTask order-constrained dynamic program

@@ -20,6 +20,11 @@ Reference: fairseq ``examples/MMPT`` README "Inference" and ``mmpt/models/mmfusi
 * The video ``[SEP]``, positions, padding to 32 and masks are those of ``vclip.model`` (the reference's
   layout); nothing is created on a fixed device.
 
+The pipeline is three steps, each its own class: :class:`VideoFeatures` (a path, frames or features
+-> per-second S3D features), :class:`LongVideoEncoder` (features of any length -> pooled and
+per-second embeddings, by 32-s windows) and :class:`VideoCLIPPipeline` (those plus the text tower ->
+:class:`VideoTextScores`).
+
 Per-second scores are the video tower's last-layer state at each second (``video_token_states``,
 ``[CLS]`` attended as in retrieval) dotted with the pooled text: the quantity the reference's
 localisation tasks compare.
@@ -94,8 +99,117 @@ class VideoTextScores:
 VideoInput = str | Path | np.ndarray | torch.Tensor
 
 
+class VideoFeatures:
+    """A user's video, in any of its forms, as (S, 512) S3D features: one row per second.
+
+    ``s3d`` may be None when only precomputed features will be given. Reference:
+    ``scripts/video_feature_extractor`` (30 fps, 224 px, one-second chunks, the ``video_embedding``
+    output), with the L2 normalisation of the training features (``InferenceConfig.l2_normalize``).
+    """
+
+    def __init__(self, s3d: S3D | None, config: InferenceConfig, feature_dim: int):
+        self.s3d, self.config, self.feature_dim = s3d, config, feature_dim
+
+    def __call__(self, video: VideoInput) -> torch.Tensor:
+        """One video -> (S, 512) float32 S3D features, one row per second.
+
+        ``video`` is a file path; frames (T, H, W, 3) already resized and cropped (uint8, or float in
+        [0, 1]); frames in ``MMPTModel``'s layout (S, 30, H, W, 3) or (1, S, 30, H, W, 3); or
+        precomputed features (S, 512) (used as given: ``vclip.extract`` output is already normalised).
+        """
+        if isinstance(video, (str, Path)):
+            return torch.from_numpy(extract_features(
+                self._require_s3d(video), video, self.config.s3d_batch_size, self.config.fps, self.config.size,
+                self.config.l2_normalize))
+        tensor = torch.as_tensor(video)
+        if tensor.dim() == 2:
+            width = self.feature_dim
+            if tensor.shape[1] != width or tensor.shape[0] < 1:
+                raise ValueError(f"features must be (S >= 1, {width}), got shape {tuple(tensor.shape)}")
+            return tensor.float()
+        if tensor.dim() == 6 and tensor.shape[0] == 1:
+            tensor = tensor[0]
+        if tensor.dim() == 5:
+            if tensor.shape[1] != FRAMES_PER_SECOND_CHUNK:
+                raise ValueError(f"(S, 30, H, W, 3) frames expected, got shape {tuple(tensor.shape)}")
+            tensor = tensor.reshape(-1, *tensor.shape[2:])
+        if tensor.dim() != 4:
+            raise ValueError(f"a video is a path, frames (T, H, W, 3), (S, 30, H, W, 3) or features (S, 512); "
+                             f"got shape {tuple(tensor.shape)}")
+        if tuple(tensor.shape[1:3]) != (self.config.size, self.config.size):
+            logger.warning("frames are %dx%d; the recipe feeds S3D %dx%d centre crops (vclip.video.decode_video)",
+                           tensor.shape[1], tensor.shape[2], self.config.size, self.config.size)
+        chunks = frames_to_chunks(tensor)
+        return chunk_features(self._require_s3d("frames"), chunks, self.config.s3d_batch_size,
+                              self.config.l2_normalize)
+
+    def _require_s3d(self, what) -> S3D:
+        if self.s3d is None:
+            raise ValueError(f"cannot turn {what} into features: this pipeline has no S3D. Pass s3d_weights= "
+                             f"(or features (S, 512) instead of videos). {WEIGHTS_HELP}")
+        return self.s3d
+
+
+class LongVideoEncoder:
+    """The video tower on videos of any length: 32-second windows, encoded in batches, merged per video.
+
+    The reference's model sees at most 32 seconds (``MMPTModel`` asserts it). ``long_videos="windows"``
+    encodes consecutive 32-s windows on their own, concatenates their per-second states and pools a
+    video as the seconds-weighted mean of its windows' pooled embeddings; ``"first"`` keeps 32 s.
+    """
+
+    def __init__(self, model: VideoCLIP, config: InferenceConfig, device: torch.device):
+        self.model, self.config, self.device = model, config, device
+
+    def windows(self, features: torch.Tensor) -> list[torch.Tensor]:
+        """(S, 512) -> the (s <= 32, 512) windows the video tower sees."""
+        if self.config.long_videos == "first" or len(features) <= MAX_VIDEO_LEN:
+            return [features[:MAX_VIDEO_LEN]]
+        return list(features.split(MAX_VIDEO_LEN))
+
+    @torch.no_grad()
+    def encode_windows(self, windows: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Windows (each (s <= 32, 512)) -> pooled (W, H) and per-second states [(s, H)], in batches."""
+        pooled, states = [], []
+        width = self.model.config.video_feature_dim
+        for start in range(0, len(windows), self.config.batch_size):
+            batch = windows[start:start + self.config.batch_size]
+            longest = max(len(w) for w in batch)
+            vfeats = torch.zeros(len(batch), longest, width, device=self.device)
+            vmask = torch.zeros(len(batch), longest, dtype=torch.bool, device=self.device)
+            for i, window in enumerate(batch):
+                vfeats[i, :len(window)] = window.to(self.device)
+                vmask[i, :len(window)] = True
+            pooled.append(self.model.encode_video(vfeats, vmask))
+            tokens = self.model.video_token_states(vfeats, vmask)  # (b, longest, H)
+            states += [tokens[i, :len(window)] for i, window in enumerate(batch)]
+        return torch.cat(pooled), states
+
+    def __call__(self, features: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Each video's (S_i, 512) features -> pooled embeddings (n_videos, H) and states [(S_i, H)]."""
+        windows, owner = [], []
+        for index, video in enumerate(features):
+            for window in self.windows(video):
+                windows.append(window)
+                owner.append(index)
+        pooled, states = self.encode_windows(windows)
+        owner_t = torch.tensor(owner, device=pooled.device)
+        lengths = torch.tensor([len(w) for w in windows], dtype=pooled.dtype, device=pooled.device)
+        videos_pooled, videos_states = [], []
+        for index in range(len(features)):
+            rows = (owner_t == index).nonzero().flatten()
+            weights = lengths[rows] / lengths[rows].sum()  # seconds-weighted mean over windows
+            videos_pooled.append((weights[:, None] * pooled[rows]).sum(0))
+            videos_states.append(torch.cat([states[i] for i in rows.tolist()]))
+        return torch.stack(videos_pooled), videos_states
+
+
 class VideoCLIPPipeline:
     """S3D + VideoCLIP for videos the user brings. ``s3d`` may be None when only features are given.
+
+    It composes :class:`VideoFeatures` (a video in any form -> per-second features) and
+    :class:`LongVideoEncoder` (features of any length -> pooled and per-second embeddings) with the
+    text tower, and scores every video against every text.
 
     Example::
 
@@ -111,6 +225,8 @@ class VideoCLIPPipeline:
         self.device = resolve_device(device) if isinstance(device, str) else device
         self.model = model.to(self.device).eval()
         self.s3d = s3d.to(self.device).eval() if s3d is not None else None
+        self.video_features = VideoFeatures(self.s3d, self.config, self.model.config.video_feature_dim)
+        self.video_encoder = LongVideoEncoder(self.model, self.config, self.device)
 
     @classmethod
     def from_pretrained(cls, checkpoint: str | Path | VideoCLIP, s3d_weights: str | Path | None = None,
@@ -137,89 +253,13 @@ class VideoCLIPPipeline:
         return cls(model, s3d, InferenceConfig(**config), device)
 
     # ------------------------------------------------------------------ videos
-    def video_features(self, video: VideoInput) -> torch.Tensor:
-        """One video -> (S, 512) float32 S3D features, one row per second.
-
-        ``video`` is a file path; frames (T, H, W, 3) already resized and cropped (uint8, or float in
-        [0, 1]); frames in ``MMPTModel``'s layout (S, 30, H, W, 3) or (1, S, 30, H, W, 3); or
-        precomputed features (S, 512) (used as given: ``vclip.extract`` output is already normalised).
-        """
-        if isinstance(video, (str, Path)):
-            return torch.from_numpy(extract_features(
-                self._require_s3d(video), video, self.config.s3d_batch_size, self.config.fps, self.config.size,
-                self.config.l2_normalize))
-        tensor = torch.as_tensor(video)
-        if tensor.dim() == 2:
-            width = self.model.config.video_feature_dim
-            if tensor.shape[1] != width or tensor.shape[0] < 1:
-                raise ValueError(f"features must be (S >= 1, {width}), got shape {tuple(tensor.shape)}")
-            return tensor.float()
-        if tensor.dim() == 6 and tensor.shape[0] == 1:
-            tensor = tensor[0]
-        if tensor.dim() == 5:
-            if tensor.shape[1] != FRAMES_PER_SECOND_CHUNK:
-                raise ValueError(f"(S, 30, H, W, 3) frames expected, got shape {tuple(tensor.shape)}")
-            tensor = tensor.reshape(-1, *tensor.shape[2:])
-        if tensor.dim() != 4:
-            raise ValueError(f"a video is a path, frames (T, H, W, 3), (S, 30, H, W, 3) or features (S, 512); "
-                             f"got shape {tuple(tensor.shape)}")
-        if tuple(tensor.shape[1:3]) != (self.config.size, self.config.size):
-            logger.warning("frames are %dx%d; the recipe feeds S3D %dx%d centre crops (vclip.video.decode_video)",
-                           tensor.shape[1], tensor.shape[2], self.config.size, self.config.size)
-        chunks = frames_to_chunks(tensor)
-        return chunk_features(self._require_s3d("frames"), chunks, self.config.s3d_batch_size,
-                              self.config.l2_normalize)
-
-    def _require_s3d(self, what) -> S3D:
-        if self.s3d is None:
-            raise ValueError(f"cannot turn {what} into features: this pipeline has no S3D. Pass s3d_weights= "
-                             f"(or features (S, 512) instead of videos). {WEIGHTS_HELP}")
-        return self.s3d
-
-    def _windows(self, features: torch.Tensor) -> list[torch.Tensor]:
-        if self.config.long_videos == "first" or len(features) <= MAX_VIDEO_LEN:
-            return [features[:MAX_VIDEO_LEN]]
-        return list(features.split(MAX_VIDEO_LEN))
-
-    @torch.no_grad()
-    def _encode_windows(self, windows: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Windows (each (s <= 32, 512)) -> pooled (W, H) and per-second states [(s, H)], in batches."""
-        pooled, states = [], []
-        width = self.model.config.video_feature_dim
-        for start in range(0, len(windows), self.config.batch_size):
-            batch = windows[start:start + self.config.batch_size]
-            longest = max(len(w) for w in batch)
-            vfeats = torch.zeros(len(batch), longest, width, device=self.device)
-            vmask = torch.zeros(len(batch), longest, dtype=torch.bool, device=self.device)
-            for i, window in enumerate(batch):
-                vfeats[i, :len(window)] = window.to(self.device)
-                vmask[i, :len(window)] = True
-            pooled.append(self.model.encode_video(vfeats, vmask))
-            tokens = self.model.video_token_states(vfeats, vmask)  # (b, longest, H)
-            states += [tokens[i, :len(window)] for i, window in enumerate(batch)]
-        return torch.cat(pooled), states
-
     def encode_videos(self, videos: Sequence[VideoInput]) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Videos -> pooled embeddings (n_videos, H) and per-second token states [(S_i, H)]."""
         if isinstance(videos, (str, Path)) or not isinstance(videos, Sequence) or len(videos) == 0:
             raise ValueError("videos must be a non-empty list (of paths, frame arrays or feature arrays)")
-        windows, owner = [], []
         bar = progress_bar(videos, desc="videos", unit="video", leave=False,
                            enabled=self.config.progress and len(videos) >= 2)
-        for index, video in enumerate(bar):
-            for window in self._windows(self.video_features(video)):
-                windows.append(window)
-                owner.append(index)
-        pooled, states = self._encode_windows(windows)
-        owner_t = torch.tensor(owner, device=pooled.device)
-        lengths = torch.tensor([len(w) for w in windows], dtype=pooled.dtype, device=pooled.device)
-        videos_pooled, videos_states = [], []
-        for index in range(len(videos)):
-            rows = (owner_t == index).nonzero().flatten()
-            weights = lengths[rows] / lengths[rows].sum()  # seconds-weighted mean over windows
-            videos_pooled.append((weights[:, None] * pooled[rows]).sum(0))
-            videos_states.append(torch.cat([states[i] for i in rows.tolist()]))
-        return torch.stack(videos_pooled), videos_states
+        return self.video_encoder([self.video_features(video) for video in bar])
 
     # ------------------------------------------------------------------ texts and scores
     @torch.no_grad()
