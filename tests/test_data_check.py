@@ -102,3 +102,21 @@ def test_store_check(synthetic_world, tmp_path, capsys):
     np.save(tmp_path / "store" / "train_1_starts.npy", np.array([0, 5, 9], np.int64))  # corrupt offsets
     assert data_main(["check", str(tmp_path / "store")]) == 1
     assert "train_1_starts.npy: offsets: expected 2 offsets" in capsys.readouterr().out
+
+
+def test_data_check_does_not_import_torch(synthetic_world):
+    """``python -m vclip.data check`` reads annotations and feature headers: the registry of tasks loads
+    without torch (it is imported only where a model is scored), so a check starts in well under a second."""
+    import subprocess
+    import sys
+
+    program = (
+        "import sys\n"
+        "from vclip.data.__main__ import main\n"
+        f"code = main(['check', {str(synthetic_world)!r}])\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'faiss') if m in sys.modules)\n"
+        "print('HEAVY', heavy, code)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "HEAVY [] 0" in out.stdout, out.stdout[-2000:]

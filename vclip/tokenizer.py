@@ -32,8 +32,10 @@ import functools
 import logging
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +161,8 @@ def build_text_batch(
     length = longest if pad_to is None else int(pad_to)
     if length < longest:
         raise ValueError(f"pad_to={pad_to} is shorter than the longest text layout ({longest} ids)")
+    import torch  # here, not at the top: `python -m vclip.data check` reads this module without torch
+
     input_ids = torch.full((len(rows), length), PAD_TOKEN_ID, dtype=torch.long)
     attention_mask = torch.zeros((len(rows), length), dtype=torch.bool)
     for b, row in enumerate(rows):

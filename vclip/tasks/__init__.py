@@ -28,8 +28,7 @@ import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from vclip.data.store import FeatureFolder
 from vclip.tasks.common import FEATURES_DIR, EvalConfig, TaskResult, model_device, timed
@@ -40,6 +39,9 @@ from vclip.tasks.registry import TASKS, PaperNumber, Task, get_task, register_ta
 # isort: off
 from vclip.tasks import retrieval, qa, didemo, crosstask, coin  # noqa: E402, F401
 # isort: on
+
+if TYPE_CHECKING:  # torch is imported where a model is scored: the registry itself loads without it
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +59,8 @@ def resolve_task_folder(task: str, folder: str | Path) -> Path:
 
 
 def _unwrap(model, device):
+    import torch
+
     if isinstance(model, torch.nn.parallel.DistributedDataParallel):  # the trainer's wrapped model
         model = model.module
     if device is not None and torch.device(device).type != model_device(model).type:

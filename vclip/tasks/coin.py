@@ -18,15 +18,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from vclip.data.check import check_videos
 from vclip.data.formats import DataFormatError, _check_segment, _read_json
 from vclip.metrics import coin_frame_accuracy
 from vclip.tasks.common import TaskResult, encode_texts_once, eval_mode, require_file, window_scores
 from vclip.tasks.registry import FAIRSEQ_4940, PaperNumber, Task, register_task
+
+if TYPE_CHECKING:  # torch is imported in the functions that score: `vclip.data check` runs without it
+    import torch
 
 COIN_JSON = "COIN.json"
 
@@ -137,6 +140,8 @@ def video_targets(segments, num_seconds: int) -> np.ndarray:
 
 def label_threshold(label_embeddings: torch.Tensor) -> float:
     """lambda: the largest off-diagonal entry of ``labels @ labels.T`` (the reference's ``lbd``)."""
+    import torch
+
     similarity = label_embeddings @ label_embeddings.T
     n = similarity.shape[0]
     if n < 2:

@@ -17,14 +17,17 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from vclip.data.formats import DataFormatError
 from vclip.localization import average_windows, sliding_windows
 from vclip.progress import progress_bar
 from vclip.tokenizer import MAX_VIDEO_LEN, build_text_batch, load_tokenizer
+
+if TYPE_CHECKING:  # torch is imported in the functions that score: `vclip.data check` runs without it
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +127,8 @@ def require_file(path: Path, what: str) -> Path:
 @contextlib.contextmanager
 def eval_mode(model: torch.nn.Module):
     """Run ``model`` in eval mode without gradients, restoring its training flag afterwards."""
+    import torch
+
     was_training = model.training
     model.eval()
     try:
@@ -150,6 +155,8 @@ def encode_texts_once(model, texts: list[str], config: EvalConfig, desc: str = "
     ``TextProcessor`` + ``_build_text_seq``); batches are formed from length-sorted texts (padding never
     changes a text's embedding).
     """
+    import torch
+
     if not texts:
         raise ValueError("encode_texts_once needs at least one text")
     unique = list(dict.fromkeys(texts))
@@ -185,6 +192,8 @@ def run_video_batches(
 ) -> list[torch.Tensor]:
     """Apply ``forward(vfeats (B, 32, F), vmask (B, 32))`` to every clip (first 32 rows, padded) in batches;
     returns one CPU float32 output per clip."""
+    import torch
+
     outputs: list[torch.Tensor] = []
     for batch in _batches(len(clips), config.batch_size, config.progress, f"encode {desc}"):
         padded = [pad_clip(c) for c in clips[batch]]
@@ -198,6 +207,8 @@ def encode_clips_once(model, keys: list, clips: dict, config: EvalConfig, desc: 
     """Pooled video embeddings (N, H) for ``keys`` (any hashable: a video id or (video, start, end));
     ``clips[key]`` is a (T, 512) array of which the first 32 rows are used. Each distinct key is
     encoded once."""
+    import torch
+
     unique = list(dict.fromkeys(keys))
     outputs = run_video_batches([clips[k] for k in unique], config, desc, model.encode_video, model_device(model))
     table = torch.stack(outputs)
@@ -217,6 +228,8 @@ def window_scores(
     products with the texts, averaged over overlapping windows. Windows of consecutive videos share
     batches; each video's (T, K) float64 scores are yielded as soon as its windows are done.
     """
+    import torch
+
     device = model_device(model)
     pending: list[tuple[int, int, np.ndarray]] = []  # (video slot, window index, rows)
     slots: dict[int, dict] = {}
