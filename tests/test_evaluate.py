@@ -258,3 +258,26 @@ def test_checkpoint_folder_world_root_and_device(small_world, tiny_model, tmp_pa
     assert result.folder == str(small_world / "msrvtt_qa") and result.n_evaluated == EXPECTED_N["msrvtt_qa"]
     with pytest.raises(ValueError, match="move the model"):
         evaluate_task(tiny_model, "msrvtt_qa", small_world, FAST, device="meta")
+
+
+def test_help_documents_every_flag_and_print_config_resolves(tmp_path, capsys):
+    import dataclasses
+
+    from vclip.evaluate import EvaluateCommand
+
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate_main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    names = [f.name for f in dataclasses.fields(EvaluateCommand) if f.name != "evaluation"]
+    names += [f.name for f in dataclasses.fields(EvalConfig)]
+    for name in names:
+        assert "--" + name.replace("_", "-") in text, name
+    assert text.count("(default:") >= len(names) - 2  # --task and --data are required, not defaulted
+    code = evaluate_main(["--task", "coin", "--untrained", "tiny", "--data", str(tmp_path), "--batch-size", "7",
+                          "--print-config"])
+    assert code == 0
+    resolved = json.loads(capsys.readouterr().out)
+    assert resolved["evaluation"]["batch_size"] == 7 and resolved["untrained"] == "tiny"
+    assert evaluate_main(["--task", "coin", "--data", str(tmp_path)]) == 2  # neither --checkpoint nor --untrained
+    assert "exactly one of --checkpoint" in capsys.readouterr().err

@@ -397,6 +397,26 @@ class PretrainCommand:
     settings: Annotated[PretrainConfig, tyro.conf.arg(name="")] = field(default_factory=PretrainConfig)
 
 
+def parse_typed_command(command_class, argv: list[str] | None, prog: str, default=None):
+    """The kit's one way from a dataclass to a command line: ``tyro`` on ``command_class``.
+
+    Every field is a flag (``--section.field`` for nested sections, ``--field`` for sections named
+    ``""``), its help the field's comment, its default shown; the class docstring is the description.
+    A field's value check (``__post_init__``) raises :class:`ConfigError` (one line, said by the
+    program) instead of tyro's boxed message; unknown flags and bad choices exit with usage (status 2).
+    """
+    global _DEFER_CHECKS
+    _DEFER_CHECKS = True  # the sections' checks run once on the resolved values (PretrainConfig.from_dict)
+    try:
+        return tyro.cli(command_class, args=argv, prog=prog, default=default, description=command_class.__doc__)
+    except ConfigError:
+        raise
+    except ValueError as error:  # a plain dataclass's own check of a value (e.g. EvalConfig)
+        raise ConfigError(str(error)) from None
+    finally:
+        _DEFER_CHECKS = False
+
+
 def parse_command_line(argv: list[str] | None = None, prog: str = "python -m vclip.pretrain") -> PretrainCommand:
     """Resolve defaults < recipe < command line. ``--steps`` beats a recipe's epochs (and vice versa)."""
     import argparse
@@ -417,12 +437,6 @@ def parse_command_line(argv: list[str] | None = None, prog: str = "python -m vcl
         base.run.epochs = None
     if given & {"--epochs", "--run.epochs"}:
         base.run.steps = None
-    global _DEFER_CHECKS
-    _DEFER_CHECKS = True  # tyro would turn a value error into a boxed message; the kit's is one line
-    try:
-        command = tyro.cli(PretrainCommand, args=argv, prog=prog, default=PretrainCommand(config=recipe, settings=base),
-                           description=PretrainCommand.__doc__)
-    finally:
-        _DEFER_CHECKS = False
+    command = parse_typed_command(PretrainCommand, argv, prog, default=PretrainCommand(config=recipe, settings=base))
     command.settings = PretrainConfig.from_dict(command.settings.to_dict(), source="the command line")
     return command

@@ -16,20 +16,28 @@ instead (a baseline). The table shows our number, chance and (on synthetic folde
 paper's number for the same task and setting (measured on the REAL datasets: on synthetic data it is
 a different dataset and only a reference point), N evaluated, and items skipped for missing features.
 The program exits with status 1 when a task could evaluate nothing (the report says what is missing).
+
+The command line is :class:`EvaluateCommand` read by ``tyro`` (``vclip.config.parse_typed_command``, the
+same as the pre-training program's): ``--help`` lists every flag with its default, the evaluation
+settings are the fields of :class:`vclip.tasks.EvalConfig` (``--batch-size``, ``--didemo-pooling``...),
+``--print-config`` prints the resolved settings as JSON, and a bad value is one line and status 2.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
 import math
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import torch
+import tyro
 
+from vclip.config import ConfigError, parse_typed_command
 from vclip.data.formats import DataFormatError
 from vclip.rundir import one_line
 from vclip.tasks import (
@@ -136,38 +144,56 @@ def _notes(results: dict[str, dict[str, TaskResult]]) -> list[str]:
     return lines
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m vclip.evaluate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--task", required=True, choices=[*TASKS, "all"],
-                        help="one task, or 'all' (then --data is a world root holding one folder per task)")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--checkpoint", help="native checkpoint folder, run directory, or reference checkpoint_best.pt")
-    source.add_argument("--untrained", metavar="PRESET", help="evaluate a randomly initialised model of this preset")
-    parser.add_argument("--data", required=True, help="evaluation folder (or the world root with --task all)")
-    parser.add_argument("--json", help="also write every result (and baseline) to this JSON file")
-    parser.add_argument("--no-baselines", action="store_true", help="skip chance and oracle")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--seed", type=int, default=0, help="initialisation seed of --untrained")
-    defaults = EvalConfig()
-    for field in dataclasses.fields(EvalConfig):
-        if field.name == "progress":
-            continue
-        flag = "--" + field.name.replace("_", "-")
-        parser.add_argument(flag, type=type(getattr(defaults, field.name)), default=getattr(defaults, field.name),
-                            help=f"(default {getattr(defaults, field.name)!r})")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    return parser.parse_args(argv)
+_TASK_HELP = (f"one registered task ({', '.join(TASKS)}, and any registered later), or 'all' (then --data is "
+              "a world root holding one folder per task)")
+
+
+@dataclass
+class EvaluateCommand:
+    """Zero-shot evaluation of a VideoCLIP checkpoint (or a fine-tuning run) on the paper's tasks.
+
+    Give exactly one of --checkpoint and --untrained. The evaluation settings below are the
+    reference's by default (DEVIATIONS.md, "Evaluation").
+    """
+
+    task: Annotated[str, tyro.conf.arg(help=_TASK_HELP, metavar="TASK")]
+    data: str  # evaluation folder (or the world root with --task all)
+    checkpoint: str | None = None  # native checkpoint folder, run directory, fine-tuning run, or reference checkpoint_best.pt
+    untrained: str | None = None  # evaluate a randomly initialised model of this preset (tiny, minilm, paper): a baseline
+    json: str | None = None  # also write every result (and baseline) to this JSON file
+    no_baselines: Annotated[bool, tyro.conf.FlagCreatePairsOff] = False  # skip chance and oracle
+    device: str = "auto"  # cpu, cuda or cuda:N (auto: cuda when available, else cpu)
+    seed: int = 0  # initialisation seed of --untrained
+    print_config: Annotated[bool, tyro.conf.FlagCreatePairsOff] = False  # print the resolved settings as JSON and exit
+    evaluation: Annotated[EvalConfig, tyro.conf.arg(name="")] = field(default_factory=EvalConfig)
+
+
+def parse_args(argv=None) -> EvaluateCommand:
+    """The command line as an :class:`EvaluateCommand` (``vclip.config.parse_typed_command``)."""
+    command = parse_typed_command(EvaluateCommand, argv, prog="python -m vclip.evaluate")
+    if command.task != "all" and command.task not in TASKS:  # checked now: tasks may be registered after import
+        print(f"python -m vclip.evaluate: error: --task {command.task!r}: expected one of {', '.join([*TASKS, 'all'])}",
+              file=sys.stderr)
+        raise SystemExit(2)  # a usage error, as a bad choice
+    if (command.checkpoint is None) == (command.untrained is None):
+        raise ConfigError("give exactly one of --checkpoint PATH or --untrained PRESET")
+    if command.device == "auto":
+        command.device = "cuda" if torch.cuda.is_available() else "cpu"
+    return command
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    """``python -m vclip.evaluate``: 0 when every task evaluated, 1 when one could not, 2 on bad arguments."""
     try:
-        config = EvalConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(EvalConfig)
-                               if f.name != "progress"}, progress=not args.no_progress)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
+        args = parse_args(argv)
+    except ConfigError as error:
+        print(f"error: {one_line(error)}", file=sys.stderr)
         return 2
+    config = args.evaluation
+    if args.print_config:
+        print(json.dumps(dataclasses.asdict(args), indent=2))
+        return 0
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     data = Path(args.data)
     if not data.is_dir():
         print(f"error: --data {data} is not a folder", file=sys.stderr)

@@ -46,7 +46,7 @@ class EvalConfig:
     crosstask_n_train: int = 30  # videos per primary task kept for training; the rest is the test set
     crosstask_seed: int = 0  # np.random.seed(0) in CrossTaskMetaProcessor
     baseline_repeats: int = 10  # draws averaged by the chance and oracle baselines
-    baseline_seed: int = 0
+    baseline_seed: int = 0  # seed of the chance and oracle draws
     progress: bool = True  # tqdm bars
 
     def __post_init__(self):

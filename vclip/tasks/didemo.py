@@ -174,6 +174,8 @@ class DiDeMo(Task):
 
     def score(self, model, data: DidemoSet, config) -> TaskResult:
         """Zero-shot rank@1, rank@5 and mIoU (percent) over the 21 candidate moments."""
+        import torch
+
         result = data.result("model")
         videos = list(dict.fromkeys(data.videos))
         with eval_mode(model):
