@@ -71,8 +71,12 @@ def _unwrap(model, device):
 def load_task_data(task: str, folder: str | Path, config: EvalConfig | None = None):
     """What the task reads from ``folder`` (or ``<folder>/<task>``): its annotations and the features of
     its items, each feature file read once (the object every scorer of the task takes)."""
-    folder = resolve_task_folder(task, folder)
-    return get_task(task).load(folder, config or EvalConfig(), FeatureFolder(folder / FEATURES_DIR))
+    return _load(get_task(task), resolve_task_folder(task, folder), config or EvalConfig())
+
+
+def _load(spec: Task, folder: Path, config: EvalConfig):
+    """The task's reader on a resolved folder, its features through one FeatureFolder (each file read once)."""
+    return spec.load(folder, config, FeatureFolder(folder / FEATURES_DIR))
 
 
 def _evaluate(model, task: str, folder, config: EvalConfig | None, device, baselines: bool) -> dict[str, TaskResult]:
@@ -83,7 +87,7 @@ def _evaluate(model, task: str, folder, config: EvalConfig | None, device, basel
     config = config or EvalConfig()
     folder = resolve_task_folder(task, folder)
     start = time.perf_counter()
-    data = load_task_data(task, folder, config)
+    data = _load(spec, folder, config)  # program -> task -> data (read once) -> model -> metrics
     load_seconds = time.perf_counter() - start
     empty = spec.n_evaluable(data) == 0
     results: dict[str, TaskResult] = {}
