@@ -39,3 +39,11 @@ def test_zero_shot_table_is_the_committed_result(document):
     assert table in (ROOT / document).read_text(), (
         f"{document}: the zero-shot table differs from benchmarks/results/zero_shot.json; print it with "
         "python benchmarks/zero_shot.py --table benchmarks/results/zero_shot.json")
+
+
+def test_sweep_table_is_the_committed_result():
+    record = json.loads((ROOT / "benchmarks/results/sweep_tasks_per_domain.json").read_text())
+    table = _script("sweep_tasks_per_domain").markdown_table(record)
+    assert table in (ROOT / "docs/pretraining.md").read_text(), (
+        "docs/pretraining.md: the sweep table differs from benchmarks/results/sweep_tasks_per_domain.json; print it "
+        "with python benchmarks/sweep_tasks_per_domain.py --table benchmarks/results/sweep_tasks_per_domain.json")
