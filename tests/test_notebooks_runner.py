@@ -160,7 +160,7 @@ def test_data_fingerprint_is_relative_and_covers_every_byte(tmp_path):
 
 def test_progress_in_a_notebook_is_widgets_only(tmp_path):
     """Under setup_notebook a kit bar and a progress note are widget views, no text: nbval compares none of it."""
-    import nbclient
+    import papermill
 
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -169,8 +169,10 @@ def test_progress_in_a_notebook_is_widgets_only(tmp_path):
                                           "progress_note('training t: no earlier run')\n"
                                           "for _ in progress_bar(range(3), desc='pretrain'):\n    pass\n"
                                           "for _ in progress_bar(range(3), enabled=False):\n    pass")]
-    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
-    outputs = nb.cells[1].outputs
+    nbformat.write(nb, tmp_path / "bars.ipynb")
+    papermill.execute_notebook(str(tmp_path / "bars.ipynb"), str(tmp_path / "ran.ipynb"), kernel_name="python3",
+                               cwd=str(tmp_path), progress_bar=False, log_output=False, execution_timeout=120)
+    outputs = nbformat.read(tmp_path / "ran.ipynb", as_version=4).cells[1].outputs
     assert [o.output_type for o in outputs] == ["display_data", "display_data"]  # the note and one bar
     assert all(set(o.data) == {"application/vnd.jupyter.widget-view+json"} for o in outputs)
 
