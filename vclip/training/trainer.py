@@ -88,6 +88,11 @@ class Trainer:
         self.best_step = -1
         self.history: list[dict] = []
 
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        """The Adam optimiser (held by :attr:`update`, with the schedule and the loss scaler)."""
+        return self.update.optimizer
+
     # ---------------------------------------------------------------- the parts, as the loop calls them
     def plan_epoch(self, epoch: int) -> tuple[list[list[int]], dict]:
         """All ranks' groups for ``epoch`` (indices into train_ids), shuffled; plus retrieval stats."""
