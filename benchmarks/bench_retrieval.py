@@ -286,6 +286,10 @@ def run_size(n: int, work: Path, args, save) -> list[dict]:
     del vectors
     runs = []
     for kind, probes in configurations(n):
+        if args.configs and kind not in args.configs:
+            continue
+        if kind == "auto" and args.auto_alone:
+            probes = []
         reused = [r for r in args.reused if r["n"] == n and r.get("config", _config_of(r)) == kind]
         if kind in REFERENCE and reused:
             for r in reused:
@@ -302,7 +306,8 @@ def run_size(n: int, work: Path, args, save) -> list[dict]:
         if proc.returncode != 0:
             raise RuntimeError(f"worker {kind} at N={n} failed:\n{proc.stderr}")
         for r in json.loads(proc.stdout.strip().splitlines()[-1])["runs"]:
-            r = {"n": n, "config": kind, **r, "exact_s": exact_s, "queries": len(queries),
+            config = kind if kind != "auto" or r["index"].startswith("auto") else r["index"].rsplit("/nprobe", 1)[0]
+            r = {"n": n, "config": config, **r, "exact_s": exact_s, "queries": len(queries),
                  "speedup_vs_exact": exact_s / (r["build_s"] + r["search_s"])}
             runs.append(r)
             save(runs)
@@ -314,10 +319,12 @@ def run_size(n: int, work: Path, args, save) -> list[dict]:
 
 
 def _config_of(row: dict) -> str:
-    """The configuration name of a saved row (results saved before rows carried their ``config``)."""
+    """The configuration name of a saved row: "auto" for the kit's choice, else its index without nprobe."""
     if "per rank" in row["index"]:
         return "ivf512-per-rank"
-    return "ivf512" if row["index"] == "ivf512/nprobe1" else row["index"]
+    if row["index"].startswith("auto"):
+        return "auto"
+    return row["index"].rsplit("/nprobe", 1)[0].rsplit("/efSearch", 1)[0]
 
 
 def load_reused(path: Path, seed: int) -> list[dict]:
@@ -368,6 +375,19 @@ def time_embedding(preset: str, n_videos: int) -> dict:
     return {"preset": preset, "seconds_per_video": per_video, "gflop_per_video": flops / 1e9}
 
 
+def markdown_table(result: dict) -> str:
+    """The result as the Markdown table of docs/performance.md."""
+    lines = ["| N | index | search | build s | search s | exact s | build + search s | vs exact | recall@64 | peak MB |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in result["runs"]:
+        total = r["build_s"] + r["search_s"]
+        mark = " (reused)" if "measured_by" in r else ""
+        lines.append(f"| {r['n']:,} | `{r['index']}`{mark} | {r.get('search', 'per query')} | {r['build_s']:.1f} | "
+                     f"{r['search_s']:.1f} | {r['exact_s']:.1f} | {total:.1f} | {r['exact_s'] / total:.1f}x | "
+                     f"{r['recall_at_64']:.3f} | {r['peak_rss_mb']:,.0f} |")
+    return "\n".join(lines)
+
+
 def plot(result: dict, path: Path) -> None:
     """Time (build + the epoch's searches, and exact search) and recall@64 against N, log scale."""
     import matplotlib
@@ -382,7 +402,10 @@ def plot(result: dict, path: Path) -> None:
         families.setdefault(name, []).append(r)
     keep = [f for f, rs in families.items() if len(rs) > 1 or f == "auto"]
     fig, (ax_t, ax_r) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=120)
-    exact = sorted({(r["n"], r["exact_s"]) for r in runs})
+    by_n = {}
+    for r in runs:  # exact search is timed in every run; a size measured by several runs shows their mean
+        by_n.setdefault(r["n"], set()).add(r["exact_s"])
+    exact = sorted((n, float(np.mean(sorted(v)))) for n, v in by_n.items())
     ax_t.plot(*zip(*exact), "k--o", label="exact search (faiss.knn)")
     for name in keep:
         rs = sorted(families[name], key=lambda r: r["n"])
@@ -420,8 +443,16 @@ def main(argv=None) -> int:
                              "vectors instead of re-measuring them (each copied row names the command that measured it)")
     parser.add_argument("--add-to", type=Path, metavar="RESULT_JSON",
                         help="start from this saved result's rows at the sizes this run does not measure")
+    parser.add_argument("--configs", nargs="+", metavar="NAME",
+                        help="measure only these configurations (names as in the JSON's `config`: auto, ivf512, "
+                             "ivf512-per-rank, ivf1024/hnsw/train32, ...)")
+    parser.add_argument("--auto-alone", action="store_true", help="search auto's index with its own nprobe only")
+    parser.add_argument("--markdown", type=Path, metavar="RESULT_JSON", help="only print a saved result as a Markdown table")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown_table(json.loads(args.markdown.read_text())))
+        return 0
     if args.plot:
         plot(json.loads(args.plot.read_text()), args.figure or args.plot.with_suffix(".png"))
         return 0
@@ -441,7 +472,12 @@ def main(argv=None) -> int:
         earlier = json.loads(args.add_to.read_text())
         if (earlier.get("seed", 0), earlier["clock"], earlier["threads"]) != (args.seed, args.clock, args.threads):
             parser.error(f"--add-to {args.add_to}: measured with another seed, clock or thread count")
-        runs = [r for r in earlier["runs"] if r["n"] not in args.sizes]
+        configs = {n: {kind for kind, _ in configurations(n) if not args.configs or kind in args.configs}
+                   for n in args.sizes}  # what this run measures; the earlier rows of the rest are kept
+        for r in earlier["runs"]:
+            r = {**r, "config": _config_of(r), "search": r.get("search", "per query")}  # older rows: per query
+            if r["n"] not in configs or r["config"] not in configs[r["n"]]:
+                runs.append({**r, "measured_by": r.get("measured_by", earlier["command"])})
         commands = earlier.get("commands", [earlier["command"]]) + commands
     result = {"command": command, "commands": commands, "seed": args.seed,
               "threads": args.threads, "clock": args.clock, "k": K, "videos_per_group": V, "dim": DIM,

@@ -114,17 +114,18 @@ def auto_ivf(num_vectors: int) -> tuple[int, int]:
     Lists: the power of two nearest 2 sqrt(N) (512 at 100k videos, 1024 at 300k, 2048 at 1.2M), each
     k-means trained on 32 vectors per list for 10 iterations, with an HNSW graph over the centroids
     as the coarse quantizer (adding N vectors then costs N log L distance computations, not N x L).
-    nprobe: 16 at 512 lists, growing as the square root of the lists (23 at 1024, 32 at 2048).
+    nprobe: 16 at 512 lists, growing as (lists / 512)^(2/3) (25 at 1024, 40 at 2048).
 
-    Why: on clustered 768-d vectors, a fixed nprobe of 16 gave recall@64 0.981 at 100k (512 lists)
-    but 0.961 at 300k (1024 lists), so nprobe must grow a little with N; a fixed share of the lists
-    (the previous rule, 1/32) made the search grow as N^2 like exact search. With nprobe ~ sqrt(L)
-    ~ N^(1/4), the search scans N^(3/4) vectors per query, N^1.75 in all for N/32 queries.
+    Why, measured on clustered 768-d vectors (docs/performance.md): searching a fixed share of the
+    lists (the previous rule, 1/32) makes the search grow as N^2, like exact search; a fixed nprobe
+    loses recall as N grows (nprobe 16: recall@64 0.981 at 100k with 512 lists, 0.961 at 300k with
+    1024). Searching 1/64 of 2048 lists at 1.2M gave 0.948, so the share must fall slowly: with
+    nprobe ~ L^(2/3) the search scans N^(5/6) vectors per query, N^1.83 in all for N/32 queries.
     """
     if num_vectors < 1:
         raise ValueError(f"cannot size an index for {num_vectors} vectors")
     lists = 2 ** max(0, round(math.log2(2 * math.sqrt(num_vectors))))
-    return lists, max(1, min(lists, round(16 * math.sqrt(lists / 512))))
+    return lists, max(1, min(lists, round(16 * (lists / 512) ** (2 / 3))))
 
 
 def choose_nlist(num_vectors: int) -> int:
