@@ -214,7 +214,7 @@ def configurations(n: int) -> list[tuple[str, list[int]]]:
     "auto" is searched with its own nprobe and, above the exact limit, with 1/2 and 3/4 of it (same
     build), to show what its nprobe buys; the grid holds IVF indexes with half and twice auto's lists.
     """
-    from vclip.retrieval import auto_ivf
+    from vclip.retrieval import auto_ivf, auto_nprobe
 
     configs = [("ivf512", [1])]
     if n // RANKS >= 512 * 48:  # the reference trains its per-rank index once 24,576 vectors are cached
@@ -224,7 +224,7 @@ def configurations(n: int) -> list[tuple[str, list[int]]]:
         configs.append(("auto", sorted({max(1, probe // 2), round(probe * 0.75)} - {probe})))
         for other in (lists // 2, lists * 2):
             if other * 32 <= n:
-                other_probe = auto_ivf(n)[1] if other == lists else round(16 * (other / 512) ** 0.5)
+                other_probe = auto_nprobe(other)
                 configs.append((f"ivf{other}/hnsw/train32", sorted({max(1, other_probe // 2), other_probe})))
     else:
         configs.append(("auto", []))
@@ -476,6 +476,10 @@ def main(argv=None) -> int:
                    for n in args.sizes}  # what this run measures; the earlier rows of the rest are kept
         for r in earlier["runs"]:
             r = {**r, "config": _config_of(r), "search": r.get("search", "per query")}  # older rows: per query
+            if r["config"] == "auto" and r["n"] in configs and "auto" in configs[r["n"]]:
+                # auto is re-measured: an earlier auto row stays as a row of its index, named for what it was
+                index = r["index"].removeprefix("auto: ")
+                r = {**r, "index": f"{index} (auto before this run)", "config": _config_of({"index": index})}
             if r["n"] not in configs or r["config"] not in configs[r["n"]]:
                 runs.append({**r, "measured_by": r.get("measured_by", earlier["command"])})
         commands = earlier.get("commands", [earlier["command"]]) + commands

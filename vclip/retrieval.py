@@ -111,21 +111,27 @@ def video_vectors(
 def auto_ivf(num_vectors: int) -> tuple[int, int]:
     """(lists, nprobe) of ``index="auto"`` above the exact limit, chosen by ``benchmarks/bench_retrieval.py``.
 
-    Lists: the power of two nearest 2 sqrt(N) (512 at 100k videos, 1024 at 300k, 2048 at 1.2M), each
+    Lists: the power of two nearest sqrt(N) (256 at 100k videos, 512 at 300k, 1024 at 1.2M), each
     k-means trained on 32 vectors per list for 10 iterations, with an HNSW graph over the centroids
     as the coarse quantizer (adding N vectors then costs N log L distance computations, not N x L).
-    nprobe: 16 at 512 lists, growing as (lists / 512)^(2/3) (25 at 1024, 40 at 2048).
+    nprobe: :func:`auto_nprobe` (8 at 256 lists, 13 at 512, 23 at 1024).
 
-    Why, measured on clustered 768-d vectors (docs/performance.md): searching a fixed share of the
-    lists (the previous rule, 1/32) makes the search grow as N^2, like exact search; a fixed nprobe
-    loses recall as N grows (nprobe 16: recall@64 0.981 at 100k with 512 lists, 0.961 at 300k with
-    1024). Searching 1/64 of 2048 lists at 1.2M gave 0.948, so the share must fall slowly: with
-    nprobe ~ L^(2/3) the search scans N^(5/6) vectors per query, N^1.83 in all for N/32 queries.
+    Why, measured on clustered 768-d vectors (docs/performance.md): recall@64 follows the share of
+    the lists searched more than their number, and a fixed share (the previous rule, 1/32) makes the
+    search grow as N^2, like exact search. At 1.2M videos, 23 of 1024 lists gave recall 0.977 for
+    13x less than exact search (build + the epoch's searches); 32 of 2048 lists (a smaller share,
+    1/64) gave 0.948; at 100k, 8 of 256 lists gave 0.98. So the share falls slowly with N:
+    nprobe ~ L^(3/4) ~ N^(3/8), and the search scans N^(7/8) vectors per query, N^1.875 in all.
     """
     if num_vectors < 1:
         raise ValueError(f"cannot size an index for {num_vectors} vectors")
-    lists = 2 ** max(0, round(math.log2(2 * math.sqrt(num_vectors))))
-    return lists, max(1, min(lists, round(16 * (lists / 512) ** (2 / 3))))
+    lists = 2 ** max(0, round(math.log2(math.sqrt(num_vectors))))
+    return lists, auto_nprobe(lists)
+
+
+def auto_nprobe(lists: int) -> int:
+    """Lists searched per query by ``index="auto"``: 8 at 256 lists, growing as (lists / 256)^(3/4)."""
+    return max(1, min(lists, round(8 * (lists / 256) ** 0.75)))
 
 
 def choose_nlist(num_vectors: int) -> int:
