@@ -160,9 +160,9 @@ def test_program_on_the_synthetic_world(tmp_path, synthetic_world):
 def test_rank_shares_are_fixed_as_the_reference_or_redrawn(tmp_path, arrays):
     fixed = Trainer(small_config(tmp_path / "a"), data=arrays)
     assert fixed.cfg.retrieval.shares == "fixed"  # the reference's DistributedSampler epoch is never set
-    assert all(np.array_equal(a, b) for a, b in zip(fixed._shares(0), fixed._shares(3)))
+    assert all(np.array_equal(a, b) for a, b in zip(fixed.plan.shares(0), fixed.plan.shares(3)))
     redrawn = Trainer(small_config(tmp_path / "b", shares="per_epoch"), data=arrays)
-    assert not np.array_equal(redrawn._shares(0)[0], redrawn._shares(3)[0])
+    assert not np.array_equal(redrawn.plan.shares(0)[0], redrawn.plan.shares(3)[0])
 
 
 def test_validation_at_saves_and_epoch_ends_together(tmp_path, arrays):

@@ -1,0 +1,121 @@
+"""One optimisation update: precision, forward and backward, gradient clipping, Adam, the schedule.
+
+Paper: VideoCLIP section 4.1 (Adam, peak lr 5e-5, 1000 warm-up updates, linear decay; fp16 on 8
+GPUs) and section 3.2 (the symmetric InfoNCE loss of :mod:`vclip.loss`). Reference: fairseq's
+``adam`` optimiser, ``polynomial_decay`` scheduler, ``--clip-norm`` and ``--fp16`` loss scaling
+(initial scale 128), as set by ``projects/retri/videoclip/how2.yaml``; the loss is
+``mmpt/losses/nce.py::MMContraLoss``.
+
+The update reads nothing back to the host: its loss and gradient norm stay 0-dim device tensors
+until the loop logs them.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from vclip import distributed as vdist
+from vclip.config import ConfigError, PretrainConfig
+from vclip.loss import contrastive_loss
+from vclip.training import seeds
+
+
+def polynomial_decay(step: int, warmup: int, total: int, peak: float, end: float = 0.0, power: float = 1.0):
+    """fairseq ``polynomial_decay`` lr at ``step`` previous updates (warm-up starts at peak/warmup)."""
+    if warmup > 0 and step <= warmup:
+        return peak * max(step, 1) / warmup
+    if step >= total:
+        return end
+    remaining = 1 - (step - warmup) / max(total - warmup, 1)
+    return (peak - end) * remaining**power + end
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``optimisation.precision`` on ``device`` (None: full float32)."""
+    if device.type != "cuda":
+        if precision in ("fp16", "bf16"):
+            raise ConfigError(f"precision {precision!r} is for GPUs only; this run is on {device}")
+        return None
+    return {"auto": torch.float16, "fp16": torch.float16, "bf16": torch.bfloat16, "fp32": None}[precision]
+
+
+class Optimisation:
+    """The model's optimiser, lr schedule and loss scaler, and the update that uses them.
+
+    Under ``torchrun`` the model is wrapped in DistributedDataParallel (gradients averaged over ranks);
+    ``total_steps`` sets the schedule's length unless ``optimisation.total_num_update`` does.
+    """
+
+    def __init__(self, config: PretrainConfig, model: torch.nn.Module, dist: vdist.DistInfo, total_steps: int):
+        self.cfg, self.model, self.dist = config, model, dist
+        self.device = dist.device
+        self.ddp = None
+        if dist.is_distributed:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            # The BERT poolers are computed but unused (as the reference), so they get no gradient.
+            self.ddp = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
+        self.autocast_dtype = autocast_dtype(config.precision, self.device)
+        self.optimizer = torch.optim.Adam(
+            model.parameters(),
+            lr=config.lr,
+            betas=config.betas,
+            eps=config.adam_eps,
+            weight_decay=config.weight_decay,
+        )
+        self.scaler = torch.amp.GradScaler(
+            "cuda", init_scale=128.0, enabled=self.autocast_dtype == torch.float16
+        )  # fairseq --fp16 starts its loss scale at 128
+        total = config.total_num_update or total_steps
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: polynomial_decay(s, config.warmup_updates, total, 1.0)
+        )
+
+    def autocast(self):
+        """The autocast context of the run's precision (a no-op in float32)."""
+        dtype = self.autocast_dtype
+        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
+
+    def forward_backward(self, batch) -> torch.Tensor:
+        """The loss of this rank's V*C pairs, with gradients left in ``.grad`` (DDP-averaged over ranks)."""
+        batch = batch.to(self.device)
+        net = self.ddp or self.model
+        self.model.check_input_values = False  # checked on the host by EpochPlan.batch (no sync per forward)
+        try:
+            with self.autocast():
+                out = net(batch.vfeats, batch.vmask, batch.input_ids, batch.attention_mask)
+        finally:
+            self.model.check_input_values = True
+        loss = contrastive_loss(out.pooled_video.float(), out.pooled_text.float(), self.cfg.temperature,
+                                self.cfg.normalize, gather=self.cfg.global_negatives)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        return loss.detach()
+
+    def step(self, batch, step: int) -> dict:
+        """Update ``step`` (0-based): forward, loss, backward, unscale, clip to ``clip_norm``, Adam, schedule.
+
+        Returns ``loss`` and ``grad_norm`` as 0-dim tensors on the device (reading them is a host sync,
+        which the loop does at log intervals only) and ``lr`` as a float.
+        """
+        torch.manual_seed(seeds.stable_seed(self.cfg.seed, seeds.DROPOUT, step, self.dist.rank))  # dropout
+        loss = self.forward_backward(batch)
+        self.scaler.unscale_(self.optimizer)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_norm)
+        self.scaler.step(self.optimizer)  # skipped (and the scale lowered) on inf/NaN gradients under fp16
+        self.scaler.update()
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.scheduler.step()
+        return {"loss": loss, "grad_norm": grad_norm.detach(), "lr": lr}
+
+    def state_dict(self) -> dict:
+        """The optimiser's, scheduler's and scaler's states (plain containers and tensors)."""
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
