@@ -88,7 +88,8 @@ class Bench:
                              steps=self.steps + 1)
         trainer = Trainer(cfg)
         if self.compile:
-            trainer.model.forward = torch.compile(trainer.model.forward)
+            # dynamic: the text length changes from batch to batch (padded to the longest), so no recompile each
+            trainer.model.forward = torch.compile(trainer.model.forward, dynamic=True)
         return trainer
 
     def run(self, preset: str, videos: int, clips: int, profile: bool = False) -> dict:

@@ -176,8 +176,8 @@ def test_validation_at_saves_and_epoch_ends_together(tmp_path, arrays):
 
 def test_a_training_step_runs_under_bf16_autocast_on_the_cpu(tmp_path, arrays):
     """The mixed-precision path (autocast around the forward, float32 loss) exercised without a GPU."""
-    trainer = Trainer(small_config(tmp_path / "run", retrieval=False), data=arrays)
-    trainer.autocast_dtype = torch.bfloat16  # what precision="bf16" selects on a GPU
+    trainer = Trainer(small_config(tmp_path / "run", retrieval=False, precision="bf16"), data=arrays)
+    assert trainer.update.autocast_dtype == torch.bfloat16
     seen = []
     linear = next(m for m in trainer.model.modules() if isinstance(m, torch.nn.Linear))
     hook = linear.register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
