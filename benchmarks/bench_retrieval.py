@@ -381,7 +381,7 @@ def markdown_table(result: dict) -> str:
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in result["runs"]:
         total = r["build_s"] + r["search_s"]
-        mark = " (reused)" if "measured_by" in r else ""
+        mark = " (earlier run)" if "measured_by" in r else ""
         lines.append(f"| {r['n']:,} | `{r['index']}`{mark} | {r.get('search', 'per query')} | {r['build_s']:.1f} | "
                      f"{r['search_s']:.1f} | {r['exact_s']:.1f} | {total:.1f} | {r['exact_s'] / total:.1f}x | "
                      f"{r['recall_at_64']:.3f} | {r['peak_rss_mb']:,.0f} |")
