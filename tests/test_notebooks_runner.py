@@ -92,6 +92,91 @@ def test_teaching_run_refuses_unknown_settings(tmp_path):
         runner.teaching_run(tmp_path / "data", tmp_path / "work", learning_rate=1.0)
 
 
+def _small_pretrain_folder(world: Path, out: Path, n_train: int = 16, n_val: int = 8) -> Path:
+    """The first videos of the synthetic world's pre-training folder, as a folder of the same layout."""
+    import shutil
+
+    source = world / "pretrain"
+    train = (source / "train.lst").read_text().split()[:n_train]
+    val = (source / "val.lst").read_text().split()[:n_val]
+    (out / "features").mkdir(parents=True)
+    for video in train + val:
+        shutil.copy(source / "features" / f"{video}.npy", out / "features" / f"{video}.npy")
+    captions = json.loads((source / "raw_caption.json").read_text())
+    (out / "raw_caption.json").write_text(json.dumps({v: captions[v] for v in train + val}))
+    (out / "train.lst").write_text("\n".join(train) + "\n")
+    (out / "val.lst").write_text("\n".join(val) + "\n")
+    return out
+
+
+def test_teaching_run_is_reused_by_content_not_by_path(synthetic_world, tmp_path, monkeypatch):
+    """A moved folder (data and runs together) is reused; a changed setting or a changed world trains again."""
+    import shutil
+
+    import vclip.pretrain
+
+    trained = []
+    real_pretrain = vclip.pretrain.pretrain
+    monkeypatch.setattr(vclip.pretrain, "pretrain", lambda config, *a, **k: (trained.append(config.seed),
+                                                                               real_pretrain(config, *a, **k))[1])
+    settings = dict(name="t", preset="tiny", steps=2, seed=0, val_max_groups=1)
+    data = _small_pretrain_folder(synthetic_world, tmp_path / "first" / "data")
+    run = runner.teaching_run(data, tmp_path / "first" / "work", **settings)
+    assert trained == [0] and (run / runner.FINGERPRINT_FILE).is_file()
+    assert runner.teaching_run(data, tmp_path / "first" / "work", **settings) == run and trained == [0]
+
+    shutil.move(tmp_path / "first", tmp_path / "moved")  # a clone or a moved checkout: no retraining
+    moved = tmp_path / "moved"
+    assert runner.teaching_run(moved / "data", moved / "work", **settings).is_dir() and trained == [0]
+
+    runner.teaching_run(moved / "data", moved / "work", **{**settings, "seed": 1})  # another setting
+    assert trained == [0, 1]
+    captions = json.loads((moved / "data" / "raw_caption.json").read_text())
+    first = next(iter(captions))
+    captions[first]["text"][0] = "a different first sentence"
+    (moved / "data" / "raw_caption.json").write_text(json.dumps(captions))  # the world changed
+    runner.teaching_run(moved / "data", moved / "work", **{**settings, "seed": 1})
+    assert trained == [0, 1, 1]
+    (moved / "work" / "runs" / "t" / runner.FINGERPRINT_FILE).unlink()  # a run stopped before it finished
+    runner.teaching_run(moved / "data", moved / "work", **{**settings, "seed": 1})
+    assert trained == [0, 1, 1, 1]
+
+
+def test_data_fingerprint_is_relative_and_covers_every_byte(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / name / "features").mkdir(parents=True)
+        (tmp_path / name / "features" / "v.npy").write_bytes(b"123")
+        (tmp_path / name / "train.lst").write_text("v\n")
+    first = runner.data_fingerprint(tmp_path / "a")
+    assert first == runner.data_fingerprint(tmp_path / "b") and first["files"] == 2 and first["bytes"] == 5
+    (tmp_path / "b" / "features" / "v.npy").write_bytes(b"124")
+    assert runner.data_fingerprint(tmp_path / "b") != first
+    (tmp_path / "b" / "features" / "v.npy").write_bytes(b"123")
+    (tmp_path / "b" / "features" / "v.npy").rename(tmp_path / "b" / "features" / "w.npy")  # same bytes, renamed
+    assert runner.data_fingerprint(tmp_path / "b") != first
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        runner.data_fingerprint(tmp_path / "missing")
+
+
+def test_progress_in_a_notebook_is_widgets_only(tmp_path):
+    """Under setup_notebook a kit bar and a progress note are widget views, no text: nbval compares none of it."""
+    import papermill
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("from vclip.notebooks import setup_notebook\nsetup_notebook()"),
+                nbformat.v4.new_code_cell("from vclip.progress import progress_bar, progress_note\n"
+                                          "progress_note('training t: no earlier run')\n"
+                                          "for _ in progress_bar(range(3), desc='pretrain'):\n    pass\n"
+                                          "for _ in progress_bar(range(3), enabled=False):\n    pass")]
+    nbformat.write(nb, tmp_path / "bars.ipynb")
+    papermill.execute_notebook(str(tmp_path / "bars.ipynb"), str(tmp_path / "ran.ipynb"), kernel_name="python3",
+                               cwd=str(tmp_path), progress_bar=False, log_output=False, execution_timeout=120)
+    outputs = nbformat.read(tmp_path / "ran.ipynb", as_version=4).cells[1].outputs
+    assert [o.output_type for o in outputs] == ["display_data", "display_data"]  # the note and one bar
+    assert all(set(o.data) == {"application/vnd.jupyter.widget-view+json"} for o in outputs)
+
+
 def test_relative_path_parameters_resolve_against_the_callers_directory(tiny_notebooks, tmp_path):
     plan = runner.plan_parameters(
         runner.discover_notebooks(tiny_notebooks), {"work_dir": "ignored"}, {"01_square": {"x": 7}},
@@ -179,3 +264,91 @@ def test_setup_notebook_turns_the_kits_bars_off_without_patching_tqdm():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split()[-2:] == ["True", "False"]  # the kit's bars off; tqdm itself left as it is
     assert not progress_bar(range(3)).disable and progress_bar(range(3), enabled=False).disable
+
+
+# ---------------------------------------------------------------------------------------------------
+# Every committed chapter teaches (issue 17): readable figures, and it ends with what to remember and exercises.
+
+MIN_FIGURE_DPI = 110
+OUTPUT_COLUMN_PX = 1000
+"""The width an image is shown at, at most: JupyterLab and GitHub scale a wider PNG down to their output column
+(about 1,000 px on a laptop screen), which lowers the resolution it is seen at."""
+
+
+def png_resolution(png: bytes) -> tuple[int, float | None]:
+    """(pixel width, dots per inch from the pHYs chunk or None) of a PNG file's bytes."""
+    import struct
+
+    assert png[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    width, dpi, position = 0, None, 8
+    while position + 8 <= len(png):
+        (length,), kind = struct.unpack(">I", png[position:position + 4]), png[position + 4:position + 8]
+        body = png[position + 8:position + 8 + length]
+        if kind == b"IHDR":
+            width = struct.unpack(">I", body[:4])[0]
+        elif kind == b"pHYs":
+            per_unit_x, _, unit = struct.unpack(">IIB", body[:9])
+            dpi = per_unit_x * 0.0254 if unit == 1 else None  # unit 1: pixels per metre
+        elif kind == b"IDAT":
+            break
+        position += 12 + length
+    return width, dpi
+
+
+def shown_dpi(png: bytes, metadata: dict) -> float:
+    """The resolution a figure is seen at: pixels on screen per inch of the drawn figure.
+
+    A figure drawn at ``d`` dots per inch (matplotlib writes ``d`` into the PNG's pHYs chunk) and ``w`` pixels
+    wide is ``w / d`` inches of figure; shown ``s`` pixels wide (the output's ``width`` metadata, else its pixel
+    width, at most :data:`OUTPUT_COLUMN_PX`) it is seen at ``s / (w / d)`` dots per inch. At 110 a 9-point label
+    is about 14 screen pixels tall; at matplotlib's 72 it is 9.
+    """
+    width, dpi = png_resolution(png)
+    assert dpi is not None, "the PNG has no pHYs chunk (matplotlib writes one): its resolution is unknown"
+    shown = min(float(metadata.get("width") or width), OUTPUT_COLUMN_PX)
+    return shown / (width / dpi)
+
+
+def test_shown_dpi_reads_the_png_resolution():
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    # (drawn at, inches wide, seen at as drawn, seen at when shown at half its pixel width); 1,600 px is scaled
+    for figure_dpi, inches, expected, halved in ((72, 5, 72, 36), (120, 5, 120, 60), (200, 8, 1000 / 8, 100)):
+        fig = plt.figure(figsize=(inches, 2), dpi=figure_dpi)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=figure_dpi)
+        plt.close(fig)
+        assert shown_dpi(buffer.getvalue(), {}) == pytest.approx(expected, rel=0.01)
+        assert shown_dpi(buffer.getvalue(), {"width": figure_dpi * inches / 2}) == pytest.approx(halved, rel=0.01)
+
+
+@pytest.mark.parametrize("stem", COMMITTED)
+def test_committed_notebook_figures_are_readable(stem):
+    import base64
+
+    nb = nbformat.read(REPO / "notebooks" / f"{stem}.ipynb", as_version=4)
+    figures = 0
+    for index, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
+        for out in cell.get("outputs", []):
+            if "image/png" not in out.get("data", {}):
+                continue
+            figures += 1
+            dpi = shown_dpi(base64.b64decode(out.data["image/png"]), out.get("metadata", {}).get("image/png", {}))
+            assert dpi >= MIN_FIGURE_DPI, (f"{stem}: figure {figures} (code cell {index}) is seen at {dpi:.0f} dpi, "
+                                           f"below {MIN_FIGURE_DPI}: draw it at vclip.notebooks.FIGURE_DPI")
+
+
+@pytest.mark.parametrize("stem", COMMITTED)
+def test_committed_notebook_ends_with_what_to_remember_and_exercises(stem):
+    nb = nbformat.read(REPO / "notebooks" / f"{stem}.ipynb", as_version=4)
+    headings = [line.lstrip("#").strip().lower() for c in nb.cells if c.cell_type == "markdown"
+                for line in c.source.splitlines() if line.startswith("#")]
+    for section in ("what to remember", "exercises"):
+        assert any(h.startswith(section) for h in headings), f"{stem}: no '{section}' section (a '## ...' heading)"
+    assert headings.index(next(h for h in headings if h.startswith("what to remember"))) < \
+        headings.index(next(h for h in headings if h.startswith("exercises"))), f"{stem}: exercises come last"

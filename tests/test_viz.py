@@ -209,3 +209,19 @@ def test_model_helpers_on_the_synthetic_world(synthetic_world):
     assert sorted(h.video_id for h in hits) == sorted(ids)
     assert [len(h.per_second) for h in hits] == [len(feats[ids.index(h.video_id)]) for h in hits]
     assert hits[0].score >= hits[-1].score
+
+
+def test_clip_alignment_figure_draws_truth_bands_and_the_unread_tail():
+    truth = np.array([-1] * 10 + [3] * 20 + [-1] * 30 + [3] * 5)
+    pairs = [{"text": (12.0, 20.5), "step": 3, "overlap": (14, 30), "exact": (12, 60)},
+             {"text": (40.0, 45.0), "step": -1, "overlap": (38, 41), "exact": (40, 45)}]
+    fig = viz.clip_alignment_figure(truth, pairs, step_names=["a", "b", "c", "stir the paint"], max_video_len=32)
+    ax = fig.axes[0]
+    bands = [p for p in ax.patches if p.get_facecolor()[:3] == pytest.approx((0.75, 0.9, 0.72))]
+    assert [(b.get_x(), b.get_width()) for b in bands] == [(10, 20), (60, 5)]  # only the narrated step's seconds
+    hatched = [p for p in ax.patches if p.get_hatch()]
+    assert [(h.get_x(), h.get_width()) for h in hatched] == [(44, 16)]  # 12 + 32 = 44 .. 60 is not read
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels[0] == "text 0: \u201cstir the paint\u201d" and labels[3] == "text 1: \u201cno step\u201d"
+    with pytest.raises(ValueError, match="at least one"):
+        viz.clip_alignment_figure(truth, [])

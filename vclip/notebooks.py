@@ -15,7 +15,8 @@ metrics each notebook recorded with :func:`record` (a JSON file beside the execu
 ``<out>/<stem>.metrics.json``).
 
 Notebooks call :func:`setup_notebook` in their imports cell (seeds, deterministic algorithms, a fixed
-thread count, tqdm bars off so that committed outputs are a reproducible record under ``pytest --nbval``)
+thread count, the kit's progress bars as widgets only, so that committed outputs are a reproducible record under
+``pytest --nbval``; figures at :data:`FIGURE_DPI`)
 and :func:`record` for the numbers worth summarising.
 
 Parameters files (YAML) have two optional sections::
@@ -54,6 +55,9 @@ RECORD_ENV = "VCLIP_NOTEBOOK_RECORD"
 NOTEBOOK_NAME = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
 PATH_PARAMETER = re.compile(r".*_(dir|path)$")
 
+FIGURE_DPI = 120
+"""Inline figures' resolution: a 9-point label is 15 pixels tall; tests/test_notebooks_runner.py asks >= 110."""
+
 RECORDED: dict[str, Any] = {}
 """What :func:`record` saw in this process (always filled, with or without the runner)."""
 
@@ -63,7 +67,11 @@ RECORDED: dict[str, Any] = {}
 
 
 def setup_notebook(seed: int = 0, threads: int = 1, deterministic: bool = True) -> None:
-    """Make a notebook's outputs reproducible: seeds, deterministic kernels, thread count, no tqdm bars.
+    """Make a notebook's outputs reproducible: seeds, deterministic kernels, thread count, bars as widgets.
+
+    Progress bars of the kit become widget-only outputs (``vclip.progress.set_progress("widgets")``): live in
+    JupyterLab, never text that ``pytest --nbval`` would compare. Inline figures are drawn at
+    :data:`FIGURE_DPI`.
 
     Args:
         seed: seeds Python's ``random``, NumPy's global generator and torch.
@@ -79,7 +87,7 @@ def setup_notebook(seed: int = 0, threads: int = 1, deterministic: bool = True) 
         raise ValueError(f"setup_notebook: threads must be >= 1, got {threads}")
     from vclip.progress import set_progress
 
-    set_progress(False)  # the kit's bars: they would go to stderr, which nbval compares
+    set_progress("widgets")  # the kit's bars as widgets only: text on stderr would be compared by nbval
     os.environ["TQDM_DISABLE"] = "1"  # programs the notebook starts (tqdm reads it when it is imported)
     _silence_library_bars()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -95,7 +103,8 @@ def setup_notebook(seed: int = 0, threads: int = 1, deterministic: bool = True) 
     shell = _ipython_kernel_shell()
     if shell is not None:  # MPLBACKEND=Agg (the Makefile's) would hide every figure of a notebook
         shell.run_line_magic("matplotlib", "inline")
-    matplotlib.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "figure.figsize": (7.0, 3.0), "font.size": 9})
+    matplotlib.rcParams.update({"figure.dpi": FIGURE_DPI, "savefig.dpi": FIGURE_DPI, "figure.figsize": (7.0, 3.0),
+                                "font.size": 9})
 
 
 def _silence_library_bars() -> None:
@@ -144,14 +153,64 @@ def record(name: str, value: Any) -> None:
     tmp.replace(path)
 
 
+FINGERPRINT_FILE = "fingerprint.json"
+"""What :func:`teaching_run` trained a run from (its settings and a content hash of its data), in the run."""
+_PATH_SETTINGS = ("run.data", "run.eval_data", "model.init_from")  # hashed by content, not compared as paths
+_MACHINE_SETTINGS = ("run.output", "run.progress", "run.resume", "run.device")  # how and where, not what
+
+
+def data_fingerprint(path: str | Path) -> dict:
+    """A content hash of a data folder or file: what a run read, wherever the folder lies.
+
+    SHA-256 over every file below ``path`` (hidden names skipped), in sorted order of their paths *relative
+    to* ``path``, each path followed by the file's bytes; so a copied, moved or cloned folder gives the same
+    hash, and any changed, added or removed file a different one. It reads every byte once (about a quarter
+    of a second for the 90 MB of the default synthetic world's pre-training folder).
+
+    Returns:
+        ``{"sha256": hex, "files": count, "bytes": total}``.
+    """
+    import hashlib
+
+    root = Path(path)
+    if not root.exists():
+        raise FileNotFoundError(f"data_fingerprint: {root} does not exist")
+    files = [root] if root.is_file() else sorted(
+        (p for p in root.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)),
+        key=lambda p: p.relative_to(root).as_posix())
+    digest, total = hashlib.sha256(), 0
+    for file in files:
+        digest.update((file.name if file == root else file.relative_to(root).as_posix()).encode() + b"\0")
+        with open(file, "rb") as handle:
+            while chunk := handle.read(1 << 22):
+                digest.update(chunk)
+                total += len(chunk)
+    return {"sha256": digest.hexdigest(), "files": len(files), "bytes": total}
+
+
+def run_fingerprint(config) -> dict:
+    """The settings that decide what a pre-training run computes, with its input paths replaced by their
+    :func:`data_fingerprint`: equal for a copy of the same data and configuration in another folder."""
+    flat = {}
+    for section, values in config.to_dict().items():
+        for key, value in values.items():
+            name = f"{section}.{key}"
+            if name in _MACHINE_SETTINGS:
+                continue
+            flat[name] = data_fingerprint(value) if name in _PATH_SETTINGS and value else value
+    return flat
+
+
 def teaching_run(data_dir: str | Path, work_dir: str | Path, name: str = "teaching", config: str = "teaching",
                  **overrides: Any) -> Path:
-    """A small pre-training run shared by the notebooks: reuse it when it exists with the same settings.
+    """A small pre-training run shared by the notebooks: reuse it when it was trained from the same things.
 
-    The run directory is ``<work_dir>/runs/<name>``. When it holds a finished run (its latest checkpoint is
-    at the requested step) whose ``config.json`` equals the requested configuration, it is reused, so that
-    chapters 04 and 05 pick up the model chapter 02 trained; otherwise it is (re)trained from scratch with
-    :func:`vclip.pretrain.pretrain` (deterministic for a given seed and thread count).
+    The run directory is ``<work_dir>/runs/<name>``. It is reused when it holds a finished run (its latest
+    checkpoint is at the requested step) whose ``fingerprint.json`` equals :func:`run_fingerprint` of the
+    requested configuration: the same settings and the same data *by content*, so a copied or moved folder
+    is reused and a regenerated world or a changed setting is trained again. Otherwise the run is trained
+    from scratch with :func:`vclip.pretrain.pretrain` (deterministic for a given seed and thread count),
+    saying why and showing its progress bars (in a notebook, as widgets: see :mod:`vclip.progress`).
 
     Args:
         data_dir: a synthetic world root or a pre-training folder / feature store.
@@ -165,31 +224,48 @@ def teaching_run(data_dir: str | Path, work_dir: str | Path, name: str = "teachi
     import shutil
 
     from vclip.pretrain import load_recipe, pretrain
-    from vclip.rundir import CheckpointError, RunDir, config_differences, step_name
+    from vclip.progress import progress_note
+    from vclip.rundir import (
+        CheckpointError,
+        RunDir,
+        atomic_write_text,
+        config_differences,
+        read_json_file,
+        step_name,
+    )
 
     run = RunDir(Path(work_dir) / "runs" / name)
     run_dir = run.path
     data = Path(data_dir)
     if (data / "pretrain" / "raw_caption.json").is_file():
         data = data / "pretrain"
-    wanted = load_recipe(config).updated(**overrides, data=str(data.resolve()), output=str(run_dir.resolve()),
-                                         progress=False)
+    wanted = load_recipe(config).updated(**{"progress": True, **overrides}, data=str(data.resolve()),
+                                         output=str(run_dir.resolve()))
     if wanted.steps is None:
         raise ValueError(f"teaching_run needs a number of steps (config {config!r} and overrides give none)")
-    requested = wanted.to_dict()
-    try:
-        latest = run.latest() if run.config_path.is_file() else None
-        same = latest is not None and not config_differences(run.read_config(), requested, ("progress", "resume"))
-    except CheckpointError as error:  # a damaged run is trained again, never loaded
-        log.warning("not reusing %s: %s", run_dir, error)
-        latest, same = None, False
-    if same and latest.name == step_name(wanted.steps):
-        log.info("reusing the finished run %s", run_dir)
-        return run_dir
+    fingerprint = run_fingerprint(wanted)
+    why = "no earlier run"
+    if (run_dir / FINGERPRINT_FILE).is_file():
+        try:
+            latest = run.latest()
+            changed = config_differences(read_json_file(run_dir / FINGERPRINT_FILE), fingerprint, ())
+            if latest is None or latest.name != step_name(wanted.steps):
+                why = f"the earlier run stopped at {latest.name if latest else 'no checkpoint'}"
+            elif changed:
+                why = "changed since the earlier run: " + "; ".join(c.split(":")[0] for c in changed)
+            else:
+                log.info("reusing the finished run %s", run_dir)
+                return run_dir
+        except CheckpointError as error:  # a damaged run is trained again, never loaded
+            why = f"the earlier run is damaged ({error})"
+    elif run_dir.exists():
+        why = "the earlier run has no fingerprint"
+    progress_note(f"training {name} ({wanted.steps} updates): {why}")
     if run_dir.exists():
         shutil.rmtree(run_dir)
     pretrain(wanted)
-    return run_dir
+    atomic_write_text(run_dir / FINGERPRINT_FILE, json.dumps(fingerprint, indent=1) + "\n")  # last: a run
+    return run_dir  # stopped half-way has none, so it is never reused
 
 
 def run_program(args: list[str], keep: str | None = None, threads: int = 1, timeout: float = 600.0,

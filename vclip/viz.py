@@ -6,6 +6,8 @@ videos alike. The pictures follow the paper (Xu et al., EMNLP 2021):
 * :func:`video_timeline` - a video's per-second S3D features (section 4.1; reference
   ``scripts/video_feature_extractor/``), its ASR captions, and sampled overlapped video/text clip pairs
   (section 3.3; reference ``processors/how2processor.py`` ``OverlappedAligner``);
+* :func:`clip_alignment_figure` - overlapped against exactly aligned video clips of the same text clips,
+  over the seconds that in truth show the step the text speaks of (section 3.3);
 * :func:`retrieval_group_figure` - retrieval-augmented groups of similar videos (section 3.4; reference
   ``tasks/retritask.py``, ``modules/retri.py``);
 * :func:`loss_curves` - the contrastive loss (section 3.2; reference ``losses/nce.py``) during training;
@@ -16,7 +18,8 @@ videos alike. The pictures follow the paper (Xu et al., EMNLP 2021):
 * :func:`segmentation_strips` - COIN per-second segmentation strips (section 5.4; ``COINZSPredictor``);
 * :class:`Explorer` - type a query, see the ranked videos and where in each the matching seconds are.
 
-Figures are small (72 dpi, a few inches) so that executed notebooks stay well under a megabyte.
+Figures are a few inches wide, drawn at the resolution the caller sets (the notebooks: 120 dpi,
+``vclip.notebooks.FIGURE_DPI``), so that executed notebooks stay well under a megabyte.
 """
 
 from __future__ import annotations
@@ -143,6 +146,59 @@ def video_timeline(features: np.ndarray | None, starts: Sequence[float], ends: S
     axes[-1].set_xlabel("seconds")
     if title:
         axes[0].set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def clip_alignment_figure(step_of_second: Sequence[int], pairs: Sequence[Mapping], step_names: Sequence[str] = (),
+                          max_video_len: int = 32, seconds: float | None = None, title: str = ""):
+    """Overlapped against exactly aligned video clips of the same text clips, over the world's truth.
+
+    Args:
+        step_of_second: (T,) the latent step each second shows (-1 background), e.g. ``SyntheticTruth.seconds``.
+        pairs: one mapping per text clip: ``text`` (start, end) seconds, ``step`` (the step its words speak
+            of, -1 none), ``overlap`` and ``exact`` video spans [start, end) in whole seconds.
+        step_names: names of the latent steps, for the row labels.
+        max_video_len: seconds the video tower reads; an exact clip's seconds beyond them are drawn hatched.
+        seconds: the x range (default: the video's length).
+    Returns:
+        a matplotlib Figure: per text clip three bars (text, overlapped, exact) over a green band marking the
+        seconds that show the step the text speaks of.
+    """
+    from matplotlib.patches import Patch, Rectangle
+
+    truth = np.asarray(step_of_second)
+    if truth.ndim != 1 or len(truth) == 0:
+        raise ValueError(f"step_of_second must be a non-empty 1-D array, got shape {truth.shape}")
+    if not pairs:
+        raise ValueError("clip_alignment_figure needs at least one text clip")
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7.4, 0.9 + 0.62 * len(pairs) * 1.5))
+    labels = []
+    for k, pair in enumerate(pairs):
+        y = 3.6 * k
+        for start, end in _runs(np.flatnonzero(truth == pair["step"])) if pair["step"] >= 0 else []:
+            ax.add_patch(Rectangle((start, y - 0.5), end - start, 3.0, facecolor=(0.75, 0.9, 0.72), zorder=0))
+        (ts, te), (os_, oe), (es, ee) = pair["text"], pair["overlap"], pair["exact"]
+        ax.barh(y, te - ts, left=ts, height=0.8, color="tab:blue")
+        ax.barh(y + 1, oe - os_, left=os_, height=0.8, color="tab:orange")
+        read = min(ee, es + max_video_len)
+        ax.barh(y + 2, read - es, left=es, height=0.8, color="tab:gray")
+        if ee > read:
+            ax.barh(y + 2, ee - read, left=read, height=0.8, color="white", edgecolor="tab:gray", hatch="///")
+        name = step_names[pair["step"]] if 0 <= pair["step"] < len(step_names) else ("no step" if pair["step"] < 0
+                                                                                    else f"step {pair['step']}")
+        labels += [f"text {k}: \u201c{name}\u201d", "overlapped video", "exact video"]
+    ax.set_yticks([3.6 * k + j for k in range(len(pairs)) for j in range(3)], labels, fontsize=8)
+    ax.set_ylim(3.6 * len(pairs) - 1.1, -0.6)
+    ax.set_xlim(0, seconds if seconds is not None else len(truth))
+    ax.set_xlabel("seconds")
+    ax.legend(handles=[Patch(color=(0.75, 0.9, 0.72), label="seconds showing the step the text speaks of"),
+                       Patch(facecolor="white", edgecolor="tab:gray", hatch="///",
+                             label=f"exact clip beyond the {max_video_len} s the model reads")],
+              loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=7, ncol=2, frameon=False, borderaxespad=0.1)
+    if title:
+        ax.set_title(title, loc="left", pad=18)
     fig.tight_layout()
     return fig
 
