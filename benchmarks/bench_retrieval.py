@@ -56,6 +56,8 @@ DIM, K, V = 768, 64, 32
 VIDEOS_PER_TASK = 51  # HowTo100M: 1.22M videos / 23,611 tasks
 DOMAINS = 12
 RANKS = 8  # the reference's 8 GPUs, one index each
+EXACT_MAX = 50_000  # vclip.retrieval.build_index: exact search up to this many videos
+REFERENCE = ("ivf512-per-rank", "ivf512")
 SCALE_DOMAIN, SCALE_TASK, SCALE_VIDEO = 1.0, 0.6, 0.45
 HERE = Path(__file__).resolve().parent
 
@@ -154,7 +156,7 @@ def worker(spec: dict) -> dict:
     """Build one configuration over the memory-mapped vectors, run the epoch's searches, score recall."""
     import faiss
 
-    import vclip.retrieval  # noqa: F401  (imports torch: outside the timed regions)
+    from vclip.retrieval import search_index  # imports torch: outside the timed regions
 
     faiss.omp_set_num_threads(spec["threads"])
     _use_clock(spec["clock"])
@@ -182,19 +184,24 @@ def worker(spec: dict) -> dict:
             del index, local
         got = np.stack([found[s] for s in sample])
         runs.append({"index": "ivf512/nprobe1 per rank (8 ranks)", "build_s": build, "search_s": search,
-                     "recall_at_64": _recall(got, exact)})
+                     "search": "per query", "recall_at_64": _recall(got, exact)})
     else:
         data = np.ascontiguousarray(vectors)
         t0 = _now()
         index, desc = _build(spec["kind"], data, spec["seed"])
         build = _now() - t0
-        for probe in spec["probes"] or [getattr(index, "nprobe", None)]:
+        own = getattr(index, "nprobe", None)
+        probes = [own] + [p for p in spec["probes"] if p != own] if spec["kind"] == "auto" else spec["probes"] or [own]
+        # the reference searches query by query (index.search); the kit and the grid list by list
+        search_fn = (lambda q: index.search(q, K)) if spec["kind"] == "ivf512" else (lambda q: search_index(index, q, K))
+        for probe in probes:
             label = desc if probe is None else f"{desc}/{_set_probe(index, probe)}"
-            label = f"auto: {label}" if spec["kind"] == "auto" else label
+            label = f"auto: {label}" if spec["kind"] == "auto" and probe == own else label
             t0 = _now()
-            _, hits = index.search(data[queries], K)
+            _, hits = search_fn(data[queries])
             search = _now() - t0
-            runs.append({"index": label, "build_s": build, "search_s": search,
+            method = "per query" if spec["kind"] == "ivf512" or not hasattr(index, "nprobe") else "list by list"
+            runs.append({"index": label, "build_s": build, "search_s": search, "search": method,
                          "recall_at_64": _recall(hits[sample], exact)})
     peak = _peak_rss_mb()
     return {"runs": [dict(r, peak_rss_mb=peak) for r in runs]}
@@ -202,13 +209,25 @@ def worker(spec: dict) -> dict:
 
 # ----------------------------------------------------------------------------- driver
 def configurations(n: int) -> list[tuple[str, list[int]]]:
-    """(configuration, probe values) measured at size n."""
-    configs = [("ivf512", [1]), ("auto", [])]
+    """(configuration, probe values) measured at size n.
+
+    "auto" is searched with its own nprobe and, above the exact limit, with 1/2 and 3/4 of it (same
+    build), to show what its nprobe buys; the grid holds IVF indexes with half and twice auto's lists.
+    """
+    from vclip.retrieval import auto_ivf, auto_nprobe
+
+    configs = [("ivf512", [1])]
     if n // RANKS >= 512 * 48:  # the reference trains its per-rank index once 24,576 vectors are cached
         configs.insert(0, ("ivf512-per-rank", []))
-    for nlist, probes in ((1024, [16, 32]), (2048, [32, 64]), (4096, [64, 128])):
-        if nlist * 32 <= n:
-            configs.append((f"ivf{nlist}/hnsw/train32", probes))
+    lists, probe = auto_ivf(n)
+    if n > EXACT_MAX:
+        configs.append(("auto", sorted({max(1, probe // 2), round(probe * 0.75)} - {probe})))
+        for other in (lists // 2, lists * 2):
+            if other * 32 <= n:
+                other_probe = auto_nprobe(other)
+                configs.append((f"ivf{other}/hnsw/train32", sorted({max(1, other_probe // 2), other_probe})))
+    else:
+        configs.append(("auto", []))
     if n <= 100_000:
         configs.append((f"ivf{round(4 * n ** 0.5)}", [1, 16]))  # faiss's defaults at the usual 4 sqrt(N) lists
         configs.append(("hnsw32", [64, 128]))
@@ -267,6 +286,17 @@ def run_size(n: int, work: Path, args, save) -> list[dict]:
     del vectors
     runs = []
     for kind, probes in configurations(n):
+        if args.configs and kind not in args.configs:
+            continue
+        if kind == "auto" and args.auto_alone:
+            probes = []
+        reused = [r for r in args.reused if r["n"] == n and r.get("config", _config_of(r)) == kind]
+        if kind in REFERENCE and reused:
+            for r in reused:
+                runs.append(r)
+                save(runs)
+                print(f"N={n:>9,}  {r['index']:38s} reused from: {r['measured_by']}", flush=True)
+            continue
         spec = {"kind": kind, "probes": probes, "vectors": str(vec_path), "queries": str(files["queries"]),
                 "sample": str(files["sample"]), "share_of": str(files["share_of"]), "seed": args.seed,
                 "threads": args.threads, "clock": args.clock,
@@ -276,7 +306,8 @@ def run_size(n: int, work: Path, args, save) -> list[dict]:
         if proc.returncode != 0:
             raise RuntimeError(f"worker {kind} at N={n} failed:\n{proc.stderr}")
         for r in json.loads(proc.stdout.strip().splitlines()[-1])["runs"]:
-            r = {"n": n, **r, "exact_s": exact_s, "queries": len(queries),
+            config = kind if kind != "auto" or r["index"].startswith("auto") else r["index"].rsplit("/nprobe", 1)[0]
+            r = {"n": n, "config": config, **r, "exact_s": exact_s, "queries": len(queries),
                  "speedup_vs_exact": exact_s / (r["build_s"] + r["search_s"])}
             runs.append(r)
             save(runs)
@@ -285,6 +316,37 @@ def run_size(n: int, work: Path, args, save) -> list[dict]:
                   f"{r['speedup_vs_exact']:6.1f}x faster than exact", flush=True)
     vec_path.unlink()
     return runs
+
+
+def _config_of(row: dict) -> str:
+    """The configuration name of a saved row: "auto" for the kit's choice, else its index without nprobe."""
+    if "per rank" in row["index"]:
+        return "ivf512-per-rank"
+    if row["index"].startswith("auto"):
+        return "auto"
+    return row["index"].rsplit("/nprobe", 1)[0].rsplit("/efSearch", 1)[0]
+
+
+def load_reused(path: Path, seed: int) -> list[dict]:
+    """The reference configurations' rows of a saved result of this benchmark, to copy instead of re-measuring.
+
+    Only the reference's IVF512 (global and per rank) is reused, and only from a result over the same
+    vectors (same seed; the vectors are regenerated identically from it). Each copied row keeps its
+    own figures, including the exact search timed in its run, and says where it was measured.
+    """
+    try:
+        saved = json.loads(path.read_text())
+        rows = saved["runs"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise SystemExit(f"--reuse {path}: not a saved result of this benchmark ({err})") from None
+    saved_seed = saved.get("seed", 0)  # results saved before the seed was recorded used the default, 0
+    if saved_seed != seed:
+        raise SystemExit(f"--reuse {path}: its vectors used seed {saved_seed}, this run uses --seed {seed}")
+    out = []
+    for r in rows:
+        if r.get("config", _config_of(r)) in REFERENCE:
+            out.append({**r, "config": _config_of(r), "measured_by": r.get("measured_by", saved["command"])})
+    return out
 
 
 def time_embedding(preset: str, n_videos: int) -> dict:
@@ -313,6 +375,19 @@ def time_embedding(preset: str, n_videos: int) -> dict:
     return {"preset": preset, "seconds_per_video": per_video, "gflop_per_video": flops / 1e9}
 
 
+def markdown_table(result: dict) -> str:
+    """The result as the Markdown table of docs/performance.md."""
+    lines = ["| N | index | search | build s | search s | exact s | build + search s | vs exact | recall@64 | peak MB |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in result["runs"]:
+        total = r["build_s"] + r["search_s"]
+        mark = " (earlier run)" if "measured_by" in r else ""
+        lines.append(f"| {r['n']:,} | `{r['index']}`{mark} | {r.get('search', 'per query')} | {r['build_s']:.1f} | "
+                     f"{r['search_s']:.1f} | {r['exact_s']:.1f} | {total:.1f} | {r['exact_s'] / total:.1f}x | "
+                     f"{r['recall_at_64']:.3f} | {r['peak_rss_mb']:,.0f} |")
+    return "\n".join(lines)
+
+
 def plot(result: dict, path: Path) -> None:
     """Time (build + the epoch's searches, and exact search) and recall@64 against N, log scale."""
     import matplotlib
@@ -327,7 +402,10 @@ def plot(result: dict, path: Path) -> None:
         families.setdefault(name, []).append(r)
     keep = [f for f, rs in families.items() if len(rs) > 1 or f == "auto"]
     fig, (ax_t, ax_r) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=120)
-    exact = sorted({(r["n"], r["exact_s"]) for r in runs})
+    by_n = {}
+    for r in runs:  # exact search is timed in every run; a size measured by several runs shows their mean
+        by_n.setdefault(r["n"], set()).add(r["exact_s"])
+    exact = sorted((n, float(np.mean(sorted(v)))) for n, v in by_n.items())
     ax_t.plot(*zip(*exact), "k--o", label="exact search (faiss.knn)")
     for name in keep:
         rs = sorted(families[name], key=lambda r: r["n"])
@@ -360,8 +438,21 @@ def main(argv=None) -> int:
     parser.add_argument("--embed", action="store_true", help="also time the embedding pass per preset")
     parser.add_argument("--figure", type=Path, help="also draw time and recall against N into this PNG")
     parser.add_argument("--plot", type=Path, metavar="RESULT_JSON", help="only draw --figure from a saved result")
+    parser.add_argument("--reuse", type=Path, metavar="RESULT_JSON",
+                        help="copy the reference's IVF512 rows (global, per rank) from this saved result over the same "
+                             "vectors instead of re-measuring them (each copied row names the command that measured it)")
+    parser.add_argument("--add-to", type=Path, metavar="RESULT_JSON",
+                        help="start from this saved result's rows at the sizes this run does not measure")
+    parser.add_argument("--configs", nargs="+", metavar="NAME",
+                        help="measure only these configurations (names as in the JSON's `config`: auto, ivf512, "
+                             "ivf512-per-rank, ivf1024/hnsw/train32, ...)")
+    parser.add_argument("--auto-alone", action="store_true", help="search auto's index with its own nprobe only")
+    parser.add_argument("--markdown", type=Path, metavar="RESULT_JSON", help="only print a saved result as a Markdown table")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown_table(json.loads(args.markdown.read_text())))
+        return 0
     if args.plot:
         plot(json.loads(args.plot.read_text()), args.figure or args.plot.with_suffix(".png"))
         return 0
@@ -374,8 +465,25 @@ def main(argv=None) -> int:
 
     _use_clock(args.clock)
     print(f"faiss {faiss.__version__}, {args.threads} threads, {args.clock} clock, {platform.processor() or platform.machine()}", flush=True)
-    runs = []
-    result = {"command": "python benchmarks/bench_retrieval.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    args.reused = load_reused(args.reuse, args.seed) if args.reuse else []
+    command = "python benchmarks/bench_retrieval.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    runs, commands = [], [command]
+    if args.add_to:
+        earlier = json.loads(args.add_to.read_text())
+        if (earlier.get("seed", 0), earlier["clock"], earlier["threads"]) != (args.seed, args.clock, args.threads):
+            parser.error(f"--add-to {args.add_to}: measured with another seed, clock or thread count")
+        configs = {n: {kind for kind, _ in configurations(n) if not args.configs or kind in args.configs}
+                   for n in args.sizes}  # what this run measures; the earlier rows of the rest are kept
+        for r in earlier["runs"]:
+            r = {**r, "config": _config_of(r), "search": r.get("search", "per query")}  # older rows: per query
+            if r["config"] == "auto" and r["n"] in configs and "auto" in configs[r["n"]]:
+                # auto is re-measured: an earlier auto row stays as a row of its index, named for what it was
+                index = r["index"].removeprefix("auto: ")
+                r = {**r, "index": f"{index} (auto before this run)", "config": _config_of({"index": index})}
+            if r["n"] not in configs or r["config"] not in configs[r["n"]]:
+                runs.append({**r, "measured_by": r.get("measured_by", earlier["command"])})
+        commands = earlier.get("commands", [earlier["command"]]) + commands
+    result = {"command": command, "commands": commands, "seed": args.seed,
               "threads": args.threads, "clock": args.clock, "k": K, "videos_per_group": V, "dim": DIM,
               "complete": False, "runs": runs}
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -386,7 +494,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="vclip-bench-retrieval-") as tmp:
         for n in args.sizes:
             runs.extend(run_size(n, Path(tmp), args, save))
-    result["complete"] = True
+    measured = {r["n"] for r in runs}
+    result["complete"] = all(n in measured for n in (10_000, 100_000, HOWTO100M))  # every size of the issue
     if args.embed:
         print("\n## Embedding pass (16 aligned clips per video, CPU, float32)")
         result["embedding"] = []

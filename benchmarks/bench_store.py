@@ -12,7 +12,9 @@ copied out as a float16 array (the stored dtype; the float32 conversion, the sam
 and done when a batch is collated, is timed separately), three ways: the store (a slice of an open memory map), ``np.load`` of the whole file
 per clip (what a naive loader does), and ``np.load(mmap_mode="r")`` per clip. The files were just
 written, so every method reads from the page cache (warm); cold-disk figures would favour the store
-further. Run::
+further. Training does not call ``FeatureStore.clip``: the path it runs (whole videos' features from
+the store, the overlapped sampler, collation, the host checks) is timed against the update by
+``benchmarks/bench_train.py``, whose figure the README quotes. Run::
 
     python benchmarks/bench_store.py [--videos 10000] [--seconds 20] [--keep DIR]
 """

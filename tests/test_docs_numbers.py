@@ -47,3 +47,10 @@ def test_sweep_table_is_the_committed_result():
     assert table in (ROOT / "docs/pretraining.md").read_text(), (
         "docs/pretraining.md: the sweep table differs from benchmarks/results/sweep_tasks_per_domain.json; print it "
         "with python benchmarks/sweep_tasks_per_domain.py --table benchmarks/results/sweep_tasks_per_domain.json")
+
+
+def test_retrieval_table_is_the_committed_result():
+    payload = json.loads((ROOT / "benchmarks/results/retrieval.json").read_text())
+    assert payload["complete"], "benchmarks/results/retrieval.json: not every size (10k, 100k, 1.2M) was measured"
+    table = _script("bench_retrieval").markdown_table(payload)
+    assert table in (ROOT / "docs/performance.md").read_text(), "run bench_retrieval.py --markdown and paste its table"

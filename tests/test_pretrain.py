@@ -172,3 +172,21 @@ def test_validation_at_saves_and_epoch_ends_together(tmp_path, arrays):
     assert [r["step"] for r in records if r["kind"] == "val"] == [3, 5, 6, 8]  # saves 3, 6; epoch end 5; run end 8
     best = (run / "checkpoints" / "BEST").read_text().strip()
     assert (run / "checkpoints" / best).is_dir()
+
+
+def test_a_training_step_runs_under_bf16_autocast_on_the_cpu(tmp_path, arrays):
+    """The mixed-precision path (autocast around the forward, float32 loss) exercised without a GPU."""
+    trainer = Trainer(small_config(tmp_path / "run", retrieval=False, precision="bf16"), data=arrays)
+    assert trainer.update.autocast_dtype == torch.bfloat16
+    seen = []
+    linear = next(m for m in trainer.model.modules() if isinstance(m, torch.nn.Linear))
+    hook = linear.register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    batch = trainer.batch_for(0, 0, [0, 1, 2, 3])
+    record = trainer.train_step(batch)
+    hook.remove()
+    assert seen and set(seen) == {torch.bfloat16}  # the towers' matrix products ran in bf16
+    assert torch.isfinite(record["loss"]) and record["loss"].dtype == torch.float32
+    assert all(p.dtype == torch.float32 for p in trainer.model.parameters())  # master weights stay float32
+    changed = sum(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters()))
+    assert changed > len(before) // 2

@@ -12,6 +12,7 @@ from vclip.retrieval import (
     choose_nlist,
     random_groups,
     retrieval_groups,
+    search_index,
     video_vectors,
 )
 from vclip.sampling import SamplingConfig, sample_group
@@ -59,9 +60,8 @@ def test_ivf_index_for_large_n_and_guideline():
     vecs, labels = clustered_vectors(n_clusters=40, per_cluster=50, dim=16)
     index, desc = build_index(vecs, "auto", exact_max_videos=1000)
     lists, probe = auto_ivf(2000)
-    assert (lists, probe) == (64, 2)  # the power of two nearest 2 sqrt(N), 1/32 of the lists searched
+    assert (lists, probe) == (32, 2)  # the power of two nearest sqrt(N); nprobe 8 (lists / 256)^(3/4)
     assert desc == f"ivf{lists}/hnsw/train32/nprobe{probe}" and index.ntotal == 2000 and index.nprobe == probe
-    assert auto_ivf(1_200_000) == (2048, 64) and auto_ivf(100_000) == (512, 16)
     _, desc = build_index(vecs, "ivf", nlist=50)
     assert desc == "ivf50/nprobe1"
     groups, stats = retrieval_groups(vecs, 16, np.random.default_rng(0), 64, "auto", exact_max_videos=1000, nprobe=4)
@@ -70,6 +70,33 @@ def test_ivf_index_for_large_n_and_guideline():
     assert np.mean([np.bincount(labels[g]).max() / len(g) for g in groups]) > 0.5  # most share one cluster
     with pytest.raises(ValueError, match="index must be one of"):
         build_index(vecs, "hnsw")
+
+
+def test_auto_ivf_probes_a_shrinking_share_of_the_lists():
+    # the measured points (docs/performance.md): 256/8 at 100k, 1024/23 at 1.2M
+    assert [auto_ivf(n) for n in (100_000, 300_000, 1_200_000)] == [(256, 8), (512, 13), (1024, 23)]
+    ns = [10**5, 10**6, 10**7, 10**8]
+    choices = [auto_ivf(n) for n in ns]
+    shares = [probe / lists for lists, probe in choices]
+    assert all(a > b for a, b in zip(shares, shares[1:]))  # so the search grows slower than N^2
+    scanned = [n * share for n, share in zip(ns, shares)]  # vectors scanned per query ~ N^(7/8)
+    growth = np.polyfit(np.log(ns), np.log(scanned), 1)[0]
+    assert 0.75 < growth < 0.95
+    with pytest.raises(ValueError, match="cannot size"):
+        auto_ivf(0)
+
+
+def test_search_index_list_by_list_matches_per_query_search():
+    vecs, _ = clustered_vectors(n_clusters=40, per_cluster=50, dim=16)
+    index, _ = build_index(vecs, "ivf", nlist=32, nprobe=4)
+    queries = vecs[::4]  # 500 queries x 4 probes over 32 lists: searched list by list
+    dist, ids = search_index(index, queries, 10)
+    ref_dist, ref_ids = index.search(queries, 10)
+    assert ids.shape == ref_ids.shape == (500, 10)
+    np.testing.assert_allclose(dist, ref_dist, rtol=1e-4, atol=1e-4)
+    assert np.mean(ids == ref_ids) > 0.99  # the same candidates (ties aside)
+    few_dist, few_ids = search_index(index, queries[:3], 10)  # few queries: index.search itself
+    np.testing.assert_array_equal(few_ids, ref_ids[:3])
 
 
 def test_video_vectors_match_a_manual_embedding_pass(random_videos):

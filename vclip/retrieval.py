@@ -16,15 +16,20 @@ Reference (fairseq ``examples/MMPT``):
 
 Index choice here: an exact ``IndexFlatL2`` for up to ``exact_max_videos`` (50,000) vectors, where an
 exact search of N/V queries costs only N^2/V * H flops; above that an ``IndexIVFFlat`` whose size,
-training sample and nprobe were chosen by measurement at 100k and 1.2M videos (:func:`auto_ivf`,
-``benchmarks/bench_retrieval.py``, docs/performance.md). ``index="ivf512"`` with nprobe 1 reproduces
-the reference's index exactly; ``index="ivf"`` is faiss's default training with round(4 sqrt(N)) lists. All randomness comes from a ``numpy.random.Generator`` (and a faiss
+training sample and nprobe were chosen by measurement at 100k, 300k and 1.2M videos (:func:`auto_ivf`,
+``benchmarks/bench_retrieval.py``, docs/performance.md). The epoch's N/V queries are searched list
+by list (:func:`search_index`): the queries that visit one inverted list are compared with its
+vectors in one matrix product, which is several times faster than faiss's per-query scan.
+``index="ivf512"`` with nprobe 1 reproduces the reference's index exactly; ``index="ivf"`` is
+faiss's default training with round(4 sqrt(N)) lists. All randomness comes from a ``numpy.random.Generator`` (and a faiss
 k-means seed drawn from it), so groups are deterministic given the seed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import logging
 import math
 import time
@@ -34,6 +39,7 @@ from dataclasses import dataclass, field
 import faiss
 import numpy as np
 import torch
+from faiss.contrib.big_batch_search import big_batch_search
 
 from vclip.progress import progress_bar
 from vclip.sampling import SamplingConfig, sample_group
@@ -105,16 +111,27 @@ def video_vectors(
 def auto_ivf(num_vectors: int) -> tuple[int, int]:
     """(lists, nprobe) of ``index="auto"`` above the exact limit, chosen by ``benchmarks/bench_retrieval.py``.
 
-    Lists: the power of two nearest 2 sqrt(N) (512 at 100k videos, 2048 at 1.2M), each k-means
-    trained on 32 vectors per list for 10 iterations, with an HNSW graph over the centroids as the
-    coarse quantizer; nprobe: 1/32 of the lists. On clustered 768-d vectors at 100k videos this gives
-    recall@64 0.98 against exact search at 1.8x less cost, where faiss's default training (256
-    vectors per list, round(4 sqrt N) lists) costs 3.6x more than exact search for recall 0.93. The
-    build stays cheap as N grows, but searching a fixed share of the lists grows as N^2, like exact
-    search (docs/performance.md has the 1.2M figures).
+    Lists: the power of two nearest sqrt(N) (256 at 100k videos, 512 at 300k, 1024 at 1.2M), each
+    k-means trained on 32 vectors per list for 10 iterations, with an HNSW graph over the centroids
+    as the coarse quantizer (adding N vectors then costs N log L distance computations, not N x L).
+    nprobe: :func:`auto_nprobe` (8 at 256 lists, 13 at 512, 23 at 1024).
+
+    Why, measured on clustered 768-d vectors (docs/performance.md): recall@64 follows the share of
+    the lists searched more than their number, and a fixed share (the previous rule, 1/32) makes the
+    search grow as N^2, like exact search. At 1.2M videos, 23 of 1024 lists gave recall 0.977 for
+    13x less than exact search (build + the epoch's searches); 32 of 2048 lists (a smaller share,
+    1/64) gave 0.948; at 100k, 8 of 256 lists gave 0.98. So the share falls slowly with N:
+    nprobe ~ L^(3/4) ~ N^(3/8), and the search scans N^(7/8) vectors per query, N^1.875 in all.
     """
-    lists = 2 ** round(math.log2(2 * math.sqrt(num_vectors)))
-    return lists, max(1, lists // 32)
+    if num_vectors < 1:
+        raise ValueError(f"cannot size an index for {num_vectors} vectors")
+    lists = 2 ** max(0, round(math.log2(math.sqrt(num_vectors))))
+    return lists, auto_nprobe(lists)
+
+
+def auto_nprobe(lists: int) -> int:
+    """Lists searched per query by ``index="auto"``: 8 at 256 lists, growing as (lists / 256)^(3/4)."""
+    return max(1, min(lists, round(8 * (lists / 256) ** 0.75)))
 
 
 def choose_nlist(num_vectors: int) -> int:
@@ -181,6 +198,23 @@ def _ivf(vectors, lists, nprobe, seed, points_per_list=None, kmeans_iters=None, 
     return ivf, f"{desc}/nprobe{nprobe}"
 
 
+def search_index(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(distances, ids) of the ``k`` nearest neighbours of each query, as ``index.search`` returns.
+
+    An IVF index visited by many queries is searched list by list (faiss's ``big_batch_search``):
+    the queries assigned to one inverted list are compared with all of that list's vectors in one
+    BLAS matrix product, then merged into per-query heaps. The candidates are the same as
+    ``index.search``'s (the same lists are scanned exactly), but an epoch's N/32 queries cost
+    several times less (docs/performance.md). Other indexes, and few queries, use ``index.search``.
+    """
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    ivf = isinstance(index, faiss.IndexIVFFlat)
+    if not ivf or len(queries) * index.nprobe < 4 * index.nlist:  # too few queries per list for BLAS to pay
+        return index.search(queries, k)
+    with contextlib.redirect_stdout(io.StringIO()):  # faiss 1.15 prints per-list progress even at verbose=0
+        return big_batch_search(index, queries, k, verbose=1)
+
+
 def random_groups(num_videos: int, videos_per_group: int, rng: np.random.Generator) -> list[list[int]]:
     """floor(N/V) groups of V distinct videos from a random permutation (``--no-retrieval``)."""
     if num_videos < videos_per_group:
@@ -228,7 +262,7 @@ def retrieval_groups(
     queries = rng.choice(n, size=n_groups, replace=False)
     t0 = time.perf_counter()
     k = min(num_candidates, n)
-    _, hits = faiss_index.search(np.ascontiguousarray(vectors[queries], dtype=np.float32), k)
+    _, hits = search_index(faiss_index, vectors[queries], k)
     stats.search_seconds = time.perf_counter() - t0
 
     groups = []

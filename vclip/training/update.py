@@ -33,9 +33,9 @@ def polynomial_decay(step: int, warmup: int, total: int, peak: float, end: float
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype of ``optimisation.precision`` on ``device`` (None: full float32)."""
     if device.type != "cuda":
-        if precision in ("fp16", "bf16"):
-            raise ConfigError(f"precision {precision!r} is for GPUs only; this run is on {device}")
-        return None
+        if precision == "fp16":  # its loss scaler is CUDA's
+            raise ConfigError(f"precision 'fp16' is for GPUs only; this run is on {device} (bf16 runs on a CPU too)")
+        return torch.bfloat16 if precision == "bf16" else None  # CPU autocast: the bf16 path, testable without a GPU
     return {"auto": torch.float16, "fp16": torch.float16, "bf16": torch.bfloat16, "fp32": None}[precision]
 
 
@@ -61,6 +61,7 @@ class Optimisation:
             betas=config.betas,
             eps=config.adam_eps,
             weight_decay=config.weight_decay,
+            fused=True,  # one kernel for all parameters: 5x faster than the per-tensor loop on a CPU (docs/performance.md)
         )
         self.scaler = torch.amp.GradScaler(
             "cuda", init_scale=128.0, enabled=self.autocast_dtype == torch.float16
