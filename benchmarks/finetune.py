@@ -59,6 +59,18 @@ def main(argv=None) -> int:
     name = f"tiny-steps{args.pretrain_steps}-seed0"
     init = teaching_run(args.data, "runs/notebooks", name=name, preset="tiny", steps=args.pretrain_steps, seed=0)
     results: dict = {}
+
+    def save() -> dict:  # after every task, so that a stopped run keeps what it measured
+        payload = {"command": COMMAND + (f" --tasks {' '.join(args.tasks)}" if args.tasks != list(FINETUNE_TASKS) else "")
+                   + (f" --seeds {' '.join(map(str, args.seeds))}" if args.seeds != [0, 1, 2] else ""),
+                   "data": "the default synthetic world (make data)", "init": f"runs/notebooks/runs/{name} (tiny preset)",
+                   "selection": "lowest validation loss (held-out training videos; CrossTask videos_val.csv)",
+                   "seeds": args.seeds, "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
+                   "results": results}
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(payload, indent=1) + "\n")
+        return payload
+
     for task in args.tasks:
         runs = []
         for seed in args.seeds:
@@ -86,14 +98,7 @@ def main(argv=None) -> int:
         if task == "coin":
             results[task]["background_share"] = runs[0]["test"]["all_background"]
             results[task]["predicted_background"] = spread([r["test"]["predicted_background"] for r in runs])
-    payload = {"command": COMMAND + (f" --tasks {' '.join(args.tasks)}" if args.tasks != list(FINETUNE_TASKS) else "")
-               + (f" --seeds {' '.join(map(str, args.seeds))}" if args.seeds != [0, 1, 2] else ""),
-               "data": "the default synthetic world (make data)", "init": f"runs/notebooks/runs/{name} (tiny preset)",
-               "selection": "lowest validation loss (held-out training videos; CrossTask videos_val.csv)",
-               "seeds": args.seeds, "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
-               "results": results}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(payload, indent=1) + "\n")
+        payload = save()
     print(format_benchmark(payload))
     return 0
 
