@@ -12,6 +12,13 @@ Usage::
     python -m vclip.finetune --task youcook2 --init runs/pretrain --data data/generated/synthetic/youcook2 --output runs/ft
     python -m vclip.finetune --task coin --init checkpoint_best.pt --data data/coin --output runs/coin --config paper
     torchrun --nproc-per-node 2 -m vclip.finetune --task msrvtt --init RUN --data DIR --output RUN2 --config paper
+    python -m vclip.finetune --task coin --config paper --print-config      # the resolved recipe, as JSON
+    python -m vclip.finetune --task coin --config paper --help              # every setting, that recipe's defaults
+
+The command line is :class:`FinetuneCommand`, built by tyro from :class:`FinetuneConfig` (help from
+the fields' comments) the way :mod:`vclip.config` builds ``vclip.pretrain``'s: defaults, then the
+recipe ``--config`` and ``--task`` name, then the command line; a bad value is a one-line
+:class:`vclip.config.ConfigError`.
 
 =============  =====================================  ======  ======  ========================
 task           loss (:mod:`vclip.tasks.heads`)         batch   epochs  data (per epoch)
