@@ -47,3 +47,12 @@ def test_sweep_table_is_the_committed_result():
     assert table in (ROOT / "docs/pretraining.md").read_text(), (
         "docs/pretraining.md: the sweep table differs from benchmarks/results/sweep_tasks_per_domain.json; print it "
         "with python benchmarks/sweep_tasks_per_domain.py --table benchmarks/results/sweep_tasks_per_domain.json")
+
+
+@pytest.mark.parametrize("document", ["README.md", "docs/finetuning.md"])
+def test_finetune_table_is_the_committed_result(document):
+    payload = json.loads((ROOT / "benchmarks/results/finetune.json").read_text())
+    table = _script("finetune").markdown_table(payload)
+    assert table in (ROOT / document).read_text(), (
+        f"{document}: the fine-tuning table differs from benchmarks/results/finetune.json; print it with "
+        "python benchmarks/finetune.py --table benchmarks/results/finetune.json")
