@@ -10,8 +10,11 @@ baseline), so a model that predicts background everywhere cannot look good.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/finetune.py                       # 3 seeds, all tasks
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/finetune.py --tasks coin --seeds 0 1 2 3 4
+    python benchmarks/finetune.py --table benchmarks/results/finetune.json       # README/docs table
 
-Writes ``benchmarks/results/finetune.json`` (``--out``) and prints a table; asserts nothing.
+Writes ``benchmarks/results/finetune.json`` (``--out``) and prints a table; asserts nothing. ``--table``
+prints the markdown table that README.md and docs/finetuning.md quote (tests/test_docs_numbers.py
+keeps them equal).
 """
 
 from __future__ import annotations
@@ -38,6 +41,30 @@ ROOT = Path(__file__).resolve().parents[1]
 COMMAND = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/finetune.py"
 
 
+# (task, metric) rows of the markdown table: each task's headline metric, and COIN without background
+ROWS = (("youcook2", "R@1"), ("msrvtt", "R@1"), ("msrvtt_qa", "accuracy"), ("coin", "frame_acc"),
+        ("coin", "frame_acc_no_bg"), ("crosstask", "recall"))
+
+
+def markdown_table(payload: dict) -> str:
+    """Zero-shot and fine-tuned (mean +- std, min..max over the seeds) per (task, metric), and COIN's
+    background share (what predicting background everywhere scores)."""
+    results, seeds = payload["results"], len(payload["seeds"])
+    lines = [f"| task | metric | zero-shot | fine-tuned, mean +- std (min..max) of {seeds} seeds | "
+             "better than zero-shot in every seed |", "| --- | --- | --- | --- | --- |"]
+    for task, metric in ROWS:
+        if task not in results:
+            continue
+        entry, tuned = results[task]["metrics"][metric], results[task]["metrics"][metric]["fine_tuned"]
+        every = all(value > entry["zero_shot"] for value in tuned["values"])
+        lines.append(f"| {task} | {metric} | {entry['zero_shot']:.1f} | {tuned['mean']:.1f} +- {tuned['std']:.1f} "
+                     f"({tuned['min']:.1f}..{tuned['max']:.1f}) | {'yes' if every else 'NO'} |")
+        if (task, metric) == ("coin", "frame_acc"):
+            lines.append(f"| coin | background share (all-background baseline) | {results['coin']['background_share']:.1f} "
+                         f"| {results['coin']['background_share']:.1f} | |")
+    return "\n".join(lines)
+
+
 def spread(values: list[float]) -> dict:
     return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
             "min": min(values), "max": max(values), "values": values}
@@ -51,7 +78,12 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--pretrain-steps", type=int, default=128, help="steps of the shared teaching run")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "finetune.json"))
+    parser.add_argument("--table", metavar="RESULT_JSON", default=None,
+                        help="print the markdown table of a saved result and exit")
     args = parser.parse_args(argv)
+    if args.table:
+        print(markdown_table(json.loads(Path(args.table).read_text())))
+        return 0
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
 
     from vclip.notebooks import teaching_run
@@ -59,6 +91,18 @@ def main(argv=None) -> int:
     name = f"tiny-steps{args.pretrain_steps}-seed0"
     init = teaching_run(args.data, "runs/notebooks", name=name, preset="tiny", steps=args.pretrain_steps, seed=0)
     results: dict = {}
+
+    def save() -> dict:  # after every task, so that a stopped run keeps what it measured
+        payload = {"command": COMMAND + (f" --tasks {' '.join(args.tasks)}" if args.tasks != list(FINETUNE_TASKS) else "")
+                   + (f" --seeds {' '.join(map(str, args.seeds))}" if args.seeds != [0, 1, 2] else ""),
+                   "data": "the default synthetic world (make data)", "init": f"runs/notebooks/runs/{name} (tiny preset)",
+                   "selection": "lowest validation loss (held-out training videos; CrossTask videos_val.csv)",
+                   "seeds": args.seeds, "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
+                   "results": results}
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(payload, indent=1) + "\n")
+        return payload
+
     for task in args.tasks:
         runs = []
         for seed in args.seeds:
@@ -86,14 +130,7 @@ def main(argv=None) -> int:
         if task == "coin":
             results[task]["background_share"] = runs[0]["test"]["all_background"]
             results[task]["predicted_background"] = spread([r["test"]["predicted_background"] for r in runs])
-    payload = {"command": COMMAND + (f" --tasks {' '.join(args.tasks)}" if args.tasks != list(FINETUNE_TASKS) else "")
-               + (f" --seeds {' '.join(map(str, args.seeds))}" if args.seeds != [0, 1, 2] else ""),
-               "data": "the default synthetic world (make data)", "init": f"runs/notebooks/runs/{name} (tiny preset)",
-               "selection": "lowest validation loss (held-out training videos; CrossTask videos_val.csv)",
-               "seeds": args.seeds, "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
-               "results": results}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(payload, indent=1) + "\n")
+        payload = save()
     print(format_benchmark(payload))
     return 0
 

@@ -54,3 +54,12 @@ def test_retrieval_table_is_the_committed_result():
     assert payload["complete"], "benchmarks/results/retrieval.json: not every size (10k, 100k, 1.2M) was measured"
     table = _script("bench_retrieval").markdown_table(payload)
     assert table in (ROOT / "docs/performance.md").read_text(), "run bench_retrieval.py --markdown and paste its table"
+
+
+@pytest.mark.parametrize("document", ["README.md", "docs/finetuning.md"])
+def test_finetune_table_is_the_committed_result(document):
+    payload = json.loads((ROOT / "benchmarks/results/finetune.json").read_text())
+    table = _script("finetune").markdown_table(payload)
+    assert table in (ROOT / document).read_text(), (
+        f"{document}: the fine-tuning table differs from benchmarks/results/finetune.json; print it with "
+        "python benchmarks/finetune.py --table benchmarks/results/finetune.json")

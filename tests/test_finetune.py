@@ -157,12 +157,79 @@ def test_cli_run_per_task(task, synthetic_world, tiny_init, tmp_path, capsys):
     assert summary["task"] == task and summary["selected_epoch"] == 1 and summary["test"]["metrics"]
     assert (run / "checkpoints" / "epoch_001" / "model.safetensors").is_file()
     assert (run / "checkpoints" / "epoch_001" / "head.safetensors").is_file() == (task == "coin")
+    # written through vclip.rundir: both pointers name the kept checkpoint, no temporary folder, lock released
+    assert [(run / "checkpoints" / n).read_text() for n in ("LATEST", "BEST")] == ["epoch_001\n"] * 2
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["BEST", "LATEST", "epoch_001"]
+    assert not (run / ".lock").exists()
     assert evaluate_main(["--task", task, "--checkpoint", str(run), "--data", str(synthetic_world / task),
                           "--no-progress", "--no-baselines"]) == 0
     table = capsys.readouterr().out
     assert "paper fine-tuned" in table and "zero-shot (init)" in table
     assert finetune_main(argv) == 2  # an existing run is refused with a one-line error
     assert "already holds a run" in capsys.readouterr().err
+
+
+def test_cli_prints_the_resolved_recipe(capsys):
+    from vclip.finetune import main as finetune_main
+
+    assert finetune_main(["--task", "coin", "--config", "paper", "--epochs", "3", "--print-config"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["task"], printed["config"], printed["train_stride"], printed["epochs"], printed["lr"]) == \
+        ("coin", "paper", 8, 3, 5e-5)  # the paper recipe of COIN, with the command line on top
+    assert finetune_main(["--task", "msrvtt", "--print-config"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["config"], printed["batch_size"], printed["dup"]) == ("teaching", 64, 2)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--task", "coin", "--epochs", "0"], "epochs must be >= 1, got 0"),
+    (["--task", "youcook2", "--batch-size", "1"], "at least 2 clips"),
+    (["--task", "coin", "--config", "big"], "--config must be one of paper, teaching, got 'big'"),
+    (["--task", "coin"], "--init, --data, --output required"),
+    (["--task", "coin", "--init", "a", "--data", "b", "--output", "c", "--device", "tpu"], "device"),
+])
+def test_cli_bad_values_are_one_line(argv, message, capsys):
+    from vclip.finetune import main as finetune_main
+
+    assert finetune_main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_cli_requires_a_task(capsys):
+    from vclip.finetune import main as finetune_main
+
+    with pytest.raises(SystemExit) as exit_info:
+        finetune_main(["--init", "a"])
+    assert exit_info.value.code == 2 and "--task" in capsys.readouterr().err
+
+
+def test_a_locked_run_directory_is_refused_before_writing(synthetic_world, tiny_init, tmp_path, capsys):
+    from vclip.finetune import main as finetune_main
+    from vclip.rundir import RunDir
+
+    run = tmp_path / "run"
+    with RunDir(run).lock():  # another process owns it
+        assert finetune_main(["--task", "crosstask", "--init", str(tiny_init), "--data", str(synthetic_world),
+                              "--output", str(run), "--epochs", "1", "--no-progress"]) == 2
+        assert "is in use by pid" in capsys.readouterr().err
+        assert [p.name for p in run.iterdir()] == [".lock"]
+
+
+def test_init_best_may_only_name_a_checkpoint_inside_the_run(tmp_path, tiny_init):
+    import shutil
+
+    from vclip.finetune import resolve_init
+    from vclip.rundir import CheckpointError
+
+    run = tmp_path / "pretrain"
+    shutil.copytree(tiny_init, run / "checkpoints" / "step_000010")
+    (run / "checkpoints" / "LATEST").write_text("step_000010\n")
+    (run / "checkpoints" / "BEST").write_text("step_000010\n")
+    assert resolve_init(run) == run / "checkpoints" / "step_000010"
+    (run / "checkpoints" / "BEST").write_text("../../elsewhere\n")
+    with pytest.raises(CheckpointError, match="BEST: expected the name of a checkpoint folder"):
+        resolve_init(run)
 
 
 def test_cli_bad_input_is_one_line(tmp_path, tiny_init, capsys):

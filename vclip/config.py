@@ -30,6 +30,8 @@ Short names read through to their section (``config.lr`` is ``config.optimisatio
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -50,6 +52,36 @@ _DEFER_CHECKS = False
 
 class ConfigError(ValueError):
     """A configuration that cannot run: a bad value, an unknown key, a missing file."""
+
+
+@contextlib.contextmanager
+def deferred_checks():
+    """While tyro builds a configuration from the command line, the ``__post_init__`` checks wait.
+
+    tyro would turn a check's error into a boxed message; the kit checks the resolved values once
+    afterwards and reports a bad value as a one-line :class:`ConfigError` (``vclip.pretrain``,
+    ``vclip.finetune``).
+    """
+    global _DEFER_CHECKS
+    _DEFER_CHECKS = True
+    try:
+        yield
+    finally:
+        _DEFER_CHECKS = False
+
+
+def checks_deferred() -> bool:
+    """True inside :func:`deferred_checks` (a ``__post_init__`` then skips its checks)."""
+    return _DEFER_CHECKS
+
+
+def early_options(argv: list[str], **defaults: str) -> dict[str, str]:
+    """The values of the options that choose the defaults (``--config``, ``--task``), read before tyro
+    parses the whole command line; the rest of ``argv`` is left to tyro."""
+    early = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    for name, default in defaults.items():
+        early.add_argument("--" + name.replace("_", "-"), dest=name, default=default)
+    return vars(early.parse_known_args(argv)[0])
 
 
 def _short(*names: str):
@@ -405,27 +437,21 @@ def parse_typed_command(command_class, argv: list[str] | None, prog: str, defaul
     A field's value check (``__post_init__``) raises :class:`ConfigError` (one line, said by the
     program) instead of tyro's boxed message; unknown flags and bad choices exit with usage (status 2).
     """
-    global _DEFER_CHECKS
-    _DEFER_CHECKS = True  # the sections' checks run once on the resolved values (PretrainConfig.from_dict)
     try:
-        return tyro.cli(command_class, args=argv, prog=prog, default=default, description=command_class.__doc__)
+        with deferred_checks():  # the sections' checks run once on the resolved values, by the caller
+            return tyro.cli(command_class, args=argv, prog=prog, default=default, description=command_class.__doc__)
     except ConfigError:
         raise
     except ValueError as error:  # a plain dataclass's own check of a value (e.g. EvalConfig)
         raise ConfigError(str(error)) from None
-    finally:
-        _DEFER_CHECKS = False
 
 
 def parse_command_line(argv: list[str] | None = None, prog: str = "python -m vclip.pretrain") -> PretrainCommand:
     """Resolve defaults < recipe < command line. ``--steps`` beats a recipe's epochs (and vice versa)."""
-    import argparse
     import sys
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    early = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    early.add_argument("--config", default=DEFAULT_RECIPE)
-    recipe = early.parse_known_args(argv)[0].config
+    recipe = early_options(argv, config=DEFAULT_RECIPE)["config"]
     try:
         base = load_recipe(recipe)
     except ConfigError:

@@ -12,6 +12,13 @@ Usage::
     python -m vclip.finetune --task youcook2 --init runs/pretrain --data data/generated/synthetic/youcook2 --output runs/ft
     python -m vclip.finetune --task coin --init checkpoint_best.pt --data data/coin --output runs/coin --config paper
     torchrun --nproc-per-node 2 -m vclip.finetune --task msrvtt --init RUN --data DIR --output RUN2 --config paper
+    python -m vclip.finetune --task coin --config paper --print-config      # the resolved recipe, as JSON
+    python -m vclip.finetune --task coin --config paper --help              # every setting, that recipe's defaults
+
+The command line is :class:`FinetuneCommand`, built by tyro from :class:`FinetuneConfig` (help from
+the fields' comments) the way :mod:`vclip.config` builds ``vclip.pretrain``'s: defaults, then the
+recipe ``--config`` and ``--task`` name, then the command line; a bad value is a one-line
+:class:`vclip.config.ConfigError`.
 
 =============  =====================================  ======  ======  ========================
 task           loss (:mod:`vclip.tasks.heads`)         batch   epochs  data (per epoch)
@@ -35,37 +42,51 @@ validation split (:mod:`vclip.tasks.training`: held-out training videos; CrossTa
 test set and the best reported: selection on the test set, optimistic, and every report of such a
 run says so); ``last`` keeps the final epoch.
 
-Run directory (``vclip.evaluate --checkpoint RUN`` loads it and reports fine-tuned beside zero-shot)::
+Run directory (``vclip.evaluate --checkpoint RUN`` loads it and reports fine-tuned beside zero-shot),
+written through :class:`vclip.rundir.RunDir`, so the guarantees of ``docs/reliability.md`` hold as for
+pre-training (one owner holds ``.lock`` before anything is written; a checkpoint is written to a
+temporary folder, fsynced and renamed before ``LATEST``/``BEST`` name it; files are read as JSON,
+text or safetensors only)::
 
     <run>/config.json          the FinetuneConfig
     <run>/finetune.json        task, init, selection, every epoch's losses, test metrics fine-tuned
                                and zero-shot (the init model, same test split)
     <run>/metrics.jsonl        train/val records
+    <run>/.lock                held while the run trains
     <run>/checkpoints/epoch_XXX/{model.safetensors, config.json[, head.safetensors, head.json]}
     <run>/checkpoints/LATEST, BEST   both name the selected checkpoint (the only one kept)
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
 import math
 import os
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
+import tyro
 from torch import nn
 from tqdm.auto import tqdm
 
 from vclip import distributed as vdist
+from vclip.config import (
+    ConfigError,
+    _check_device,
+    checks_deferred,
+    deferred_checks,
+    early_options,
+    parse_typed_command,
+)
 from vclip.localization import sliding_windows
+from vclip.rundir import RunDir, atomic_write_text, read_json_file
 from vclip.tasks.common import EvalConfig, pad_clip
 from vclip.tasks.heads import (
     IGNORE_INDEX,
@@ -111,64 +132,84 @@ TEACHING: dict[str, dict] = {
 CONFIGS = {"paper": PAPER, "teaching": TEACHING}
 
 
+TaskName = Literal["youcook2", "msrvtt", "msrvtt_qa", "coin", "crosstask"]
+
+
 @dataclass
 class FinetuneConfig:
     """Every setting of a fine-tuning run. Field defaults are the reference's shared settings; the
-    per-task ones come from the named recipe (:func:`recipe`)."""
+    per-task ones come from the named recipe (:func:`recipe`; on the command line, ``--config`` and
+    ``--task`` choose it and the defaults ``--help`` shows are that recipe's)."""
 
-    task: str = ""  # youcook2 | msrvtt | msrvtt_qa | coin | crosstask
-    init: str = ""  # a vclip run directory or checkpoint folder, or the reference's checkpoint_best.pt
-    data: str = ""  # the task folder (as for vclip.evaluate --task T --data), or a world root holding <task>/
-    output: str = ""  # the run directory
-    config: str = "teaching"  # the recipe: teaching | paper
-    seed: int = 0
-    epochs: int = 10
-    batch_size: int = 128  # clips per update (youcook2, msrvtt, msrvtt_qa); 1 video for coin/crosstask
+    task: TaskName  # the downstream task (its loss and head: vclip.tasks.heads)
+    init: str = ""  # the pre-trained model: a vclip run directory (its checkpoints/BEST), a checkpoint folder, or the reference's checkpoint_best.pt
+    data: str = ""  # the task folder (as for vclip.evaluate --task T --data, with the training split), or a world root holding <task>/
+    output: str = ""  # the new run directory (vclip.evaluate --checkpoint takes it)
+    config: Literal["teaching", "paper"] = "teaching"  # the recipe: teaching (CPU minutes) or paper (the reference's projects/retri/videoclip/*_videoclip.yaml)
+    seed: int = 0  # head initialisation, validation videos, batch order, captions drawn, dropout
+    epochs: int = 10  # passes over the training split (validation and selection after each)
+    batch_size: int = 128  # clips per update (youcook2, msrvtt, msrvtt_qa); coin and crosstask take 1 video
     dup: int = 1  # MSR-VTT: each training video appears dup times per epoch, each with a random caption
-    train_stride: int = 16  # coin/crosstask: training windows start every train_stride seconds
-    window: int = MAX_VIDEO_LEN  # coin/crosstask window length
-    lr: float = 5e-5
-    warmup_updates: int = 122
-    total_num_update: int | None = 1_000_000  # linear decay reaches 0 here; None = this run's last update
-    betas: tuple[float, float] = (0.9, 0.98)
-    adam_eps: float = 1e-8
-    weight_decay: float = 0.0
-    clip_norm: float = 2.0
-    select: str = "val"  # val | test (the reference's predict.py rule) | last
-    val_fraction: float = 0.1  # training videos held out for validation (not CrossTask: videos_val.csv)
-    eval_batch_size: int = 128  # EvalConfig.batch_size of the test evaluations
-    log_every: int = 10
-    device: str | None = None
-    progress: bool = True
+    train_stride: int = 16  # coin, crosstask: training windows start every train_stride seconds
+    window: int = MAX_VIDEO_LEN  # coin, crosstask: window length in seconds
+    lr: float = 5e-5  # peak learning rate (Adam)
+    warmup_updates: int = 122  # linear warm-up from lr/warmup_updates to lr
+    total_num_update: int | None = 1_000_000  # the linear decay reaches 0 here (reference: 1,000,000, never reached); None: this run's last update
+    betas: tuple[float, float] = (0.9, 0.98)  # Adam betas
+    adam_eps: float = 1e-8  # Adam epsilon
+    weight_decay: float = 0.0  # Adam weight decay (none in the reference)
+    clip_norm: float = 2.0  # gradient norm clip
+    select: Literal["val", "test", "last"] = "val"  # model selection: val (lowest validation loss), test (the reference's predict.py rule: on the TEST set, optimistic), last
+    val_fraction: float = 0.1  # training videos held out for validation (not CrossTask: its videos_val.csv)
+    eval_batch_size: int = 128  # clips per forward pass of the test evaluations
+    log_every: int = 10  # updates between training-loss records in metrics.jsonl
+    device: str | None = None  # cpu, cuda, cuda:N (None: cuda when available; torchrun gives each rank its GPU)
+    progress: bool = True  # progress bar (--no-progress)
 
     def __post_init__(self) -> None:
+        if checks_deferred():  # parse_command_line checks the resolved values once, in one line
+            return
         self.betas = tuple(float(b) for b in self.betas)
         if self.task not in FINETUNE_TASKS:
-            raise ValueError(f"task must be one of {', '.join(FINETUNE_TASKS)}, got {self.task!r}")
+            raise ConfigError(f"task must be one of {', '.join(FINETUNE_TASKS)}, got {self.task!r}")
         if self.config not in CONFIGS:
-            raise ValueError(f"config must be one of {', '.join(CONFIGS)}, got {self.config!r}")
+            raise ConfigError(f"config must be one of {', '.join(CONFIGS)}, got {self.config!r}")
         if self.select not in SELECTIONS:
-            raise ValueError(f"select must be one of {', '.join(SELECTIONS)}, got {self.select!r}")
+            raise ConfigError(f"select must be one of {', '.join(SELECTIONS)}, got {self.select!r}")
         for name in ("epochs", "batch_size", "dup", "train_stride", "log_every", "eval_batch_size"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.task in ("youcook2", "msrvtt", "msrvtt_qa") and self.batch_size < 2:
-            raise ValueError(f"{self.task}: a contrastive batch needs at least 2 clips, got batch_size={self.batch_size}")
+            raise ConfigError(f"{self.task}: a contrastive batch needs at least 2 clips, got batch_size={self.batch_size}")
         if not 1 <= self.window <= MAX_VIDEO_LEN:
-            raise ValueError(f"window must be in [1, {MAX_VIDEO_LEN}], got {self.window}")
+            raise ConfigError(f"window must be in [1, {MAX_VIDEO_LEN}], got {self.window}")
         if not self.lr > 0 or self.clip_norm <= 0:
-            raise ValueError(f"lr and clip_norm must be > 0, got {self.lr} and {self.clip_norm}")
+            raise ConfigError(f"lr and clip_norm must be > 0, got {self.lr} and {self.clip_norm}")
+        if self.warmup_updates < 0 or (self.total_num_update is not None and self.total_num_update < 1):
+            raise ConfigError(f"warmup_updates must be >= 0 and total_num_update >= 1, got {self.warmup_updates} "
+                              f"and {self.total_num_update}")
         if self.select == "val" and self.task != "crosstask" and not 0 < self.val_fraction < 1:
-            raise ValueError(f"select='val' needs 0 < val_fraction < 1, got {self.val_fraction}")
+            raise ConfigError(f"select='val' needs 0 < val_fraction < 1, got {self.val_fraction}")
+        if self.device is not None:
+            _check_device(self.device)
 
 
 def recipe(task: str, config: str = "teaching", **overrides) -> FinetuneConfig:
     """The named recipe of ``task`` (``teaching`` or ``paper``) with ``overrides`` on top."""
     if config not in CONFIGS:
-        raise ValueError(f"config must be one of {', '.join(CONFIGS)}, got {config!r}")
+        raise ConfigError(f"config must be one of {', '.join(CONFIGS)}, got {config!r}")
     if task not in FINETUNE_TASKS:
-        raise ValueError(f"task must be one of {', '.join(FINETUNE_TASKS)}, got {task!r}")
+        raise ConfigError(f"task must be one of {', '.join(FINETUNE_TASKS)}, got {task!r}")
+    unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(FinetuneConfig)})
+    if unknown:
+        raise ConfigError(f"unknown setting {unknown[0]!r}; FinetuneConfig has "
+                          f"{[f.name for f in dataclasses.fields(FinetuneConfig)]}")
     return FinetuneConfig(**{"task": task, "config": config, **CONFIGS[config][task], **overrides})
+
+
+def epoch_name(epoch: int) -> str:
+    """The checkpoint folder of the model after ``epoch`` epochs: ``epoch_003``."""
+    return f"epoch_{int(epoch):03d}"
 
 
 # ---------------------------------------------------------------------------------------- loading
@@ -178,9 +219,9 @@ def resolve_init(path: str | Path) -> Path:
     from vclip.checkpoint import resolve_checkpoint
 
     path = Path(path)
-    best = path / "checkpoints" / "BEST"
-    if path.is_dir() and best.is_file():
-        folder = path / "checkpoints" / best.read_text(encoding="utf-8").strip()
+    run = RunDir(path)
+    if path.is_dir() and run.best_path.is_file():
+        folder = run.best()  # only the kit's checkpoint names, inside checkpoints/ (vclip.rundir)
         if (folder / "model.safetensors").is_file():
             return folder
     return resolve_checkpoint(path)
@@ -200,7 +241,7 @@ def finetuned_run(path: str | Path) -> dict | None:
     for candidate in (path, path.parent.parent):
         summary = candidate / SUMMARY_NAME
         if summary.is_file():
-            return json.loads(summary.read_text(encoding="utf-8"))
+            return read_json_file(summary)
     return None
 
 
@@ -348,7 +389,9 @@ class FineTuner:
         default_device = "cuda" if torch.cuda.is_available() else "cpu"
         self.dist = dist or vdist.DistInfo(device=torch.device(cfg.device or default_device))
         self.device = self.dist.device
-        self.run_dir = Path(cfg.output)
+        self.rundir = RunDir(cfg.output)
+        self.run_dir = self.rundir.path
+        self._lock = None  # the run directory's lock, held by the main process while it trains
         self.folder = resolve_task_folder(cfg.task, cfg.data)
         if not self.folder.is_dir():
             raise FileNotFoundError(f"--data {cfg.data}: no such folder")
@@ -447,34 +490,30 @@ class FineTuner:
     def _log(self, record: dict) -> None:
         self.history.append(record)
         if self.dist.is_main:
-            with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
+            self.rundir.append_metrics(record)
 
     def _save(self, epoch: int) -> None:
-        from vclip.rundir import atomic_write_text as _atomic_write
-
+        """The selected epoch's checkpoint, atomically (vclip.rundir); then the previous one is removed."""
         if not self.dist.is_main:
             return
-        ckdir = self.run_dir / "checkpoints"
-        name = f"epoch_{epoch:03d}"
-        tmp = ckdir / f".tmp_{name}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        self.model.save_pretrained(tmp)
-        if self.head is not None:
-            self.head.save(tmp)
-        for old in ckdir.glob("epoch_*"):  # one checkpoint is kept: the selected one
-            shutil.rmtree(old, ignore_errors=True)
-        tmp.rename(ckdir / name)
-        _atomic_write(ckdir / "LATEST", name + "\n")
-        _atomic_write(ckdir / "BEST", name + "\n")
+        name = epoch_name(epoch)
+
+        def write(folder: Path) -> None:
+            self.model.save_pretrained(folder)
+            if self.head is not None:
+                self.head.save(folder)
+
+        self.rundir.save_named(name, write, best=name, what=f"the checkpoint of epoch {epoch}")
+        self.rundir.prune(0, keep={name})  # one checkpoint is kept: the selected one
 
     def _prepare_run_dir(self) -> None:
+        """Own the run directory (lock first), refuse one that holds a run, then start it."""
         if self.dist.is_main:
-            if (self.run_dir / SUMMARY_NAME).exists() or (self.run_dir / "checkpoints").exists():
+            self._lock = self.rundir.lock()  # before anything is written
+            if self.rundir.holds_run() or (self.run_dir / SUMMARY_NAME).exists() or self.rundir.checkpoint_names():
                 raise FileExistsError(f"{self.run_dir} already holds a run; choose another --output")
-            (self.run_dir / "checkpoints").mkdir(parents=True)
-            (self.run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(self.cfg), indent=2) + "\n")
-            (self.run_dir / "metrics.jsonl").write_text("")
+            self.rundir.write_config(json.loads(json.dumps(dataclasses.asdict(self.cfg))))
+            self.rundir.rewrite_metrics([])
         vdist.barrier()
 
     def _selection_score(self, epoch_record: dict) -> float:
@@ -489,8 +528,16 @@ class FineTuner:
 
     # ---------------------------------------------------------------- the loop
     def fit(self) -> FinetuneResult:
+        try:
+            self._prepare_run_dir()
+            return self._train()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
+
+    def _train(self) -> FinetuneResult:
         cfg = self.cfg
-        self._prepare_run_dir()
         started = time.perf_counter()
         zero_shot = self.test_metrics(zero_shot=True)
         bar = tqdm(total=self.total_steps, desc=f"finetune {cfg.task}", disable=not (cfg.progress and self.dist.is_main))
@@ -523,7 +570,7 @@ class FineTuner:
         bar.close()
         vdist.barrier()
         chosen = max(e["epoch"] for e in epochs if e.get("selected"))
-        folder = self.run_dir / "checkpoints" / f"epoch_{chosen:03d}"
+        folder = self.rundir.checkpoints / epoch_name(chosen)
         final = None
         if self.dist.is_main:
             from vclip.checkpoint import load_model
@@ -542,7 +589,7 @@ class FineTuner:
             "seconds": time.perf_counter() - started,
         }
         if self.dist.is_main:
-            (self.run_dir / SUMMARY_NAME).write_text(json.dumps(summary, indent=1) + "\n")
+            atomic_write_text(self.run_dir / SUMMARY_NAME, json.dumps(summary, indent=1) + "\n")
         vdist.barrier()
         return FinetuneResult(self.run_dir, summary)
 
@@ -599,29 +646,38 @@ def format_benchmark(payload: dict) -> str:
     return "\n".join(lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m vclip.finetune", description=__doc__.split("\n\n")[0],
-                                argument_default=argparse.SUPPRESS)
-    p.add_argument("--task", required=True, choices=FINETUNE_TASKS)
-    p.add_argument("--init", required=True, help="pre-trained run directory, checkpoint folder, or checkpoint_best.pt")
-    p.add_argument("--data", required=True, help="the task folder (training and evaluation splits)")
-    p.add_argument("--output", required=True, help="the new run directory")
-    p.add_argument("--config", choices=tuple(CONFIGS), help="the recipe (default: teaching)")
-    p.add_argument("--select", choices=SELECTIONS,
-                   help="model selection: val (default), test (the reference's rule: on the test set), last")
-    for f in dataclasses.fields(FinetuneConfig):
-        if f.name in ("task", "init", "data", "output", "config", "select", "betas", "progress"):
-            continue
-        typ = str(f.type)
-        conv = int if typ.startswith("int") else float if typ.startswith("float") else str
-        p.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=conv, help=f"(default: the recipe's, {f.default})")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    return p
+@dataclass
+class FinetuneCommand:
+    """Fine-tune a pre-trained VideoCLIP on one downstream task, as the reference's recipes (torchrun for several GPUs).
+
+    Values come from the defaults, then the recipe that --config and --task name (teaching or paper),
+    then the command line; the defaults shown here are that recipe's (try --task coin --config paper --help).
+    """
+
+    print_config: bool = False  # print the resolved configuration as JSON and exit
+    settings: Annotated[FinetuneConfig, tyro.conf.arg(name="")] = field(
+        default_factory=lambda: recipe("youcook2"))
+
+
+def parse_command_line(argv: list[str] | None = None, prog: str = "python -m vclip.finetune") -> FinetuneCommand:
+    """Resolve defaults < the recipe of ``--config``/``--task`` < command line (vclip.config's way)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    chosen = early_options(argv, config="teaching", task="")
+    if chosen["config"] not in CONFIGS:  # tyro would list the choices in a box; say it in one line
+        raise ConfigError(f"--config must be one of {', '.join(CONFIGS)}, got {chosen['config']!r}")
+    if chosen["task"] and chosen["task"] not in FINETUNE_TASKS:
+        raise ConfigError(f"--task must be one of {', '.join(FINETUNE_TASKS)}, got {chosen['task']!r}")
+    with deferred_checks():  # tyro would box a value error; the resolved values are checked below
+        base = recipe(chosen["task"] or "youcook2", chosen["config"])
+        base.task = tyro.MISSING  # --task is required: the recipe and the loss follow from it
+    command = parse_typed_command(FinetuneCommand, argv, prog, default=FinetuneCommand(settings=base))
+    command.settings = FinetuneConfig(**dataclasses.asdict(command.settings))  # the checks, in one line
+    return command
 
 
 def config_from_args(argv=None) -> FinetuneConfig:
-    args = vars(build_parser().parse_args(argv))
-    return recipe(args.pop("task"), args.pop("config", "teaching"), **args)
+    """The :class:`FinetuneConfig` a command line asks for (``vclip.finetune``'s parsing, without running)."""
+    return parse_command_line(argv).settings
 
 
 def main(argv=None) -> int:
@@ -629,9 +685,16 @@ def main(argv=None) -> int:
     from vclip.data.formats import DataFormatError
 
     try:
-        config = config_from_args(argv)
+        command = parse_command_line(argv)
+        config = command.settings
+        if command.print_config:
+            print(json.dumps(dataclasses.asdict(config), indent=2))
+            return 0
+        missing = [f"--{name}" for name in ("init", "data", "output") if not getattr(config, name)]
+        if missing:
+            raise ConfigError(f"{', '.join(missing)} required (the pre-trained model, the task folder, the new run directory)")
         result = finetune(config)
-    except (ValueError, FileNotFoundError, FileExistsError, DataFormatError) as error:
+    except (ValueError, FileNotFoundError, FileExistsError, DataFormatError) as error:  # ConfigError included
         print(f"error: {error}", file=sys.stderr)
         return 2
     finally:

@@ -4,7 +4,8 @@ The numbered notebooks in ``notebooks/`` teach VideoCLIP (Xu et al., EMNLP 2021)
 loading (paper section 4.1 "pre-training data", reference ``scripts/video_feature_extractor/`` and
 ``processors/how2processor.py``), pre-training with overlapped clips and retrieval-augmented groups
 (sections 3.3-3.4; ``tasks/retritask.py``), the full-scale programs, the zero-shot tasks (section 5;
-``projects/retri/videoclip/test_*_zs.yaml``) and visual exploration. This module is the program behind
+``projects/retri/videoclip/test_*_zs.yaml``), visual exploration, and fine-tuning on the downstream
+tasks (section 4; ``projects/retri/videoclip/*_videoclip.yaml``). This module is the program behind
 ``make demo``::
 
     python -m vclip.notebooks run --out runs/notebooks [--params notebooks/params/large.yaml]

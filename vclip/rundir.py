@@ -1,4 +1,4 @@
-"""The run directory of a pre-training run: its layout, its lock, its checkpoints and its metrics.
+"""The run directory of a pre-training or fine-tuning run: its layout, its lock, its checkpoints and its metrics.
 
 Paper: VideoCLIP section 4.1 (pre-training for 25 epochs on 8 GPUs, keeping the best checkpoint).
 Reference: fairseq's ``checkpoint_utils.py`` (``checkpoint_best.pt`` / ``checkpoint_last.pt`` written
@@ -12,7 +12,9 @@ through a temporary file) as used by ``examples/MMPT`` ``projects/retri/videocli
     <run>/checkpoints/LATEST              the name of the newest complete checkpoint
     <run>/checkpoints/BEST                the name of the checkpoint with the lowest validation loss
 
-This module is the only place that knows that layout; the trainer (:mod:`vclip.pretrain`), the
+A fine-tuning run (:mod:`vclip.finetune`) has the same layout with ``checkpoints/epoch_XXX/`` folders
+(the epoch it selected; no trainer state) and its ``finetune.json`` summary. This module is the only
+place that knows that layout; the trainers (:mod:`vclip.pretrain`, :mod:`vclip.finetune`), the
 checkpoint loader (:mod:`vclip.checkpoint`) and the notebooks (:mod:`vclip.notebooks`) call it.
 What it guarantees (``docs/reliability.md``):
 
@@ -346,7 +348,15 @@ class RunDir:
         Any ``OSError`` (a full disk) removes the temporary folder and raises one line naming it; the
         previous checkpoint and LATEST are untouched.
         """
-        name = step_name(step)
+        best = step_name(best_step) if best_step is not None and best_step >= 0 else None
+        return self.save_named(step_name(step), write, best, what=f"the checkpoint of step {step}")
+
+    def save_named(self, name: str, write: Callable[[Path], None], best: str | None = None,
+                   what: str | None = None) -> Path:
+        """:meth:`save_checkpoint` for a folder named ``name`` (``epoch_003``); BEST names ``best`` when given."""
+        if not STEP_NAME.fullmatch(name) or (best is not None and not STEP_NAME.fullmatch(best)):
+            raise ValueError(f"checkpoint names are step_XXXXXX or epoch_XXX, got {name!r} / {best!r}")
+        what = what or f"checkpoint {name}"
         tmp = self.checkpoints / f".tmp_{name}"
         final = self.checkpoints / name
         try:
@@ -364,12 +374,12 @@ class RunDir:
         except OSError as error:
             shutil.rmtree(tmp, ignore_errors=True)
             raise RunDirError(
-                f"{tmp}: could not write the checkpoint of step {step} ({one_line(error.strerror or error)}); "
+                f"{tmp}: could not write {what} ({one_line(error.strerror or error)}); "
                 f"removed it, the previous checkpoint is unchanged"
             ) from None
         atomic_write_text(self.latest_path, name + "\n")
-        if best_step is not None and best_step >= 0:
-            atomic_write_text(self.best_path, step_name(best_step) + "\n")
+        if best is not None:
+            atomic_write_text(self.best_path, best + "\n")
         return final
 
     def prune(self, keep_last: int, keep: set[str] = frozenset()) -> None:

@@ -106,15 +106,24 @@ class SegmentationHead(nn.Module):
     @classmethod
     def load(cls, directory: str | Path) -> SegmentationHead:
         """The head saved by :meth:`save` in ``directory`` (strict), in eval mode."""
-        from safetensors.torch import load_file
+        from vclip.checkpoint import load_weights_file
+        from vclip.rundir import CheckpointError, one_line, read_json_file
 
         directory = Path(directory)
         for name in (HEAD_CONFIG, HEAD_WEIGHTS):
             if not (directory / name).is_file():
                 raise FileNotFoundError(f"{directory} has no COIN segmentation head ({name} is missing)")
-        config = json.loads((directory / HEAD_CONFIG).read_text())
-        head = cls(config["hidden_size"], config["num_labels"])
-        head.load_state_dict(load_file(directory / HEAD_WEIGHTS), strict=True)
+        config = read_json_file(directory / HEAD_CONFIG)  # JSON and safetensors only: nothing here runs code
+        sizes = [config.get(k) for k in ("hidden_size", "num_labels")]
+        if config.get("kind") != "coin_segmentation" or not all(isinstance(n, int) and n >= 1 for n in sizes):
+            raise CheckpointError(f"{directory / HEAD_CONFIG}: expected a coin_segmentation head with positive "
+                                  f"hidden_size and num_labels, found {one_line(config, 120)}")
+        head = cls(*sizes)
+        try:
+            head.load_state_dict(load_weights_file(directory / HEAD_WEIGHTS), strict=True)
+        except RuntimeError as error:
+            raise CheckpointError(f"{directory / HEAD_WEIGHTS}: does not fit {directory / HEAD_CONFIG} "
+                                  f"({one_line(error, 160)})") from None
         return head.eval()
 
 
