@@ -569,7 +569,10 @@ def ranked_videos_figure(ranked: Sequence[RankedVideo], query: str = "", thresho
             ax.set_xticklabels([])
     axes[-1, 0].set_xlabel("seconds  (orange: seconds that stand out; green: the query's own annotated step)",
                            fontsize=8)
-    if calibrated:
+    if calibrated:  # one scale for every figure, so a weak query looks weak beside a strong one
+        top = max(2.5 * threshold, max(float(h.per_second_z.max()) for h in ranked if h.per_second_z is not None))
+        bottom = min(-1.0, min(float(h.per_second_z.min()) for h in ranked if h.per_second_z is not None))
+        axes[0, 0].set_ylim(bottom - 0.3, top + 0.3)
         fig.text(0.01, 0.5, "z of each second (the smaller margin)", rotation=90, va="center", fontsize=8)
     if query:
         best = ranked[0]
