@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -134,6 +135,52 @@ def summarise(runs: list[dict], conditions: list[str]) -> dict:
     return summary
 
 
+LABELS = {
+    "paper": "**paper recipe** (overlapped clips + retrieval groups)",
+    "no_retrieval": "no retrieval (random groups)",
+    "exact": "exact alignment",
+    "exact_no_retrieval": "exact alignment, no retrieval",
+}
+VIEWS = ("youcook2", "youcook2_within_video", "youcook2_same_step", "msrvtt")
+
+
+def markdown_table(payload: dict, views=VIEWS) -> str:
+    """The R@1 table that README.md and docs/pretraining.md quote, from a result of this script.
+
+    Rows: chance, the untrained model, each condition (mean +- std over seeds, then the difference to
+    the paper recipe paired by seed with its 95% interval), the oracle. ``tests/test_docs_numbers.py``
+    checks that the documents hold exactly this text, so they cannot drift from the committed result.
+    """
+    summary, reference = payload["summary"], payload["reference"]
+    n_seeds = len(payload["settings"]["seeds"])
+    header = (f"| R@1 (%), mean +- std of {n_seeds} seeds; [paired difference to the paper recipe, 95% interval] | "
+              + " | ".join(f"`{v}`" for v in views) + " |")
+    lines = [header, "| --- |" + " --- |" * len(views)]
+
+    def baseline(name: str) -> str:
+        cells = [f"{reference['baselines'][v][name]:.1f}" if v in reference["baselines"] else "" for v in views]
+        return " | ".join(cells)
+
+    untrained = [np.mean([u[v] for u in reference["untrained"]]) for v in views]
+    lines.append(f"| chance | {baseline('chance')} |")
+    lines.append(f"| untrained tiny model (mean of {len(reference['untrained'])}) | "
+                 + " | ".join(f"{u:.1f}" for u in untrained) + " |")
+    for condition, label in LABELS.items():
+        if condition not in summary[views[0]]:
+            continue
+        cells = []
+        for view in views:
+            r1 = summary[view][condition]["R@1"]
+            cell = f"{r1['mean']:.1f} +- {r1['std']:.1f}"
+            diff = r1.get("minus_paper")
+            if diff and diff["low"] is not None:
+                cell += f" [{diff['mean']:+.1f}; {diff['low']:+.1f}..{diff['high']:+.1f}]"
+            cells.append(cell)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines.append(f"| oracle (latent truth) | {baseline('oracle')} |")
+    return "\n".join(re.sub(r"\|  (?=\|)", "| ", line) for line in lines)
+
+
 def _interval(d: dict | None) -> str:
     if not d:
         return ""
@@ -155,7 +202,13 @@ def main(argv=None) -> int:
     parser.add_argument("--shares", choices=["fixed", "per_epoch"], default=None,
                         help="rank shares of the retrieval pass (default: the recipe's, fixed as the reference); "
                              "the committed result was measured with per_epoch")
+    parser.add_argument("--table", metavar="RESULT_JSON", default=None,
+                        help="print the markdown R@1 table of a saved result (the one README.md and "
+                             "docs/pretraining.md quote) and exit")
     args = parser.parse_args(argv)
+    if args.table:
+        print(markdown_table(json.loads(Path(args.table).read_text())))
+        return 0
 
     import torch
 
@@ -216,6 +269,7 @@ def main(argv=None) -> int:
         for condition, entry in by_condition.items():
             r1 = entry["R@1"]
             print(f"  {condition:20s} {r1['mean']:6.2f} +- {r1['std']:5.2f}   {_interval(r1.get('minus_paper'))}")
+    print("\n" + markdown_table({"settings": settings, "reference": reference, "summary": summary}))
     print(f"\nwritten {out / 'ablations.json'}")
     return 0
 

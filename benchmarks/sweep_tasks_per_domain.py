@@ -25,6 +25,25 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
+def markdown_table(record: dict) -> str:
+    """The table docs/pretraining.md quotes: per point, the same-task share of random groups, the headline
+    oracle, and paper R@1 with the paired no-retrieval difference on three views (checked by
+    ``tests/test_docs_numbers.py``)."""
+    lines = ["| tasks per domain | same task in random groups | headline oracle | headline: paper "
+             "[no retrieval minus paper] | same step | MSR-VTT-like |", "| --- | --- | --- | --- | --- | --- |"]
+    for point in record["points"]:
+        random_groups = [r["group_same_task_percent"] for r in point["runs"]
+                         if r["condition"] == "no_retrieval" and r["task"] == "youcook2"]
+        cells = []
+        for view in ("youcook2", "youcook2_same_step", "msrvtt"):
+            paper, d = point["summary"][view]["paper"]["R@1"], point["summary"][view]["no_retrieval"]["R@1"]["minus_paper"]
+            cells.append(f"{paper['mean']:.1f} [{d['mean']:+.1f}; {d['low']:+.1f}..{d['high']:+.1f}]")
+        label = point["tasks_per_domain"] or "all (36-200)"
+        lines.append(f"| {label} | {sum(random_groups) / len(random_groups):.2f}% | "
+                     f"{point['reference']['baselines']['youcook2']['oracle']:.1f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, nargs="+", default=[5, 20], help="tasks per domain to try")
@@ -34,7 +53,12 @@ def main(argv=None) -> int:
     parser.add_argument("--default-result", default="benchmarks/results/ablations.json",
                         help="ablations.json of the default world (all tasks)")
     parser.add_argument("--out", default="runs/sweep_tasks_per_domain.json")
+    parser.add_argument("--table", metavar="RESULT_JSON", default=None,
+                        help="print the markdown table of a saved result (the one docs/pretraining.md quotes) and exit")
     args = parser.parse_args(argv)
+    if args.table:
+        print(markdown_table(json.loads(Path(args.table).read_text())))
+        return 0
 
     sys.path.insert(0, str(HERE))
     from ablations import summarise
@@ -72,6 +96,7 @@ def main(argv=None) -> int:
             d = s[view]["no_retrieval"]["R@1"]["minus_paper"]
             print(f"tasks per domain {label!s:>4} {view:<20} paper {s[view]['paper']['R@1']['mean']:5.1f}  "
                   f"no_retrieval minus paper {d['mean']:+5.1f} [{d['low']:+5.1f}, {d['high']:+5.1f}]")
+    print("\n" + markdown_table(record))
     print(f"written {args.out}")
     return 0
 
