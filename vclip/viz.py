@@ -14,7 +14,9 @@ videos alike. The pictures follow the paper (Xu et al., EMNLP 2021):
 * :func:`localisation_figure` - CrossTask step localisation, prediction against ground truth (section 5.3;
   reference ``evaluators/predictor.py`` ``CrossTaskPredictor``);
 * :func:`segmentation_strips` - COIN per-second segmentation strips (section 5.4; ``COINZSPredictor``);
-* :class:`Explorer` - type a query, see the ranked videos and where in each the matching seconds are.
+* :class:`Explorer` - type a query, see the ranked videos and where in each the matching seconds are, with
+  scores calibrated against captions that mean nothing (:class:`NullScores`; the paper ranks raw dot products,
+  section 5.1, which have no scale of their own).
 
 Figures are a few inches wide; those of chapters 04-05 are drawn at ``FIGURE_DPI`` so they stay readable.
 """
