@@ -204,6 +204,37 @@ def test_explorer_searches_and_renders():
 
 
 @pytest.mark.slow
+def test_a_nonsense_query_scores_below_real_ones_after_pre_training(synthetic_world, tmp_path):
+    """Calibrated against nonsense captions, real step names beat strings of random letters on the world."""
+    import torch
+
+    from vclip.checkpoint import load_model
+    from vclip.data.formats import load_features
+    from vclip.inference import VideoCLIPPipeline
+    from vclip.notebooks import teaching_run
+    from vclip.synthetic.truth import load_truth
+    from vclip.tasks.retrieval import read_youcook_csv
+
+    torch.manual_seed(0)
+    run = teaching_run(synthetic_world, tmp_path, name="calibration", preset="tiny", steps=128, seed=0)
+    youcook = synthetic_world / "youcook2"
+    clips = read_youcook_csv(youcook / "validation_youcook.csv")
+    ids = list(dict.fromkeys(c.video_id for c in clips))
+    feats = [load_features(youcook / "features" / f"{v}.npy") for v in ids]
+    search = viz.model_search(VideoCLIPPipeline(load_model(run).eval(), device="cpu"), ids, feats)
+    truth = load_truth(youcook)
+    shown = sorted({s for v in ids for s in truth.seconds(v).tolist() if s >= 0})
+    rng = np.random.default_rng(0)
+    real = [truth.steps[s] for s in rng.choice(shown, 30, replace=False)]
+    letters = list("abcdefghijklmnopqrstuvwxyz")
+    nonsense = [" ".join("".join(rng.choice(letters, 5)) for _ in range(2)) for _ in range(30)]
+    real_z = np.array([search(q, 1)[0].z for q in real])
+    nonsense_z = np.array([search(q, 1)[0].z for q in nonsense])
+    assert np.median(real_z) > np.median(nonsense_z) + 0.5, (np.median(real_z), np.median(nonsense_z))
+    assert np.mean(real_z[:, None] > nonsense_z[None, :]) > 0.7  # most real queries beat most nonsense ones
+
+
+@pytest.mark.slow
 def test_model_helpers_on_the_synthetic_world(synthetic_world):
     """The single-video helpers reproduce what the evaluation computes, on an untrained tiny model."""
     import torch
@@ -244,34 +275,3 @@ def test_model_helpers_on_the_synthetic_world(synthetic_world):
     assert sorted(h.video_id for h in hits) == sorted(ids)
     assert [len(h.per_second) for h in hits] == [len(feats[ids.index(h.video_id)]) for h in hits]
     assert hits[0].score >= hits[-1].score
-
-
-@pytest.mark.slow
-def test_a_nonsense_query_scores_below_real_ones_after_pre_training(synthetic_world, tmp_path):
-    """Calibrated against nonsense captions, real step names beat strings of random letters on the world."""
-    import torch
-
-    from vclip.checkpoint import load_model
-    from vclip.data.formats import load_features
-    from vclip.inference import VideoCLIPPipeline
-    from vclip.notebooks import teaching_run
-    from vclip.synthetic.truth import load_truth
-    from vclip.tasks.retrieval import read_youcook_csv
-
-    torch.manual_seed(0)
-    run = teaching_run(synthetic_world, tmp_path, name="calibration", preset="tiny", steps=128, seed=0)
-    youcook = synthetic_world / "youcook2"
-    clips = read_youcook_csv(youcook / "validation_youcook.csv")
-    ids = list(dict.fromkeys(c.video_id for c in clips))
-    feats = [load_features(youcook / "features" / f"{v}.npy") for v in ids]
-    search = viz.model_search(VideoCLIPPipeline(load_model(run).eval(), device="cpu"), ids, feats)
-    truth = load_truth(youcook)
-    shown = sorted({s for v in ids for s in truth.seconds(v).tolist() if s >= 0})
-    rng = np.random.default_rng(0)
-    real = [truth.steps[s] for s in rng.choice(shown, 30, replace=False)]
-    letters = list("abcdefghijklmnopqrstuvwxyz")
-    nonsense = [" ".join("".join(rng.choice(letters, 5)) for _ in range(2)) for _ in range(30)]
-    real_z = np.array([search(q, 1)[0].z for q in real])
-    nonsense_z = np.array([search(q, 1)[0].z for q in nonsense])
-    assert np.median(real_z) > np.median(nonsense_z) + 0.5, (np.median(real_z), np.median(nonsense_z))
-    assert np.mean(real_z[:, None] > nonsense_z[None, :]) > 0.7  # most real queries beat most nonsense ones

@@ -18,7 +18,7 @@ videos alike. The pictures follow the paper (Xu et al., EMNLP 2021):
   scores calibrated against captions that mean nothing (:class:`NullScores`; the paper ranks raw dot products,
   section 5.1, which have no scale of their own).
 
-Figures are a few inches wide; those of chapters 04-05 are drawn at ``FIGURE_DPI`` so they stay readable.
+Figures are small (72 dpi, a few inches) so that executed notebooks stay well under a megabyte.
 """
 
 from __future__ import annotations
