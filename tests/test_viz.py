@@ -116,7 +116,8 @@ def test_localisation_figure_recall_in_title():
     gt[2:5, 0] = gt[8:12, 1] = gt[15:18, 2] = True
     fig = viz.localisation_figure(scores, [3, 13, 16], gt, ["a", "b", "c"])
     title = fig.axes[0].get_title()
-    assert "recall 67%" in title
+    assert "2 of 3 annotated steps found" in title
+    assert fig.axes[1].get_ylabel() == "log-softmax over steps"  # the colour bar says what the colour means
     assert len(fig.axes[0].patches) == 3  # one ground-truth segment per step
     with pytest.raises(ValueError, match="one second in"):
         viz.localisation_figure(scores, [3, 13, 20], gt)
@@ -138,9 +139,10 @@ def test_segmentation_strips_background_is_grey_and_labels_are_colored():
 
 
 def test_matching_seconds_and_rank_videos():
-    per_second = np.array([0, 0, 5, 6, 0, 0, 0, 7, 0, 0], dtype=float)
-    assert viz.matching_seconds(per_second, 0.7) == [(2, 4), (7, 8)]
-    assert viz.matching_seconds(per_second, 0.8) == [(3, 4), (7, 8)]
+    per_second_z = np.array([0, 0, 2.5, 3, 0, 0, 0, 2.0, 1.9, 0], dtype=float)
+    assert viz.matching_seconds(per_second_z) == [(2, 4), (7, 8)]  # at least 2 sd above nonsense
+    assert viz.matching_seconds(per_second_z, 2.6) == [(3, 4)]
+    assert viz.matching_seconds(np.zeros(10)) == []  # nothing stands out: nothing is shaded
     rng = np.random.default_rng(0)
     text = rng.normal(size=8)
     videos = rng.normal(size=(5, 8))
@@ -156,6 +158,30 @@ def test_matching_seconds_and_rank_videos():
         viz.rank_videos(text, videos, states[:4], [f"v{i}" for i in range(5)])
 
 
+def test_null_scores_calibrate_a_query_against_nonsense():
+    rng = np.random.default_rng(0)
+    text = rng.normal(size=8)
+    videos = rng.normal(size=(4, 8)) + 5.0  # a large offset every text shares
+    states = [rng.normal(size=(6, 8)) + 5.0 for _ in range(4)]
+    null = viz.NullScores.from_vectors(rng.normal(size=(64, 8)), videos, states, rng.normal(size=(32, 8)) + 1.0)
+    hits = viz.rank_videos(text, videos, states, [f"v{i}" for i in range(4)], k=4, null=null)
+    for hit in hits:
+        i = int(hit.video_id[1])
+        assert hit.z == pytest.approx((videos[i] @ text - null.video_mean[i]) / null.video_std[i])
+        margins = [(states[i] @ text - null.second_mean[i]) / null.second_std[i],
+                   (states[i] @ text - null.caption_mean[i]) / null.caption_std[i]]
+        np.testing.assert_allclose(hit.per_second_z, np.minimum(*margins))  # stands out only past both
+    with pytest.raises(ValueError, match="baseline covers 4 videos, the search 3"):
+        viz.rank_videos(text, videos[:3], states[:3], ["a", "b", "c"], null=null)
+
+
+def test_query_captions_keep_the_query_s_own_step():
+    captions = [(0, 5, "chop the onion a little"), (5, 9, "fry the onion"), (9, 12, "chop the garlic")]
+    assert viz.query_captions("chop the onion", captions) == [captions[0]]
+    assert viz.query_captions("Onion", captions) == captions[:2]
+    assert viz.query_captions("asdf qwerty", captions) == []
+
+
 def test_explorer_searches_and_renders():
     pytest.importorskip("ipywidgets")
     calls = []
@@ -167,13 +193,45 @@ def test_explorer_searches_and_renders():
     explorer = viz.Explorer(search, initial_query="cut the onion", k=2)
     assert calls == [("cut the onion", 2)]
     assert "video_0" in explorer.table.value and "video_1" in explorer.table.value
-    explorer.k.value = 3
+    explorer.k.value = 3  # moving the slider searches again
+    assert calls[-1] == ("cut the onion", 3)
     explorer.query.value = "fry the egg"  # what typing + Enter does
     assert calls[-1] == ("fry the egg", 3)
     assert explorer.table.value.count("<tr>") == 4  # header + 3 hits
     assert explorer.plot.value[:8] == b"\x89PNG\r\n\x1a\n"
     fig = viz.ranked_videos_figure(explorer.last, "fry the egg")
     assert len(fig.axes) == 3
+
+
+@pytest.mark.slow
+def test_a_nonsense_query_scores_below_real_ones_after_pre_training(synthetic_world, tmp_path):
+    """Calibrated against nonsense captions, real step names beat strings of random letters on the world."""
+    import torch
+
+    from vclip.checkpoint import load_model
+    from vclip.data.formats import load_features
+    from vclip.inference import VideoCLIPPipeline
+    from vclip.notebooks import teaching_run
+    from vclip.synthetic.truth import load_truth
+    from vclip.tasks.retrieval import read_youcook_csv
+
+    torch.manual_seed(0)
+    run = teaching_run(synthetic_world, tmp_path, name="calibration", preset="tiny", steps=128, seed=0)
+    youcook = synthetic_world / "youcook2"
+    clips = read_youcook_csv(youcook / "validation_youcook.csv")
+    ids = list(dict.fromkeys(c.video_id for c in clips))
+    feats = [load_features(youcook / "features" / f"{v}.npy") for v in ids]
+    search = viz.model_search(VideoCLIPPipeline(load_model(run).eval(), device="cpu"), ids, feats)
+    truth = load_truth(youcook)
+    shown = sorted({s for v in ids for s in truth.seconds(v).tolist() if s >= 0})
+    rng = np.random.default_rng(0)
+    real = [truth.steps[s] for s in rng.choice(shown, 30, replace=False)]
+    letters = list("abcdefghijklmnopqrstuvwxyz")
+    nonsense = [" ".join("".join(rng.choice(letters, 5)) for _ in range(2)) for _ in range(30)]
+    real_z = np.array([search(q, 1)[0].z for q in real])
+    nonsense_z = np.array([search(q, 1)[0].z for q in nonsense])
+    assert np.median(real_z) > np.median(nonsense_z) + 0.5, (np.median(real_z), np.median(nonsense_z))
+    assert np.mean(real_z[:, None] > nonsense_z[None, :]) > 0.7  # most real queries beat most nonsense ones
 
 
 @pytest.mark.slow
@@ -197,15 +255,23 @@ def test_model_helpers_on_the_synthetic_world(synthetic_world):
     assert np.all(np.diff(ex.predicted) > 0)  # one second per step, in the task's order
     np.testing.assert_allclose(np.exp(ex.scores).sum(axis=1), 1.0, rtol=1e-6)  # log-softmax over steps
 
+    assert ex.task_title and not ex.task_title.isdigit()  # the task's name, not its id
+
     seg = viz.coin_example(model, synthetic_world / "coin", index=0)
     assert seg.target.shape == seg.predicted.shape
     assert set(np.unique(seg.predicted)) <= {0} | set(seg.label_names)
+    from vclip.tasks.coin import predict_labels
+
+    np.testing.assert_array_equal(predict_labels(seg.scores, seg.threshold), seg.predicted)
+    informative = viz.coin_example(model, synthetic_world / "coin")  # default: the most annotated video
+    assert (informative.target > 0).sum() >= (seg.target > 0).sum() and (informative.target > 0).any()
 
     clips = read_youcook_csv(synthetic_world / "youcook2" / "validation_youcook.csv")
     ids = list(dict.fromkeys(c.video_id for c in clips))[:5]
     feats = [load_features(synthetic_world / "youcook2" / "features" / f"{v}.npy") for v in ids]
     search = viz.model_search(VideoCLIPPipeline(model, device="cpu"), ids, feats)
     hits = search(clips[0].text, 5)
+    assert all(np.isfinite(h.z) and h.per_second_z.shape == h.per_second.shape for h in hits)
     assert sorted(h.video_id for h in hits) == sorted(ids)
     assert [len(h.per_second) for h in hits] == [len(feats[ids.index(h.video_id)]) for h in hits]
     assert hits[0].score >= hits[-1].score

@@ -16,7 +16,9 @@ videos alike. The pictures follow the paper (Xu et al., EMNLP 2021):
 * :func:`localisation_figure` - CrossTask step localisation, prediction against ground truth (section 5.3;
   reference ``evaluators/predictor.py`` ``CrossTaskPredictor``);
 * :func:`segmentation_strips` - COIN per-second segmentation strips (section 5.4; ``COINZSPredictor``);
-* :class:`Explorer` - type a query, see the ranked videos and where in each the matching seconds are.
+* :class:`Explorer` - type a query, see the ranked videos and where in each the matching seconds are, with
+  scores calibrated against captions that mean nothing (:class:`NullScores`; the paper ranks raw dot products,
+  section 5.1, which have no scale of their own).
 
 Figures are a few inches wide, drawn at the resolution the caller sets (the notebooks: 120 dpi,
 ``vclip.notebooks.FIGURE_DPI``), so that executed notebooks stay well under a megabyte.
@@ -31,6 +33,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 BACKGROUND_COLOR = (0.92, 0.92, 0.92)
+FIGURE_DPI = 120
+"""The dpi of the figures drawn for chapters 04-05 and the explorer (readable at their shown size)."""
 
 
 def _plt():
@@ -309,10 +313,12 @@ def loss_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], c
 
 def similarity_heatmap(sim: np.ndarray, row_labels: Sequence[str] | None = None,
                        col_labels: Sequence[str] | None = None, title: str = "text-video similarity",
-                       mark_argmax: bool = True, ax=None):
+                       mark_argmax: bool = True, ax=None, colorbar_label: str = "similarity (dot product)",
+                       xlabel: str = "videos", ylabel: str = "texts"):
     """A (queries x candidates) similarity matrix; the positives are on the diagonal.
 
-    Row maxima are marked with a dot (green on the diagonal = a correct top-1, red otherwise).
+    Row maxima are marked with a dot (green on the diagonal = a correct top-1, red otherwise); the colour
+    bar says what the colour means (``colorbar_label``).
     """
     sim = _as_2d("sim", sim)
     if row_labels is not None and len(row_labels) != sim.shape[0]:
@@ -325,7 +331,8 @@ def similarity_heatmap(sim: np.ndarray, row_labels: Sequence[str] | None = None,
         side = min(6.0, 2.0 + 0.18 * max(sim.shape))
         fig, ax = plt.subplots(figsize=(side + 1.0, side))
     im = ax.imshow(sim, cmap="viridis", aspect="auto", interpolation="nearest")
-    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
+    bar = ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
+    bar.set_label(colorbar_label, fontsize=7)
     if mark_argmax:
         best = sim.argmax(axis=1)
         rows = np.arange(sim.shape[0])
@@ -340,8 +347,8 @@ def similarity_heatmap(sim: np.ndarray, row_labels: Sequence[str] | None = None,
             setter([lb if len(lb) <= 24 else lb[:23] + "…" for lb in labels], fontsize=6)
     if col_labels is not None:
         plt.setp(ax.get_xticklabels(), rotation=60, ha="right")
-    ax.set_xlabel("videos")
-    ax.set_ylabel("texts")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
     if fig is not None:
         fig.tight_layout()
@@ -349,7 +356,8 @@ def similarity_heatmap(sim: np.ndarray, row_labels: Sequence[str] | None = None,
 
 
 def localisation_figure(scores: np.ndarray, predicted: Sequence[int], ground_truth: np.ndarray,
-                        step_names: Sequence[str] | None = None, title: str = "CrossTask step localisation"):
+                        step_names: Sequence[str] | None = None, title: str = "CrossTask step localisation",
+                        colorbar_label: str = "log-softmax over steps"):
     """Per-second step scores with the ground-truth step segments and the one predicted second per step.
 
     Args:
@@ -371,8 +379,11 @@ def localisation_figure(scores: np.ndarray, predicted: Sequence[int], ground_tru
     if step_names is not None and len(step_names) != k:
         raise ValueError(f"step_names has {len(step_names)} names for {k} steps")
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(8.0, 0.8 + 0.3 * k))
-    ax.imshow(scores.T, aspect="auto", cmap="Greys", interpolation="nearest", extent=(0, t_len, k - 0.5, -0.5))
+    fig, ax = plt.subplots(figsize=(8.0, 1.2 + 0.3 * k), dpi=FIGURE_DPI)
+    image = ax.imshow(scores.T, aspect="auto", cmap="Greys", interpolation="nearest",
+                      extent=(0, t_len, k - 0.5, -0.5))
+    bar = fig.colorbar(image, ax=ax, fraction=0.03, pad=0.01)
+    bar.set_label(colorbar_label, fontsize=7)
     for step in range(k):
         on = np.flatnonzero(ground_truth[:, step])
         for start, end in _runs(on):
@@ -381,9 +392,11 @@ def localisation_figure(scores: np.ndarray, predicted: Sequence[int], ground_tru
         ax.plot(predicted[step] + 0.5, step, marker="v", ms=7, color="tab:blue" if hit else "tab:red", ls="")
     ax.set_yticks(range(k))
     ax.set_yticklabels(step_names if step_names is not None else [f"step {i}" for i in range(k)], fontsize=7)
-    ax.set_xlabel("seconds")
-    recall = float(np.mean([ground_truth[predicted[s], s] for s in range(k) if ground_truth[:, s].any()] or [0]))
-    ax.set_title(f"{title}  (green: ground truth, ▼ prediction; recall {100 * recall:.0f}%)", fontsize=9)
+    ax.set_xlabel("seconds  (green boxes: annotated segment of the step; ▼ the second the DP picked: blue inside, red outside)",
+                  fontsize=7)
+    present = [s for s in range(k) if ground_truth[:, s].any()]
+    found = sum(bool(ground_truth[predicted[s], s]) for s in present)
+    ax.set_title(f"{title}: {found} of {len(present)} annotated steps found", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -429,7 +442,7 @@ def segmentation_strips(strips: Mapping[str, Sequence[int]], label_names: Mappin
     index_of = {lab: i + 1 for i, lab in enumerate(labels)}
     colors = [BACKGROUND_COLOR] + [palette(i % 20) for i in range(len(labels))]
     image = np.stack([[index_of.get(int(x), 0) for x in a] for a in arrays.values()])
-    fig, ax = plt.subplots(figsize=(8.0, 0.6 + 0.35 * len(arrays)))
+    fig, ax = plt.subplots(figsize=(8.0, 0.9 + 0.35 * len(arrays)), dpi=FIGURE_DPI)
     ax.imshow(image, aspect="auto", interpolation="nearest", cmap=ListedColormap(colors),
               vmin=0, vmax=len(colors) - 1)
     ax.set_yticks(range(len(arrays)))
@@ -452,27 +465,94 @@ def segmentation_strips(strips: Mapping[str, Sequence[int]], label_names: Mappin
 
 @dataclass
 class RankedVideo:
-    """One search hit: a video, its score against the query, and the query's score at every second."""
+    """One search hit: a video, its score against the query, and the query's score at every second.
+
+    ``z`` and ``per_second_z`` are the same scores calibrated (:class:`NullScores`): ``z``, how many standard
+    deviations the query scores above captions that mean nothing on this video; ``per_second_z``, how far
+    above other real captions it scores at each second (NaN / None without a baseline).
+    """
 
     video_id: str
     score: float
     per_second: np.ndarray  # (T,) score of the query against each second's video token state
-    captions: list[tuple[float, float, str]] = field(default_factory=list)  # optional, for display
+    captions: list[tuple[float, float, str]] = field(default_factory=list)  # the query's own step, for display
+    z: float = float("nan")
+    per_second_z: np.ndarray | None = None
 
 
-def matching_seconds(per_second: np.ndarray, quantile: float = 0.8) -> list[tuple[int, int]]:
-    """Runs [start, end) of seconds whose score is at least the video's ``quantile`` score and above its mean."""
-    per_second = np.asarray(per_second, dtype=float)
-    if per_second.ndim != 1 or len(per_second) == 0:
-        raise ValueError(f"per_second must be a non-empty 1-D array, got shape {per_second.shape}")
-    if not 0.0 <= quantile <= 1.0:
-        raise ValueError(f"quantile must be in [0, 1], got {quantile}")
-    threshold = max(np.quantile(per_second, quantile), per_second.mean())
-    return _runs(np.flatnonzero(per_second >= threshold))
+STANDS_OUT = 2.0
+"""A second "stands out" when the query beats other captions there by this many standard deviations."""
+
+
+def nonsense_captions(n: int = 128, words: int = 3, seed: int = 0) -> list[str]:
+    """``n`` captions of ``words`` random English words from the BERT vocabulary: text that describes no video.
+
+    They are the baseline of :class:`NullScores`: what a video scores against a query that means nothing.
+    """
+    from vclip.tokenizer import load_tokenizer
+
+    vocabulary = sorted(w for w in load_tokenizer().vocab if w.isalpha() and w.isascii() and len(w) > 2)
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(vocabulary, words)) for _ in range(n)]
+
+
+@dataclass
+class NullScores:
+    """Baselines that give a raw score a scale: z = (score - mean) / std against texts of known meaning.
+
+    Raw dot products carry a large offset shared by every text (a video can score 6 against anything), so a
+    raw score alone does not say whether a query matched. Two questions, two baselines:
+
+    * does the query mean anything to this video? Each video's pooled score against M captions of random
+      words (:func:`nonsense_captions`) gives a mean and a standard deviation per video;
+    * which seconds show it? Each second's score against the nonsense captions and against M' *real*
+      captions (other steps' sentences) gives two means and standard deviations per second; a second's z is
+      the smaller of its two margins, so it stands out only where the query beats both nonsense and what a
+      typical sentence scores there (a cooking sentence beats nonsense on every cooking second).
+    """
+
+    video_mean: np.ndarray  # (N,)
+    video_std: np.ndarray  # (N,)
+    second_mean: list[np.ndarray]  # N arrays (T_i,): against the nonsense captions
+    second_std: list[np.ndarray]  # N arrays (T_i,)
+    caption_mean: list[np.ndarray]  # N arrays (T_i,): against the real captions
+    caption_std: list[np.ndarray]  # N arrays (T_i,)
+
+    def second_z(self, i: int, per_second: np.ndarray) -> np.ndarray:
+        """(T_i,) the smaller of the query's two margins at each second of video i (in standard deviations)."""
+        return np.minimum((per_second - self.second_mean[i]) / self.second_std[i],
+                          (per_second - self.caption_mean[i]) / self.caption_std[i])
+
+    @classmethod
+    def from_vectors(cls, null_texts: np.ndarray, video_vectors: np.ndarray,
+                     per_second_states: Sequence[np.ndarray], second_texts: np.ndarray | None = None) -> NullScores:
+        """From (M, H) nonsense-caption vectors, (N, H) pooled videos, N (T_i, H) per-second states and
+        (M', H) real-caption vectors for the seconds (default: the nonsense ones)."""
+        null_texts = _as_2d("null_texts", null_texts).astype(np.float64)
+        second_texts = null_texts if second_texts is None else _as_2d("second_texts", second_texts).astype(np.float64)
+        if min(null_texts.shape[0], second_texts.shape[0]) < 2:
+            raise ValueError(f"a baseline needs at least 2 captions, got {null_texts.shape[0]} and "
+                             f"{second_texts.shape[0]}")
+        pooled = null_texts @ np.asarray(video_vectors, dtype=np.float64).T  # (M, N)
+        states = [np.asarray(s, dtype=np.float64) for s in per_second_states]
+        nonsense = [null_texts @ s.T for s in states]  # (M, T_i)
+        captions = [second_texts @ s.T for s in states]  # (M', T_i)
+        floor = 1e-6
+        return cls(pooled.mean(axis=0), np.maximum(pooled.std(axis=0), floor),
+                   [s.mean(axis=0) for s in nonsense], [np.maximum(s.std(axis=0), floor) for s in nonsense],
+                   [s.mean(axis=0) for s in captions], [np.maximum(s.std(axis=0), floor) for s in captions])
+
+
+def matching_seconds(per_second_z: np.ndarray, threshold: float = STANDS_OUT) -> list[tuple[int, int]]:
+    """Runs [start, end) of the seconds whose calibrated score is at least ``threshold`` (none may stand out)."""
+    per_second_z = np.asarray(per_second_z, dtype=float)
+    if per_second_z.ndim != 1 or len(per_second_z) == 0:
+        raise ValueError(f"per_second_z must be a non-empty 1-D array, got shape {per_second_z.shape}")
+    return _runs(np.flatnonzero(per_second_z >= threshold))
 
 
 def rank_videos(text_vector: np.ndarray, video_vectors: np.ndarray, per_second_states: Sequence[np.ndarray],
-                video_ids: Sequence[str], k: int = 5) -> list[RankedVideo]:
+                video_ids: Sequence[str], k: int = 5, null: NullScores | None = None) -> list[RankedVideo]:
     """Rank videos by dot product with a text vector (the paper's raw similarity) and score each second.
 
     Args:
@@ -481,45 +561,82 @@ def rank_videos(text_vector: np.ndarray, video_vectors: np.ndarray, per_second_s
         per_second_states: N arrays (T_i, H) of per-second video token states.
         video_ids: N ids.
         k: how many to return. Ties are broken by video order (stable).
+        null: optional baseline; fills each hit's ``z`` and ``per_second_z``.
     """
     text_vector = np.asarray(text_vector, dtype=np.float64)
     video_vectors = _as_2d("video_vectors", video_vectors, ncols=text_vector.shape[0] if text_vector.ndim else None)
     n = video_vectors.shape[0]
     if len(per_second_states) != n or len(video_ids) != n:
         raise ValueError(f"got {n} video vectors, {len(per_second_states)} per-second arrays, {len(video_ids)} ids")
+    if null is not None and len(null.video_mean) != n:
+        raise ValueError(f"the baseline covers {len(null.video_mean)} videos, the search {n}")
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     scores = video_vectors @ text_vector
-    order = np.argsort(-scores, kind="stable")[:k]
-    return [RankedVideo(str(video_ids[i]), float(scores[i]), np.asarray(per_second_states[i]) @ text_vector)
-            for i in order]
+    hits = []
+    for i in np.argsort(-scores, kind="stable")[:k]:
+        per_second = np.asarray(per_second_states[i]) @ text_vector
+        hit = RankedVideo(str(video_ids[i]), float(scores[i]), per_second)
+        if null is not None:
+            hit.z = float((scores[i] - null.video_mean[i]) / null.video_std[i])
+            hit.per_second_z = null.second_z(i, per_second)
+        hits.append(hit)
+    return hits
 
 
-def ranked_videos_figure(ranked: Sequence[RankedVideo], query: str = "", quantile: float = 0.8):
-    """One row per ranked video: the query's score at every second, matching seconds shaded."""
+_STOP_WORDS = frozenset("a an the to of and in on with for it its into some".split())
+
+
+def query_captions(query: str, captions: Sequence[tuple[float, float, str]]) -> list[tuple[float, float, str]]:
+    """The annotations that describe the query's own step: those holding every content word of the query."""
+    words = {w for w in query.lower().split() if w not in _STOP_WORDS}
+    if not words:
+        return []
+    return [c for c in captions if words <= set(c[2].lower().split())]
+
+
+def ranked_videos_figure(ranked: Sequence[RankedVideo], query: str = "", threshold: float = STANDS_OUT):
+    """One row per ranked video: the query's calibrated score at every second, seconds that stand out shaded.
+
+    Without a baseline (``per_second_z`` None) the raw per-second score is drawn and nothing is shaded. The
+    query's own step, where the video's annotations name it, is drawn in green along the bottom.
+    """
     if not ranked:
         raise ValueError("ranked_videos_figure needs at least one ranked video")
     plt = _plt()
-    fig, axes = plt.subplots(len(ranked), 1, figsize=(7.0, 0.4 + 0.75 * len(ranked)), squeeze=False)
+    fig, axes = plt.subplots(len(ranked), 1, figsize=(8.0, 0.8 + 0.9 * len(ranked)), squeeze=False,
+                             sharey=all(h.per_second_z is not None for h in ranked), dpi=FIGURE_DPI)
     longest = max(max(len(hit.per_second) for hit in ranked), 1)  # one time axis for every row
+    calibrated = ranked[0].per_second_z is not None
     for rank, (ax, hit) in enumerate(zip(axes[:, 0], ranked), start=1):
-        t = np.arange(len(hit.per_second))
-        ax.plot(t + 0.5, hit.per_second, color="tab:blue", lw=1)
-        for start, end in matching_seconds(hit.per_second, quantile):
-            ax.axvspan(start, end, color="tab:orange", alpha=0.35, lw=0)
+        curve = hit.per_second_z if hit.per_second_z is not None else hit.per_second
+        t = np.arange(len(curve))
+        ax.plot(t + 0.5, curve, color="tab:blue", lw=1)
+        if hit.per_second_z is not None:
+            ax.axhline(threshold, color="tab:orange", lw=0.8, ls="--")
+            for start, end in matching_seconds(hit.per_second_z, threshold):
+                ax.axvspan(start, end, color="tab:orange", alpha=0.35, lw=0)
         for s, e, _text in hit.captions:
-            ax.axvspan(s, e, ymin=0, ymax=0.08, color="tab:green", alpha=0.6, lw=0)
+            ax.axvspan(s, e, ymin=0, ymax=0.1, color="tab:green", alpha=0.8, lw=0)
         ax.set_xlim(0, longest)
-        ax.set_yticks([])
-        ax.set_ylabel(f"#{rank}", rotation=0, ha="right", va="center", fontsize=8)
-        ax.text(1.0, 0.5, f" {hit.video_id}\n score {hit.score:.1f}", transform=ax.transAxes, fontsize=7,
+        ax.tick_params(labelsize=7)
+        z = f", z {hit.z:.1f}" if np.isfinite(hit.z) else ""
+        ax.text(1.01, 0.5, f"#{rank} {hit.video_id}\nscore {hit.score:.1f}{z}", transform=ax.transAxes, fontsize=7,
                 va="center")
         if rank < len(ranked):
             ax.set_xticklabels([])
-    axes[-1, 0].set_xlabel("seconds (orange: matching seconds)")
+    axes[-1, 0].set_xlabel("seconds  (orange: seconds that stand out; green: the query's own annotated step)",
+                           fontsize=8)
+    if calibrated:  # one scale for every figure, so a weak query looks weak beside a strong one
+        top = max(2.5 * threshold, max(float(h.per_second_z.max()) for h in ranked if h.per_second_z is not None))
+        bottom = min(-1.0, min(float(h.per_second_z.min()) for h in ranked if h.per_second_z is not None))
+        axes[0, 0].set_ylim(bottom - 0.3, top + 0.3)
+        fig.text(0.01, 0.5, "z of each second (the smaller margin)", rotation=90, va="center", fontsize=8)
     if query:
-        axes[0, 0].set_title(f"query: {query!r}", fontsize=9)
-    fig.tight_layout()
+        best = ranked[0]
+        finding = (f"best video {best.z:.1f} sd above nonsense" if np.isfinite(best.z) else f"best score {best.score:.1f}")
+        axes[0, 0].set_title(f"query {query!r}: {finding}", fontsize=9)
+    fig.tight_layout(rect=(0.03, 0, 1, 1))
     return fig
 
 
@@ -529,7 +646,7 @@ class Explorer:
     Args:
         search: ``search(query, k) -> list[RankedVideo]`` (e.g. :func:`vclip.viz.model_search`).
         initial_query: shown and searched at start when non-empty.
-        k: how many videos to show (a slider from 1 to ``max_k``).
+        k: how many videos to show (a slider from 1 to ``max_k``; moving it searches again).
     Use ``display(explorer.widget)`` in a notebook; ``explorer.run(query)`` searches programmatically.
     """
 
@@ -542,7 +659,7 @@ class Explorer:
         self.search = search
         self.query = widgets.Text(value=initial_query, placeholder="type a query, e.g. 'slice the onion'",
                                   description="query", layout=widgets.Layout(width="420px"))
-        self.k = widgets.IntSlider(value=k, min=1, max=max_k, description="top k")
+        self.k = widgets.IntSlider(value=k, min=1, max=max_k, description="top k", continuous_update=False)
         self.button = widgets.Button(description="Search", button_style="primary")
         self.table = widgets.HTML()
         self.plot = widgets.Image(format="png")
@@ -551,6 +668,7 @@ class Explorer:
         self.button.on_click(lambda _b: self.run())
         self.query.continuous_update = False
         self.query.observe(lambda change: self.run(), names="value")
+        self.k.observe(lambda change: self.run(), names="value")
         if initial_query:
             self.run(initial_query)
 
@@ -569,12 +687,12 @@ class Explorer:
         return self.last
 
 
-def figure_png(fig, dpi: int = 72) -> bytes:
-    """Render a Figure to PNG bytes and close it (for widgets and small committed images)."""
+def figure_png(fig, dpi: int | None = None) -> bytes:
+    """Render a Figure to PNG bytes at its own dpi (or ``dpi``) and close it (for widgets)."""
     import io
 
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
+    fig.savefig(buffer, format="png", dpi=dpi or fig.dpi)
     _plt().close(fig)
     return buffer.getvalue()
 
@@ -582,26 +700,33 @@ def figure_png(fig, dpi: int = 72) -> bytes:
 def _hits_html(hits: Sequence[RankedVideo]) -> str:
     rows = []
     for rank, hit in enumerate(hits, start=1):
-        where = ", ".join(f"{s}-{e}s" for s, e in matching_seconds(hit.per_second)[:4])
-        rows.append(f"<tr><td>{rank}</td><td>{html.escape(hit.video_id)}</td><td>{hit.score:.2f}</td>"
-                    f"<td>{where}</td></tr>")
-    return ("<table><tr><th>#</th><th>video</th><th>score</th><th>matching seconds</th></tr>"
-            + "".join(rows) + "</table>")
+        where = ", ".join(f"{s}-{e}s" for s, e in matching_seconds(hit.per_second_z)[:4]) \
+            if hit.per_second_z is not None else ""
+        z = f"{hit.z:.1f}" if np.isfinite(hit.z) else "-"
+        steps = "; ".join(f"{s:g}-{e:g}s" for s, e, _ in hit.captions[:3]) or "-"
+        rows.append(f"<tr><td>{rank}</td><td>{html.escape(hit.video_id)}</td><td>{hit.score:.2f}</td><td>{z}</td>"
+                    f"<td>{where or 'none'}</td><td>{steps}</td></tr>")
+    return ("<table><tr><th>#</th><th>video</th><th>score</th><th>z vs nonsense</th><th>seconds that stand out</th>"
+            "<th>query's step annotated at</th></tr>" + "".join(rows) + "</table>")
 
 
 def model_search(pipeline, video_ids: Sequence[str], features: Sequence[np.ndarray],
-                 captions: Mapping[str, list[tuple[float, float, str]]] | None = None
-                 ) -> Callable[[str, int], list[RankedVideo]]:
+                 captions: Mapping[str, list[tuple[float, float, str]]] | None = None,
+                 null_captions: Sequence[str] | None = None) -> Callable[[str, int], list[RankedVideo]]:
     """A search function for :class:`Explorer` over videos given as per-second S3D features.
 
     Every video is encoded once here (``vclip.inference.VideoCLIPPipeline.encode_videos``: pooled vectors
-    and per-second token states, 32-second windows for long videos); each query is then one text encoding.
+    and per-second token states, 32-second windows for long videos), and so are the nonsense captions of
+    the baseline (:class:`NullScores`); each query is then one text encoding.
 
     Args:
         pipeline: a ``vclip.inference.VideoCLIPPipeline`` (only its VideoCLIP model is used).
         video_ids: N ids.
         features: N arrays (T_i, 512).
-        captions: optional id -> [(start, end, text)] shown under the per-second curves.
+        captions: optional id -> [(start, end, text)]; a hit keeps those naming the query's step, and 128 of
+            them (seeded) are the per-second baseline (without captions: the nonsense ones).
+        null_captions: the per-video baseline's texts (default :func:`nonsense_captions`).
+    The returned function also has ``.null`` (the :class:`NullScores`).
     """
     import torch
 
@@ -609,17 +734,24 @@ def model_search(pipeline, video_ids: Sequence[str], features: Sequence[np.ndarr
         raise ValueError(f"need as many feature arrays as video ids (>= 1), got {len(features)} and {len(video_ids)}")
     with torch.inference_mode():
         pooled, states = pipeline.encode_videos([np.asarray(f, dtype=np.float32) for f in features])
+        null_texts = pipeline.encode_texts(list(null_captions or nonsense_captions())).float().cpu().numpy()
+        pool = sorted({text for items in (captions or {}).values() for _, _, text in items})
+        if len(pool) > 128:
+            pool = [pool[i] for i in np.random.default_rng(0).choice(len(pool), 128, replace=False)]
+        second_texts = pipeline.encode_texts(pool).float().cpu().numpy() if len(pool) >= 2 else None
     pooled_np = pooled.float().cpu().numpy()
     states_np = [s.float().cpu().numpy() for s in states]
+    null = NullScores.from_vectors(null_texts, pooled_np, states_np, second_texts)
 
     def search(query: str, k: int) -> list[RankedVideo]:
         with torch.inference_mode():
             text = pipeline.encode_texts([query])[0].float().cpu().numpy()
-        hits = rank_videos(text, pooled_np, states_np, list(video_ids), k)
+        hits = rank_videos(text, pooled_np, states_np, list(video_ids), k, null=null)
         for hit in hits:
-            hit.captions = list((captions or {}).get(hit.video_id, []))
+            hit.captions = query_captions(query, (captions or {}).get(hit.video_id, []))
         return hits
 
+    search.null = null
     return search
 
 
@@ -651,7 +783,8 @@ class LocalisationExample:
     """One CrossTask test video as the zero-shot evaluation sees it (inputs of :func:`localisation_figure`)."""
 
     video_id: str
-    task: str
+    task: str  # the task id of tasks_primary.txt
+    task_title: str  # its title ("Make Pancakes")
     steps: list[str]
     scores: np.ndarray  # (T, K) log-softmax over steps of the window-averaged per-second scores
     predicted: np.ndarray  # (K,) the second the order-constrained DP picked for each step
@@ -663,9 +796,12 @@ def crosstask_example(model, folder, index: int = 0) -> LocalisationExample:
 
     ``index`` picks the test video (in the evaluation's order).
     """
+    from pathlib import Path
+
     from vclip.localization import log_softmax, step_localization
     from vclip.tasks import load_task_data
     from vclip.tasks.common import EvalConfig, encode_texts_once, eval_mode, window_scores
+    from vclip.tasks.crosstask import RELEASE, read_crosstask
 
     config = EvalConfig(progress=False)
     data = load_task_data("crosstask", folder, config)
@@ -678,7 +814,9 @@ def crosstask_example(model, folder, index: int = 0) -> LocalisationExample:
         features = data.features.features(video_id)
         (_, scores), = list(window_scores(model, [(key, features, texts)], config, total=1))
     labels = step_localization(scores)
-    return LocalisationExample(video_id, task, list(data.steps[task]), log_softmax(scores, axis=1),
+    release = read_crosstask(folder / RELEASE if (Path(folder) / RELEASE).is_dir() else folder)
+    return LocalisationExample(video_id, task, release.primary[task].title, list(data.steps[task]),
+                               log_softmax(scores, axis=1),
                                labels.argmax(axis=0), data.targets[key].astype(bool))
 
 
@@ -691,16 +829,24 @@ class SegmentationExample:
     predicted: np.ndarray  # (T,) label ids from the threshold rule
     label_names: dict  # id -> label text, for the ids that occur
     threshold: float  # lambda, the largest off-diagonal label-label similarity
+    scores: np.ndarray = None  # (T, L) window-averaged scores of every second against every label
+    label_vectors: np.ndarray = None  # (L, H) the pooled label texts (label id i + 1 is row i)
 
 
-def coin_example(model, folder, index: int = 0) -> SegmentationExample:
-    """Segment one COIN testing video exactly as ``vclip.tasks.coin`` does, keeping the details."""
+def coin_example(model, folder, index: int | None = None) -> SegmentationExample:
+    """Segment one COIN testing video exactly as ``vclip.tasks.coin`` does, keeping the details.
+
+    ``index`` picks the testing video (in the evaluation's order); None picks the one with the most
+    annotated (non-background) seconds, so that the ground-truth strip has something to show.
+    """
     from vclip.tasks import load_task_data
     from vclip.tasks.coin import label_threshold, predict_labels
     from vclip.tasks.common import EvalConfig, encode_texts_once, eval_mode, window_scores
 
     config = EvalConfig(progress=False)
     data = load_task_data("coin", folder, config)
+    if index is None:
+        index = int(np.argmax([int((np.asarray(data.targets[v]) > 0).sum()) for v in data.video_ids]))
     if not 0 <= index < len(data.video_ids):
         raise ValueError(f"index {index} outside the {len(data.video_ids)} COIN testing videos of {folder}")
     video_id = data.video_ids[index]
@@ -712,4 +858,5 @@ def coin_example(model, folder, index: int = 0) -> SegmentationExample:
     predicted = predict_labels(scores, threshold)
     target = np.asarray(data.targets[video_id])
     used = sorted({int(x) for x in np.concatenate([target, predicted]).tolist()} - {0})
-    return SegmentationExample(video_id, target, predicted, {i: data.labels[i - 1] for i in used}, float(threshold))
+    return SegmentationExample(video_id, target, predicted, {i: data.labels[i - 1] for i in used}, float(threshold),
+                               np.asarray(scores), labels.float().cpu().numpy())
