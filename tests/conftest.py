@@ -13,9 +13,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 REPO = Path(__file__).resolve().parents[1]
-# The real annotation files live beside the repository in shared/data/annotations, or where
-# VCLIP_ANNOTATIONS points (a checkout elsewhere).
-ANNOTATIONS = Path(os.environ.get("VCLIP_ANNOTATIONS", REPO.parent / "shared" / "data" / "annotations"))
+# The real annotation files ship in data/annotations/ (provenance and licences in its README); VCLIP_ANNOTATIONS
+# points the tests at another copy.
+ANNOTATIONS = Path(os.environ.get("VCLIP_ANNOTATIONS", REPO / "data" / "annotations"))
 
 
 @pytest.fixture(scope="session")
@@ -30,11 +30,11 @@ def synthetic_world(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def real_annotations() -> Path:
-    """The folder of the real annotation files (YouCook2 val, MSR-VTT 1k-A test, DiDeMo test/val), or a skip
-    when this checkout has no shared/ beside it. Every test reads them through this fixture."""
-    if not (ANNOTATIONS / "youcook2_validation.csv").exists():
-        pytest.skip("real annotations not found beside the repository (shared/data/annotations/, or set "
-                    "VCLIP_ANNOTATIONS)")
+    """The folder of the real annotation files (YouCook2 val, MSR-VTT 1k-A test, DiDeMo test/val). They ship with
+    the kit, so a missing file is a failure, not a skip. Every test reads them through this fixture."""
+    names = ("youcook2_validation.csv", "msrvtt_jsfusion_test.csv", "didemo_test.json", "didemo_val.json")
+    missing = [n for n in names if not (ANNOTATIONS / n).is_file()]
+    assert not missing, f"{ANNOTATIONS}: missing real annotation files {missing} (see data/annotations/README.md)"
     return ANNOTATIONS
 
 

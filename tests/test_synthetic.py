@@ -298,10 +298,7 @@ def test_didemo_moment_lengths_follow_the_real_distribution(synthetic_world):
 @pytest.mark.parametrize("name", ["didemo_test.json", "didemo_val.json"])
 def test_the_didemo_reader_parses_the_real_files(name, real_annotations):
     """The kit's reader on the real DiDeMo files; their moment lengths are the ones the world copies."""
-    path = real_annotations / name
-    if not path.is_file():
-        pytest.skip(f"real DiDeMo annotations not found beside the repository (shared/data/annotations/{name})")
-    queries = read_didemo(path)
+    queries = read_didemo(real_annotations / name)
     assert len(queries) > 4000 and all(q.video and q.description and q.times for q in queries)
     lengths = np.array([e - s + 1 for q in queries for s, e in q.times])
     assert abs(100 * np.mean(lengths == 1) - 72) < 2 and abs(100 * np.mean(lengths == 2) - 22) < 2
