@@ -291,3 +291,15 @@ def test_clip_alignment_figure_draws_truth_bands_and_the_unread_tail():
     assert labels[0] == "text 0: \u201cstir the paint\u201d" and labels[3] == "text 1: \u201cno step\u201d"
     with pytest.raises(ValueError, match="at least one"):
         viz.clip_alignment_figure(truth, [])
+
+
+def test_shading_against_truth_counts_recall_and_precision():
+    z = np.array([0.0, 2.5, 3.0, 0.1, 2.2, 0.0])  # seconds 1, 2 and 4 stand out
+    hit = viz.RankedVideo("v", 1.0, np.zeros(6), captions=[(1.0, 3.0, "chop the onion"), (5.0, 6.0, "chop the onion")],
+                          z=3.0, per_second_z=z)
+    recall, precision = viz.shading_against_truth(hit)
+    assert recall == pytest.approx(2 / 3) and precision == pytest.approx(2 / 3)  # step seconds 1, 2, 5
+    quiet = viz.RankedVideo("v", 1.0, np.zeros(6), captions=[], z=0.0, per_second_z=np.zeros(6))
+    assert all(np.isnan(viz.shading_against_truth(quiet)))
+    with pytest.raises(ValueError, match="no calibrated"):
+        viz.shading_against_truth(viz.RankedVideo("v", 1.0, np.zeros(6)))

@@ -551,6 +551,23 @@ def matching_seconds(per_second_z: np.ndarray, threshold: float = STANDS_OUT) ->
     return _runs(np.flatnonzero(per_second_z >= threshold))
 
 
+def shading_against_truth(hit: RankedVideo, threshold: float = STANDS_OUT) -> tuple[float, float]:
+    """How well the shaded seconds of a hit find the query's own annotated step, as two shares:
+    (share of the step's seconds that stand out, share of the standing-out seconds that are the step's).
+
+    The first is a recall, the second a precision; NaN where there is nothing to count (no annotated step,
+    or no second stands out). ``hit.captions`` holds the step's [start, end) seconds."""
+    if hit.per_second_z is None:
+        raise ValueError(f"{hit.video_id}: the hit has no calibrated per-second scores (search with a baseline)")
+    shaded = np.asarray(hit.per_second_z, dtype=float) >= threshold
+    step = np.zeros_like(shaded)
+    for start, end, _ in hit.captions:
+        step[int(np.floor(start)):int(np.ceil(end))] = True
+    recall = float(shaded[step].mean()) if step.any() else float("nan")
+    precision = float(step[shaded].mean()) if shaded.any() else float("nan")
+    return recall, precision
+
+
 def rank_videos(text_vector: np.ndarray, video_vectors: np.ndarray, per_second_states: Sequence[np.ndarray],
                 video_ids: Sequence[str], k: int = 5, null: NullScores | None = None) -> list[RankedVideo]:
     """Rank videos by dot product with a text vector (the paper's raw similarity) and score each second.
