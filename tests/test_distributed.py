@@ -1,10 +1,14 @@
-"""DDP (vclip.distributed + vclip.pretrain): a 2-process gloo run equals one process on the same data."""
+"""DDP (vclip.distributed + vclip.pretrain, vclip.finetune): a 2-process gloo run equals one process on the
+same data; both programs run under two ranks."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -106,3 +110,68 @@ def test_program_under_two_ranks(tmp_path, synthetic_world):
     assert sum(r["kind"] == "train" for r in records) == 4
     plan = next(r for r in records if r["kind"] == "epoch_plan")
     assert plan["retrieval"]["num_videos"] > 0
+
+
+def _torchrun(argv: list[str], timeout: float) -> tuple[int, str]:
+    """``torchrun --standalone --nproc-per-node 2 ARGV``: (exit code, stdout and stderr).
+
+    A run past ``timeout`` (a rank left waiting at a collective) fails the test instead of blocking it:
+    the launcher gets SIGTERM, which it passes on to its ranks (each in its own session), then SIGKILL.
+    """
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", *argv]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[1], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+        pytest.fail(f"torchrun did not finish within {timeout} s (a hang?); its output ends:\n{out[-4000:]}")
+    return proc.returncode, out
+
+
+@pytest.mark.slow
+def test_finetune_program_under_two_ranks(tmp_path, synthetic_world):
+    """``torchrun --nproc-per-node 2 -m vclip.finetune``: the ranks train, select and finish together."""
+    from vclip.checkpoint import load_model
+    from vclip.finetune import load_finetuned
+    from vclip.model import VideoCLIP
+
+    torch.manual_seed(0)
+    init = tmp_path / "init"
+    VideoCLIP.from_preset("tiny").save_pretrained(init)
+    run = tmp_path / "run"
+    code, out = _torchrun(["-m", "vclip.finetune", "--task", "youcook2", "--init", str(init), "--data",
+                           str(synthetic_world), "--output", str(run), "--epochs", "2", "--no-progress",
+                           "--device", "cpu"], timeout=240)
+    assert code == 0 and "Traceback" not in out, out[-4000:]
+    assert out.count("selected epoch:") == 1  # rank 0 reports
+
+    summary = json.loads((run / "finetune.json").read_text())
+    assert summary["world_size"] == 2 and len(summary["epochs"]) == 2 and summary["test"]["metrics"]
+    per_epoch = summary["updates"] // 2
+    assert per_epoch >= 1 and summary["updates"] == 2 * per_epoch
+    # the ranks agreed: one record per epoch (rank 0 writes), after the same number of updates each epoch
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    epochs = [r for r in records if r["kind"] == "epoch"]
+    assert [(r["epoch"], r["step"]) for r in epochs] == [(1, per_epoch), (2, 2 * per_epoch)]
+    assert all(math.isfinite(r["train_loss"]) and math.isfinite(r["val_loss"]) for r in epochs)
+    steps = [r["step"] for r in records if r["kind"] == "train"]
+    assert steps == sorted(set(steps)) and steps[-1] == summary["updates"]
+
+    # the selected checkpoint: named by LATEST and BEST, the only one kept, loadable, and trained
+    name = f"epoch_{summary['selected_epoch']:03d}"
+    assert summary["checkpoint"] == f"checkpoints/{name}"
+    assert [(run / "checkpoints" / n).read_text() for n in ("LATEST", "BEST")] == [f"{name}\n"] * 2
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["BEST", "LATEST", name]
+    assert not (run / ".lock").exists()
+    model, head, loaded = load_finetuned(run)
+    assert head is None and loaded["selected_epoch"] == summary["selected_epoch"]
+    tuned, before = load_model(run / "checkpoints" / name).state_dict(), load_model(init).state_dict()
+    assert tuned.keys() == before.keys() == model.state_dict().keys()
+    assert any(not torch.equal(tuned[k], before[k]) for k in tuned)

@@ -425,12 +425,14 @@ class FineTuner:
             self.net = nn.parallel.DistributedDataParallel(self.objective, device_ids=ids, find_unused_parameters=True)
         self.optimizer = torch.optim.Adam(self.objective.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.adam_eps,
                                           weight_decay=cfg.weight_decay)
-        self.steps_per_epoch = len(self.train_batches.epoch(0, self.dist.rank, self.dist.world_size))
-        if self.steps_per_epoch < 1:
-            raise ValueError(f"{cfg.task}: the training split gives no batch on rank {self.dist.rank} "
+        # Every rank gathers the batch counts before any check, so that all of them raise together (a rank
+        # that raised alone would leave the others waiting in the gather); then every rank makes the same
+        # number of updates (the fewest any rank has), one DDP all-reduce each.
+        counts = vdist.all_gather_objects(len(self.train_batches.epoch(0, self.dist.rank, self.dist.world_size)))
+        if min(counts) < 1:
+            raise ValueError(f"{cfg.task}: the training split gives no batch on rank {counts.index(min(counts))} "
                              f"({len(self.train_split)} items for {self.dist.world_size} ranks)")
-        counts = vdist.all_gather_objects(self.steps_per_epoch)
-        self.steps_per_epoch = min(counts)  # every rank makes the same number of updates
+        self.steps_per_epoch = min(counts)
         self.total_steps = cfg.epochs * self.steps_per_epoch
         total = cfg.total_num_update or self.total_steps
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -571,14 +573,15 @@ class FineTuner:
         vdist.barrier()
         chosen = max(e["epoch"] for e in epochs if e.get("selected"))
         folder = self.rundir.checkpoints / epoch_name(chosen)
-        final = None
+        # Every rank calls test_metrics: it is a collective (rank 0 evaluates, then broadcasts the result).
+        # Only rank 0 loads the selected checkpoint; the other ranks pass None and receive rank 0's numbers.
+        model = head = None
         if self.dist.is_main:
             from vclip.checkpoint import load_model
 
             model = load_model(folder).to(self.device).eval()
             head = SegmentationHead.load(folder).to(self.device) if cfg.task == "coin" else None
-            final = self.test_metrics(model, head)
-        final = vdist.broadcast_object(final)
+        final = self.test_metrics(model, head)
         summary = {
             "task": cfg.task, "config": cfg.config, "init": str(cfg.init), "init_checkpoint": str(Path(self.init_path).resolve()),
             "loss": LOSS_NAMES[cfg.task], "select": cfg.select, "selection_note": SELECTION_NOTES[cfg.select],
