@@ -200,8 +200,8 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="train this many runs at once (one process each)")
     parser.add_argument("--conditions", nargs="+", default=list(CONDITIONS), choices=list(CONDITIONS))
     parser.add_argument("--shares", choices=["fixed", "per_epoch"], default=None,
-                        help="rank shares of the retrieval pass (default: the recipe's, fixed as the reference); "
-                             "the committed result was measured with per_epoch")
+                        help="rank shares of the retrieval pass (default: the recipe's, fixed as the reference, "
+                             "which the committed result used)")
     parser.add_argument("--table", metavar="RESULT_JSON", default=None,
                         help="print the markdown R@1 table of a saved result (the one README.md and "
                              "docs/pretraining.md quote) and exit")

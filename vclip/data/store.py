@@ -350,7 +350,7 @@ def build_store(folder: str | Path, out: str | Path, shard_size: int = 4096, ded
     if shard_size < 1:
         raise ValueError(f"shard_size: expected >= 1, got {shard_size}")
     if (out / STORE_FILE).exists() and not overwrite:
-        raise FileExistsError(f"{out / STORE_FILE} exists: pass overwrite=True (--overwrite) to rebuild it")
+        raise FileExistsError(f"{out / STORE_FILE} exists: pass --overwrite to rebuild it")
     if out.exists() and overwrite:
         for path in list(out.glob("*.npy")) + list(out.glob("*_meta.json")) + [out / STORE_FILE]:
             path.unlink(missing_ok=True)
