@@ -251,3 +251,17 @@ def test_recipes():
     with pytest.raises(ValueError, match="select"):
         recipe("youcook2", select="best")
     assert np.isclose(recipe("msrvtt_qa", "paper").epochs, 5)
+
+
+def test_init_from_the_reference_checkpoint_layout(tmp_path, tiny_init):
+    """``--init checkpoint_best.pt`` (the reference's release: fp16 weights under "model", keys "mmmodel.")."""
+    from vclip.checkpoint import load_model, save_mmpt_checkpoint
+    from vclip.finetune import load_init
+
+    source = load_model(tiny_init)
+    save_mmpt_checkpoint(source, tmp_path / "checkpoint_best.pt")
+    model, resolved = load_init(tmp_path / "checkpoint_best.pt")
+    assert resolved == tmp_path / "checkpoint_best.pt" and model.training
+    weights, expected = model.state_dict(), source.state_dict()
+    assert weights.keys() == expected.keys()
+    assert all(torch.allclose(weights[k].float(), expected[k].float(), atol=1e-2) for k in weights)  # fp16 copy
