@@ -60,6 +60,22 @@ def paired_difference(values: list[float], baseline: list[float]) -> dict:
     return {"mean": mean, "low": mean - half, "high": mean + half, "n": len(diffs)}
 
 
+def training_overrides(world_record: dict, steps: int | None, candidates: int | None) -> tuple[dict, dict]:
+    """The recipe overrides of a benchmark on a world: ``--steps``/``--candidates`` when given, else the
+    world's recommended training (WORLD.json ``recommended``, written by ``python -m vclip.synthetic``),
+    else the teaching recipe's. Returns (overrides, {key: where it came from})."""
+    recommended = world_record.get("recommended") or {}
+    overrides, sources = {}, {}
+    for key, given in (("steps", steps), ("num_candidates", candidates)):
+        if given is not None:
+            overrides[key], sources[key] = given, "the command line"
+        elif recommended.get(key) is not None:
+            overrides[key], sources[key] = int(recommended[key]), "WORLD.json"
+        else:
+            sources[key] = "the teaching recipe"
+    return overrides, sources
+
+
 def baseline_views(world: Path) -> dict[str, dict]:
     """Chance and oracle on the headline and the MSR-VTT-like set."""
     from vclip.evaluate import evaluate_baselines
@@ -86,14 +102,40 @@ def group_shares(trainer) -> dict:
             "group_same_domain_percent": same_task_share(groups, domains)}
 
 
-def run_one(world: Path, out: Path, condition: str, seed: int, overrides: dict, data) -> list[dict]:
+def mechanism_through_training(world: Path, config, run_dir: Path, data, seed: int, groups: int) -> list[dict]:
+    """:func:`vclip.synthetic.measure.group_mechanism` (retrieved vs random groups: loss, gradient norm,
+    margin, false negatives by source) at the untrained model and at every checkpoint of a finished run
+    (the epoch ends and the last update), each model forming its own retrieved groups."""
+    import torch
+
+    from vclip.checkpoint import load_weights_file
+    from vclip.synthetic import load_truth
+    from vclip.synthetic.measure import group_mechanism
+
+    store, train_ids, _ = data
+    truth = load_truth(world / "pretrain")
+    raw_captions = json.loads((world / "pretrain" / "raw_caption.json").read_text())
+    torch.manual_seed(seed)  # the untrained model of this seed: the Trainer's initialisation
+    model = config.model.build()
+    points = [(0, None)] + sorted((int(p.name.split("_")[1]), p) for p in (run_dir / "checkpoints").glob("step_*"))
+    rows = []
+    for step, folder in points:
+        if folder is not None:
+            model.load_weights(load_weights_file(folder / "model.safetensors"), source=str(folder))
+        rng = np.random.default_rng([seed, 7, step])
+        rows.append({"step": step, **group_mechanism(model, store, truth, raw_captions, train_ids, config, rng, groups)})
+    return rows
+
+
+def run_one(world: Path, out: Path, condition: str, seed: int, overrides: dict, data,
+            hardness_groups: int = 0) -> list[dict]:
     from vclip.pretrain import Trainer, load_recipe
     from vclip.synthetic.measure import retrieval_views
 
     output = str(out / f"{condition}_seed{seed}")
     config = load_recipe("teaching").updated(**overrides, **CONDITIONS[condition], seed=seed, output=output,
                                              progress=False, device="cpu", save_every=10**9,
-                                             data=str(world / "pretrain"))
+                                             keep_last=10**6, data=str(world / "pretrain"))
     config = config.updated(eval_every=max(1, config.steps // 3), eval_data=str(world))
     shutil.rmtree(output, ignore_errors=True)
     t0 = time.perf_counter()
@@ -104,15 +146,21 @@ def run_one(world: Path, out: Path, condition: str, seed: int, overrides: dict, 
     val = [r["val_loss"] for r in result.history if r["kind"] == "val"]
     shared = {"condition": condition, "seed": seed, "steps": result.final_step, "train_seconds": round(train_s, 1),
               "final_val_loss": val[-1] if val else None, "curve": curve, **group_shares(trainer)}
+    if hardness_groups:
+        t0 = time.perf_counter()
+        shared["mechanism"] = mechanism_through_training(world, config, Path(result.run_dir), data, seed,
+                                                         hardness_groups)
+        shared["mechanism_seconds"] = round(time.perf_counter() - t0, 1)
     shutil.rmtree(output, ignore_errors=True)  # the checkpoints are not needed
     views = retrieval_views(trainer.model.eval(), world)
     return [{**shared, "task": task, **metrics} for task, metrics in views.items()]
 
 
-def _run_in_worker(world: Path, out: Path, condition: str, seed: int, overrides: dict) -> list[dict]:
+def _run_in_worker(world: Path, out: Path, condition: str, seed: int, overrides: dict,
+                   hardness_groups: int = 0) -> list[dict]:
     from vclip.data.store import open_pretrain
 
-    return run_one(world, out, condition, seed, overrides, open_pretrain(world / "pretrain"))
+    return run_one(world, out, condition, seed, overrides, open_pretrain(world / "pretrain"), hardness_groups)
 
 
 def summarise(runs: list[dict], conditions: list[str]) -> dict:
@@ -194,14 +242,22 @@ def main(argv=None) -> int:
     parser.add_argument("--world", default="data/generated/synthetic", help="a synthetic world root")
     parser.add_argument("--out", default="runs/ablations")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--steps", type=int, default=None, help="override the teaching configuration's steps")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="updates per run (default: the world's recommended training in WORLD.json, else the "
+                             "teaching configuration's)")
     parser.add_argument("--candidates", type=int, default=None,
-                        help="override the teaching configuration's num_candidates (neighbours per query video)")
+                        help="num_candidates, neighbours per query video (default: WORLD.json's recommendation, "
+                             "else the teaching configuration's)")
     parser.add_argument("--jobs", type=int, default=1, help="train this many runs at once (one process each)")
     parser.add_argument("--conditions", nargs="+", default=list(CONDITIONS), choices=list(CONDITIONS))
     parser.add_argument("--shares", choices=["fixed", "per_epoch"], default=None,
                         help="rank shares of the retrieval pass (default: the recipe's, fixed as the reference, "
                              "which the committed result used)")
+    parser.add_argument("--hardness-conditions", nargs="*", default=["paper"], choices=list(CONDITIONS),
+                        help="conditions whose runs also measure group hardness and false negatives (retrieved vs "
+                             "random groups) at the untrained model and every checkpoint (default: paper)")
+    parser.add_argument("--hardness-groups", type=int, default=16,
+                        help="groups of each kind per hardness measurement (0: measure none)")
     parser.add_argument("--table", metavar="RESULT_JSON", default=None,
                         help="print the markdown R@1 table of a saved result (the one README.md and "
                              "docs/pretraining.md quote) and exit")
@@ -222,18 +278,18 @@ def main(argv=None) -> int:
         print(f"error: {world}: not a synthetic world root (run python -m vclip.synthetic --out {world})")
         return 2
     out.mkdir(parents=True, exist_ok=True)
-    overrides = {}
-    if args.steps is not None:
-        overrides["steps"] = args.steps
-    if args.candidates is not None:
-        overrides["num_candidates"] = args.candidates
+    world_record = json.loads((world / "WORLD.json").read_text()) if (world / "WORLD.json").is_file() else {}
+    overrides, sources = training_overrides(world_record, args.steps, args.candidates)
     if args.shares is not None:
         overrides["retrieval.shares"] = args.shares
     settings = {**load_recipe("teaching").to_dict(), **overrides, "world": str(world), "seeds": args.seeds,
                 "conditions": args.conditions}
     settings.pop("_comment", None)
-    world_record = json.loads((world / "WORLD.json").read_text()) if (world / "WORLD.json").is_file() else {}
     settings["world_seed"], settings["world_preset"] = world_record.get("seed"), world_record.get("preset")
+    settings["training_from"] = sources
+    settings["hardness"] = {"conditions": args.hardness_conditions, "groups": args.hardness_groups}
+    print(f"training: {overrides.get('steps', 'recipe')} updates, {overrides.get('num_candidates', 'recipe')} "
+          f"candidates ({', '.join(f'{k} from {v}' for k, v in sources.items())})", flush=True)
     data = open_pretrain(world / "pretrain")
 
     reference = {"baselines": baseline_views(world), "untrained": []}
@@ -243,6 +299,9 @@ def main(argv=None) -> int:
         reference["untrained"].append({"seed": seed, **{task: v["R@1"] for task, v in views.items()}})
     print(f"R@1 (%) chance / oracle: {reference['baselines']}", flush=True)
 
+    def hardness(condition: str) -> int:
+        return args.hardness_groups if condition in args.hardness_conditions else 0
+
     runs: list[dict] = []
     jobs = [(seed, condition) for seed in args.seeds for condition in args.conditions]  # seed-major: paired early
     if args.jobs > 1:
@@ -250,10 +309,11 @@ def main(argv=None) -> int:
         from concurrent.futures import ProcessPoolExecutor
 
         pool = ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn"))
-        futures = [pool.submit(_run_in_worker, world, out, condition, seed, overrides) for seed, condition in jobs]
+        futures = [pool.submit(_run_in_worker, world, out, condition, seed, overrides, hardness(condition))
+                   for seed, condition in jobs]
         results = (future.result() for future in futures)
     else:
-        results = (run_one(world, out, condition, seed, overrides, data) for seed, condition in jobs)
+        results = (run_one(world, out, condition, seed, overrides, data, hardness(condition)) for seed, condition in jobs)
     for (seed, condition), rows in zip(jobs, results):
         runs += rows
         line = "  ".join(f"{r['task']} {r['R@1']:5.1f}" for r in rows)

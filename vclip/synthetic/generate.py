@@ -89,9 +89,46 @@ class WorldConfig:
 
 PRESETS: dict[str, dict] = {
     "default": {},  # ~85k seconds of pre-training video; generates in ~10 s on 2 cores
+    # HowTo100M's regime where retrieval augmentation matters (VideoCLIP section 3.4, Table 7), at the
+    # smallest size whose 5-seed ablation fits about an hour on 2 CPU cores; every number is motivated:
+    "howto": dict(
+        # 1024 = 4 x 256 training videos (the reference keeps a multiple of 256): 128 groups of 8 per epoch
+        pretrain_train=1024, pretrain_val=128,
+        # 40 tasks per domain (156 tasks: one domain has 36), 6.6 training videos per task. HowTo100M:
+        # 1.22M videos of 23,611 tasks = 52 per task, but the reference's retrieval pass searches one
+        # rank's share (8 ranks, ~150k videos), which holds ~6.5 videos of a task: the same as here. A
+        # random pair of videos shares its task 0.6% of the time (HowTo100M 0.004%): random groups rarely do.
+        tasks_per_domain=40,
+        # the headline set: one video per kitchen task (40 tasks, ~7 steps each), so every caption's
+        # (task, step) names exactly one clip and the oracle is near 100 (YouCook2's zero-shot queries
+        # each have one right clip); a task repeated would make its clips' captions ambiguous
+        youcook_videos=40,
+    ),
     "large": dict(pretrain_train=2048, pretrain_val=256, youcook_videos=240, msrvtt_clips=1000,
                   msrvtt_qa_items=1000, crosstask_videos_per_primary=60, crosstask_videos_per_related=20,
                   coin_testing=300, coin_training=60, didemo_videos=400),
+}
+
+
+# The training a preset's world is meant for (``benchmarks/ablations.py`` reads it from WORLD.json unless
+# ``--steps``/``--candidates`` are given). The reference (``mmpt/tasks/retritask.py``) rebuilds the
+# retrieval groups before every epoch; these lengths train >= 2 epochs past the first, so the groups are
+# rebuilt at least twice by a trained model. ``num_candidates``: neighbours searched per query video.
+RECOMMENDED: dict[str, dict] = {
+    # the teaching recipe's 150 updates: 2.3 epochs of 64 groups (512 videos / 8)
+    "default": {"steps": 150, "num_candidates": 64,
+                "why": "the teaching recipe: 150 updates = 2.3 epochs of 64 groups; groups rebuilt twice"},
+    "large": {"steps": 600, "num_candidates": 64,
+              "why": "2.3 epochs of 256 groups (2048 videos / 8), as the default world's 150 updates"},
+    # 384 = 3 epochs of 128 groups: epoch 1's groups come from the untrained model, epochs 2 and 3's from
+    # the model trained 128 and 256 updates. 16 candidates: the reference draws a group of 32 videos from
+    # 64 candidates (half); groups of 8 from 16 keep that ratio. They are 1.6% of the searched videos
+    # (HowTo100M: 64 of a rank's ~150k, 0.04%; a smaller fraction needs a larger world than 2 CPU cores
+    # train 4 conditions x 5 seeds of in an hour); both hold about 6 videos of the query's task.
+    "howto": {"steps": 384, "num_candidates": 16,
+              "why": "3 epochs of 128 groups: groups built by the untrained model, then rebuilt twice by the "
+                     "model trained 128 and 256 updates; 16 candidates = twice the group, as the reference's 64 "
+                     "for 32, and 1.6% of the searched videos"},
 }
 
 
@@ -99,6 +136,19 @@ def world_config(preset: str = "default") -> WorldConfig:
     if preset not in PRESETS:
         raise ValueError(f"preset: expected one of {sorted(PRESETS)}, got {preset!r}")
     return WorldConfig(**PRESETS[preset])
+
+
+def recommended_training(preset: str, config: WorldConfig) -> dict:
+    """WORLD.json's ``recommended``: {"steps", "num_candidates", "why"} for ``preset``'s world; a world
+    with other sizes gets the same number of epochs (updates scaled by its groups per epoch)."""
+    base = dict(RECOMMENDED.get(preset, RECOMMENDED["default"]))
+    reference = world_config(preset if preset in RECOMMENDED else "default")
+    if config.pretrain_train != reference.pretrain_train:
+        groups = max(1, config.pretrain_train // 8)
+        epochs = base["steps"] / max(1, reference.pretrain_train // 8)
+        base["steps"] = max(1, int(round(epochs * groups)))
+        base["why"] = f"{epochs:.1f} epochs of {groups} groups (the preset's epochs, this world's videos)"
+    return base
 
 
 def _base_truth(folder: str) -> SyntheticTruth:
@@ -435,7 +485,8 @@ def generate(out: str | Path, preset: str = "default", seed: int = 0, overwrite:
     for name, split_counts in write_training_splits(world, out, seed, preset).items():  # fine-tuning data
         counts[name].update(split_counts)
     record = {"format": WORLD_FORMAT, "preset": preset, "seed": seed, "counts": counts,
-              "steps": len(STEPS), "tasks": len(world.tasks), "config": dataclasses.asdict(config)}
+              "steps": len(STEPS), "tasks": len(world.tasks), "config": dataclasses.asdict(config),
+              "recommended": recommended_training(preset, config)}
     with open(out / WORLD_FILE, "w") as handle:
         json.dump(record, handle, indent=1)
     return record
@@ -448,7 +499,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace a complete world at --out")
     parser.add_argument("--tasks-per-domain", type=int, default=None,
-                        help="keep at most this many tasks of each domain (default: all, hundreds per domain)")
+                        help="keep at most this many tasks of each domain (default: the preset's; "
+                             "all, hundreds per domain, except howto's 40)")
+    parser.add_argument("--no-regime", action="store_true",
+                        help="skip printing the retrieval regime beside HowTo100M's (it embeds every training "
+                             "video with an untrained model: seconds)")
     args = parser.parse_args(argv)
     if args.tasks_per_domain is not None and args.tasks_per_domain < 1:
         print(f"error: --tasks-per-domain must be >= 1, got {args.tasks_per_domain}", file=sys.stderr)
@@ -457,7 +512,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         config = world_config(args.preset)
-        config.tasks_per_domain = args.tasks_per_domain
+        if args.tasks_per_domain is not None:
+            config.tasks_per_domain = args.tasks_per_domain
         record = generate(args.out, args.preset, args.seed, args.overwrite, config)
     except FileExistsError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -466,4 +522,14 @@ def main(argv: list[str] | None = None) -> int:
           f"in {time.perf_counter() - started:.1f} s")
     for name, count in record["counts"].items():
         print(f"  {name:<10} " + ", ".join(f"{k} {v}" for k, v in count.items()))
+    size = sum(f.stat().st_size for f in Path(args.out).rglob("*") if f.is_file())
+    print(f"  on disk    {size / 2**20:,.0f} MiB")
+    recommended = record["recommended"]
+    print(f"  training   {recommended['steps']} updates, {recommended['num_candidates']} candidates "
+          f"({recommended['why']}); benchmarks/ablations.py reads this from {WORLD_FILE}")
+    if not args.no_regime:
+        from vclip.synthetic.measure import regime, regime_lines
+
+        for line in regime_lines(regime(args.out, recommended["num_candidates"], args.seed)):
+            print("  " + line)
     return 0

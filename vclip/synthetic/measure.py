@@ -54,7 +54,7 @@ class TruthPair:
 
     video: int  # position of the pair's video in the group
     text_step: int  # the latent step most of the text clip's narrated words are about (-1: none)
-    seconds: np.ndarray  # latent step of each second of the video clip
+    seconds: np.ndarray  # latent step of each second of the video clip the model reads (<= max_video_len)
 
 
 def _text_step(raw_starts, raw_ends, raw_steps, start: float, end: float) -> int:
@@ -74,7 +74,9 @@ def sample_truth_pairs(store, truth: SyntheticTruth, raw_captions: dict, video_i
 
     ``store``: the pre-training store (de-duplicated, tokenised captions); ``raw_captions``: the
     folder's ``raw_caption.json`` ({video: {"start", "end", "text"}}), whose lines ``truth.caption_steps``
-    labels; the text clip's step is read from the raw lines said within its time span.
+    labels; the text clip's step is read from the raw lines said within its time span. Each pair keeps
+    the seconds the model *reads*: the first ``config.max_video_len`` of its video clip, as
+    :func:`vclip.sampling.collate_pairs` truncates it (an exact clip of a long text clip is longer).
     """
     config = config or SamplingConfig()
     pairs = []
@@ -85,7 +87,8 @@ def sample_truth_pairs(store, truth: SyntheticTruth, raw_captions: dict, video_i
         for pair in sample_clip_pairs(len(seconds), starts, ends, tokens, clips_per_video, rng, config):
             step = _text_step(raw["start"], raw["end"], truth.caption_steps[video_id],
                               float(starts[pair.text_first]), float(ends[pair.text_last]))
-            pairs.append(TruthPair(position, step, seconds[pair.video_start:pair.video_end]))
+            read_end = min(pair.video_end, pair.video_start + config.max_video_len)  # as collate_pairs reads it
+            pairs.append(TruthPair(position, step, seconds[pair.video_start:read_end]))
     return pairs
 
 
@@ -260,3 +263,216 @@ def sweep_title(points: list[dict], view: str = "youcook2_same_step") -> str:
     if not helped:
         return f"Retrieval never beat random groups beyond seed noise on {view}"
     return f"Retrieval beat random groups beyond seed noise on {view} only with {', '.join(helped)} tasks per domain"
+
+
+# --------------------------------------------------------------------------------------------------
+# The mechanism of retrieval augmentation (section 3.4): are retrieved groups harder, and how much of
+# their hardness is false negatives? Measured at a fixed model on groups of the same size.
+
+FALSE_NEGATIVE_SOURCES = ("same_video", "same_task", "other_task")
+
+
+def false_negatives_by_source(pairs: Sequence[TruthPair], video_tasks: Sequence[str]) -> dict:
+    """Negatives (text i, video clip j != i) of one group split by where clip j comes from: the same
+    video as text i, another video of the same task, a video of another task. For each source: its
+    share of all negatives (``negatives_percent``) and the percentage of *all* negatives that come from
+    it and in truth show text i's step (``false_percent``: the majority latent step of the seconds the
+    model reads, as in :func:`false_negative_share`; the three sum to the group's false-negative share).
+
+    ``video_tasks``: the task of each video of the group, indexed by ``TruthPair.video``.
+    """
+    text = np.array([p.text_step for p in pairs])
+    clip = np.array([_majority(p.seconds) for p in pairs])
+    video = np.array([p.video for p in pairs])
+    task = np.array([video_tasks[v] for v in video])
+    negative = ~np.eye(len(pairs), dtype=bool)
+    false = (text[:, None] == clip[None, :]) & (text[:, None] >= 0) & negative
+    same_video = video[:, None] == video[None, :]
+    same_task = (task[:, None] == task[None, :]) & ~same_video
+    sources = {"same_video": same_video & negative, "same_task": same_task, "other_task": ~same_video & ~same_task}
+    total = max(int(negative.sum()), 1)
+    return {name: {"negatives_percent": 100.0 * float(mask.sum()) / total,
+                   "false_percent": 100.0 * float((false & mask).sum()) / total}
+            for name, mask in sources.items()}
+
+
+def group_hardness(model, batch, temperature: float | None = None, normalize: bool = False) -> dict:
+    """How hard one collated group (:class:`vclip.sampling.ClipBatch`) is for ``model``, as it stands:
+
+    * ``loss``: the training loss (:func:`vclip.loss.contrastive_loss`, both directions);
+    * ``grad_norm``: the L2 norm of that loss's gradient over all parameters (the signal one update
+      gets from the group, before clipping);
+    * ``margin``: mean over texts of (similarity to its own clip) - (similarity to its hardest
+      negative clip), as the loss's logits; negative means a negative outscores the positive;
+    * ``hardest_wins_percent``: the share of texts whose hardest negative outscores their positive.
+
+    The model runs in eval mode (no dropout: the same group always gets the same numbers); its mode and
+    parameters' ``.grad`` are restored (cleared) afterwards.
+    """
+    import torch
+
+    from vclip.loss import contrastive_loss
+
+    was_training = model.training
+    model.eval()
+    try:
+        model.zero_grad(set_to_none=True)
+        out = model(batch.vfeats, batch.vmask, batch.input_ids, batch.attention_mask)
+        video, text = out.pooled_video.float(), out.pooled_text.float()
+        loss = contrastive_loss(video, text, temperature, normalize)
+        loss.backward()
+        grads = [p.grad.detach().pow(2).sum() for p in model.parameters() if p.grad is not None]
+        grad_norm = float(torch.stack(grads).sum().sqrt()) if grads else 0.0
+        with torch.no_grad():
+            if normalize:
+                video, text = torch.nn.functional.normalize(video, dim=-1), torch.nn.functional.normalize(text, dim=-1)
+            sim = text @ video.T
+            if temperature is not None:
+                sim = sim / temperature
+            positive = sim.diagonal()
+            hardest = sim.masked_fill(torch.eye(len(sim), dtype=torch.bool), float("-inf")).max(dim=1).values
+        return {"loss": float(loss.detach()), "grad_norm": grad_norm,
+                "margin": float((positive - hardest).mean()),
+                "hardest_wins_percent": 100.0 * float((hardest > positive).float().mean())}
+    finally:
+        model.zero_grad(set_to_none=True)
+        model.train(was_training)
+
+
+def sample_truth_group(store, truth: SyntheticTruth, raw_captions: dict, video_ids: Sequence[str],
+                       clips_per_video: int, rng: np.random.Generator, config: SamplingConfig):
+    """One group drawn as training draws it (:func:`vclip.sampling.sample_group`): (ClipBatch, pairs),
+    the pairs (:class:`TruthPair`, in batch order) carrying the latent truth of the seconds read."""
+    from vclip.sampling import collate_pairs
+
+    feats, clip_pairs, truth_pairs = [], [], []
+    for position, video_id in enumerate(video_ids):
+        feat = np.asarray(store.features(video_id))
+        starts, ends, tokens = store.captions(video_id)
+        drawn = sample_clip_pairs(len(feat), starts, ends, tokens, clips_per_video, rng, config)
+        seconds, raw = truth.seconds(video_id), raw_captions[video_id]
+        for pair in drawn:
+            step = _text_step(raw["start"], raw["end"], truth.caption_steps[video_id],
+                              float(starts[pair.text_first]), float(ends[pair.text_last]))
+            read_end = min(pair.video_end, pair.video_start + config.max_video_len)
+            truth_pairs.append(TruthPair(position, step, seconds[pair.video_start:read_end]))
+        feats.append(feat)
+        clip_pairs.append(drawn)
+    return collate_pairs(feats, clip_pairs, config.max_video_len), truth_pairs
+
+
+def _mean_dicts(rows: list[dict]) -> dict:
+    out = {}
+    for key, value in rows[0].items():
+        out[key] = _mean_dicts([r[key] for r in rows]) if isinstance(value, dict) else float(np.mean([r[key] for r in rows]))
+    return out
+
+
+def group_mechanism(model, store, truth: SyntheticTruth, raw_captions: dict, video_ids: Sequence[str], cfg,
+                    rng: np.random.Generator, num_groups: int = 32) -> dict:
+    """Retrieved against random groups of the same size (``cfg.videos_per_group`` x ``cfg.clips_per_video``)
+    at one fixed ``model``: {"random": ..., "retrieved": ...}, each the mean over ``num_groups`` groups of
+    :func:`group_hardness`, :func:`false_negatives_by_source` and the same-task / base / domain shares
+    of its video pairs (:func:`group_shares`).
+
+    The retrieved groups are formed as the training's retrieval pass forms them *with this model*
+    (:func:`vclip.retrieval.video_vectors` then :func:`vclip.retrieval.retrieval_groups`, ``cfg``'s
+    candidates and embedding clips); ``cfg`` is a :class:`vclip.config.PretrainConfig`.
+    """
+    from vclip.retrieval import random_groups, retrieval_groups, video_vectors
+
+    video_ids = list(video_ids)
+    v, c = cfg.videos_per_group, cfg.clips_per_video
+    vectors = video_vectors(model, store, video_ids, cfg.embed_clips_per_video or c, rng, cfg.sampling,
+                            cfg.embed_videos_per_batch, "cpu", None, progress=False)
+    retrieved, _ = retrieval_groups(vectors, v, rng, cfg.num_candidates, cfg.index, cfg.exact_max_videos,
+                                    None, cfg.nprobe, cfg.retrieval.top_up)
+    kinds = {"random": random_groups(len(video_ids), v, rng)[:num_groups], "retrieved": retrieved[:num_groups]}
+    result = {}
+    for kind, groups in kinds.items():
+        rows = []
+        for group in groups:
+            ids = [video_ids[i] for i in group]
+            batch, pairs = sample_truth_group(store, truth, raw_captions, ids, c, rng, cfg.sampling)
+            row = group_hardness(model, batch, cfg.temperature, cfg.normalize)
+            row["false_negatives"] = false_negatives_by_source(pairs, [truth.video_tasks[i] for i in ids])
+            row["false_negative_percent"] = sum(s["false_percent"] for s in row["false_negatives"].values())
+            rows.append(row)
+        result[kind] = {**_mean_dicts(rows), "groups": len(groups),
+                        **{k.replace(" ", "_") + "_percent": val
+                           for k, val in group_shares(groups, video_ids, truth).items()}}
+    return result
+
+
+# HowTo100M's figures that decide what a retrieved group holds (Miech et al. 2019; VideoCLIP section 4.1
+# and the reference's how2.yaml: 8 ranks, each searching its own share with 64 candidates per query)
+HOWTO100M_REGIME = {"videos": 1_220_000, "tasks": 23_611, "videos_per_task": 52, "ranks": 8,
+                    "share_videos": 150_000, "share_videos_per_task": 6.5, "candidates": 64,
+                    "candidates_percent_of_share": 100 * 64 / 150_000, "random_pair_same_task_percent":
+                    HOWTO100M_SAME_TASK_PERCENT}
+
+
+def regime(world, num_candidates: int | None = None, seed: int = 0, groups: int = 256) -> dict:
+    """The retrieval regime of a synthetic world's pre-training folder beside HowTo100M's: videos, tasks,
+    videos per task, candidates as a share of the searched videos, and the same-task / same-base /
+    same-domain shares of the video pairs of random groups and of groups retrieved by an *untrained*
+    tiny model (the first epoch's groups; a trained model's are in the ablation result). ``world``: the
+    world root; ``num_candidates``: default WORLD.json's recommendation, else 64."""
+    import json
+    from pathlib import Path
+
+    import torch
+
+    from vclip.data.store import open_pretrain
+    from vclip.pretrain import load_recipe
+    from vclip.retrieval import random_groups, retrieval_groups, video_vectors
+    from vclip.synthetic.truth import load_truth
+
+    world = Path(world)
+    record = json.loads((world / "WORLD.json").read_text()) if (world / "WORLD.json").is_file() else {}
+    if num_candidates is None:
+        num_candidates = int((record.get("recommended") or {}).get("num_candidates", 64))
+    truth = load_truth(world / "pretrain")
+    store, train_ids, _ = open_pretrain(world / "pretrain")
+    tasks = [truth.video_tasks[v] for v in train_ids]
+    _, per_task = np.unique(tasks, return_counts=True)
+    out = {"videos": len(train_ids), "tasks": len(per_task), "videos_per_task": float(per_task.mean()),
+           "candidates": num_candidates, "candidates_percent": 100.0 * num_candidates / max(len(train_ids), 1),
+           "random_pair_same_task_percent": random_pair_same_task(tasks)}
+    cfg = load_recipe("teaching").updated(num_candidates=num_candidates, seed=seed, device="cpu", progress=False)
+    v = cfg.videos_per_group
+    if len(train_ids) < v:
+        return out
+    rng = np.random.default_rng([seed, 11])
+    out["random_groups"] = group_shares(random_groups(len(train_ids), v, rng)[:groups], train_ids, truth)
+    torch.manual_seed(seed)
+    model = cfg.model.build()
+    vectors = video_vectors(model, store, train_ids, cfg.embed_clips_per_video or cfg.clips_per_video, rng,
+                            cfg.sampling, cfg.embed_videos_per_batch, "cpu", None, progress=False)
+    retrieved, _ = retrieval_groups(vectors, v, rng, num_candidates, cfg.index, cfg.exact_max_videos, None,
+                                    cfg.nprobe, cfg.retrieval.top_up)
+    out["retrieved_groups_untrained"] = group_shares(retrieved[:groups], train_ids, truth)
+    return out
+
+
+def regime_lines(measured: dict) -> list[str]:
+    """Plain-text lines of :func:`regime` beside HowTo100M's figures."""
+    h = HOWTO100M_REGIME
+    lines = [f"{'retrieval regime':<44} {'this world':>12}   HowTo100M",
+             f"{'training videos (searched together)':<44} {measured['videos']:>12,}   "
+             f"{h['videos']:,} ({h['share_videos']:,} per rank, {h['ranks']} ranks)",
+             f"{'tasks':<44} {measured['tasks']:>12,}   {h['tasks']:,}",
+             f"{'videos per task':<44} {measured['videos_per_task']:>12.1f}   "
+             f"{h['videos_per_task']} ({h['share_videos_per_task']} per rank's share)",
+             f"{'random pair of videos shares its task (%)':<44} {measured['random_pair_same_task_percent']:>12.3f}   "
+             f"{h['random_pair_same_task_percent']:.3f}",
+             f"{'candidates per query (% of searched videos)':<44} "
+             f"{measured['candidates']:>5} ({measured['candidates_percent']:.2f}%)   "
+             f"{h['candidates']} ({h['candidates_percent_of_share']:.2f}%)"]
+    for kind, label in (("random_groups", "random groups"), ("retrieved_groups_untrained", "retrieved groups, untrained model")):
+        if kind in measured:
+            shares = measured[kind]
+            lines.append(f"{label + ': same task / base / domain (%)':<44} "
+                         f"{shares['same task']:.1f} / {shares['same base']:.1f} / {shares['same domain']:.1f}"
+                         f"   not published")
+    return lines
