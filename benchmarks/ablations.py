@@ -94,10 +94,12 @@ def group_shares(trainer) -> dict:
     from vclip.synthetic.language import TASKS_BY_TITLE
     from vclip.synthetic.measure import same_task_share
 
+    if not trainer.epoch_groups:  # the run ended on an epoch boundary: no current groups (see ``mechanism``)
+        return {"group_same_task_percent": None, "group_same_domain_percent": None}
     truth = load_truth(Path(trainer.cfg.data))
     tasks = [truth.video_tasks[v] for v in trainer.train_ids]
     domains = [TASKS_BY_TITLE[t].domain for t in tasks]
-    groups = trainer.epoch_groups or []
+    groups = trainer.epoch_groups
     return {"group_same_task_percent": same_task_share(groups, tasks),
             "group_same_domain_percent": same_task_share(groups, domains)}
 
@@ -229,6 +231,177 @@ def markdown_table(payload: dict, views=VIEWS) -> str:
     return "\n".join(re.sub(r"\|  (?=\|)", "| ", line) for line in lines)
 
 
+# VideoCLIP Table 7 (zero-shot YouCook2 text->video): the full model, without retrieval, and without
+# retrieval and overlap (exact alignment). The paper has no row for exact alignment with retrieval.
+PAPER_TABLE7 = {"paper": {"R@1": 22.7, "R@5": 50.4, "R@10": 63.1},
+                "no_retrieval": {"R@1": 18.5, "R@5": 42.8, "R@10": 54.6},
+                "exact_no_retrieval": {"R@1": 12.4, "R@5": 30.2, "R@10": 40.7}}
+ABLATIONS = ("no_retrieval", "exact_no_retrieval", "exact")
+
+
+def relative_effects(payload: dict, view: str = HEADLINE) -> dict:
+    """{ablation: {metric: {"percent", "low", "high"}}}: each ablation's change relative to the paper
+    recipe on ``view``, 100 x (paired mean difference) / (paper recipe's mean), with the paired 95%
+    interval scaled the same way (the paper recipe's mean taken as fixed)."""
+    summary = payload["summary"][view]
+    out = {}
+    for condition in ABLATIONS:
+        if condition not in summary:
+            continue
+        out[condition] = {}
+        for metric in ("R@1", "R@5", "R@10"):
+            base = summary["paper"][metric]["mean"]
+            diff = summary[condition][metric]["minus_paper"]
+            scale = 100.0 / base if base else float("nan")
+            out[condition][metric] = {"percent": diff["mean"] * scale,
+                                      "low": None if diff["low"] is None else diff["low"] * scale,
+                                      "high": None if diff["high"] is None else diff["high"] * scale}
+    return out
+
+
+def paper_relative_effects() -> dict:
+    """The paper's Table 7 as relative changes (percent of the full model)."""
+    full = PAPER_TABLE7["paper"]
+    return {c: {m: 100.0 * (PAPER_TABLE7[c][m] - full[m]) / full[m] for m in full} for c in PAPER_TABLE7 if c != "paper"}
+
+
+def relative_table(results: dict[str, dict]) -> str:
+    """Markdown: headline R@1/R@5/R@10 of each condition per world, and the relative change of each
+    ablation beside the paper's Table 7 (``results``: {label: result of this script})."""
+    paper = paper_relative_effects()
+    header = "| headline R@1 / R@5 / R@10 (%) | " + " | ".join(results) + " | paper, Table 7 (YouCook2) |"
+    lines = [header, "| --- |" + " --- |" * (len(results) + 1)]
+    for condition, label in LABELS.items():
+        cells = []
+        for payload in results.values():
+            summary = payload["summary"][HEADLINE]
+            if condition not in summary:
+                cells.append("")
+                continue
+            values = " / ".join(f"{summary[condition][m]['mean']:.1f}" for m in ("R@1", "R@5", "R@10"))
+            if condition != "paper":
+                rel = relative_effects(payload)[condition]["R@1"]
+                values += (f"; R@1 {rel['percent']:+.0f}% [{rel['low']:+.0f}..{rel['high']:+.0f}%]"
+                           if rel["low"] is not None else f"; R@1 {rel['percent']:+.0f}%")
+            cells.append(values)
+        if condition in PAPER_TABLE7:
+            ref = " / ".join(f"{PAPER_TABLE7[condition][m]:.1f}" for m in ("R@1", "R@5", "R@10"))
+            if condition in paper:
+                ref += f"; R@1 {paper[condition]['R@1']:+.1f}%"
+        else:
+            ref = "(no such row)"
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {ref} |")
+    return "\n".join(lines)
+
+
+def mechanism_summary(payload: dict) -> list[dict]:
+    """Per measured step: mean and paired 95% interval over seeds of retrieved minus random groups
+    (loss, gradient norm, margin, false negatives) and each kind's mean, from the runs that measured it."""
+    rows = {}
+    for run in payload["runs"]:
+        if run["task"] != HEADLINE or not run.get("mechanism"):
+            continue
+        for point in run["mechanism"]:
+            rows.setdefault(point["step"], []).append(point)
+    keys = ("loss", "grad_norm", "margin", "hardest_wins_percent", "false_negative_percent", "same_task_percent")
+    out = []
+    for step in sorted(rows):
+        entry = {"step": step, "seeds": len(rows[step])}
+        for key in keys:
+            random = [p["random"][key] for p in rows[step]]
+            retrieved = [p["retrieved"][key] for p in rows[step]]
+            entry[key] = {"random": float(np.mean(random)), "retrieved": float(np.mean(retrieved)),
+                          "retrieved_minus_random": paired_difference(retrieved, random)}
+        for source in ("same_video", "same_task", "other_task"):
+            for kind in ("random", "retrieved"):
+                entry.setdefault("false_by_source", {}).setdefault(kind, {})[source] = float(np.mean(
+                    [p[kind]["false_negatives"][source]["false_percent"] for p in rows[step]]))
+        out.append(entry)
+    return out
+
+
+def mechanism_table(payload: dict) -> str:
+    """Markdown: group hardness and false negatives, random vs retrieved groups, through training."""
+    lines = ["| update | loss: random / retrieved [difference, 95%] | gradient norm: random / retrieved | "
+             "margin: random / retrieved | same task (%): random / retrieved | "
+             "false negatives (% of negatives), random / retrieved: same video, same task, other tasks |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for e in mechanism_summary(payload):
+        d = e["loss"]["retrieved_minus_random"]
+        loss = f"{e['loss']['random']:.2f} / {e['loss']['retrieved']:.2f}"
+        if d["low"] is not None:
+            loss += f" [{d['mean']:+.2f}; {d['low']:+.2f}..{d['high']:+.2f}]"
+        fb = e["false_by_source"]
+        lines.append(
+            f"| {e['step']} | {loss} | {e['grad_norm']['random']:.1f} / {e['grad_norm']['retrieved']:.1f} | "
+            f"{e['margin']['random']:+.2f} / {e['margin']['retrieved']:+.2f} | "
+            f"{e['same_task_percent']['random']:.1f} / {e['same_task_percent']['retrieved']:.1f} | "
+            + ", ".join(f"{fb['random'][s]:.2f}" for s in ("same_video", "same_task", "other_task")) + " / "
+            + ", ".join(f"{fb['retrieved'][s]:.2f}" for s in ("same_video", "same_task", "other_task")) + " |")
+    return "\n".join(lines)
+
+
+def figure(results: dict[str, dict], mechanism: dict | None, path: Path) -> Path:
+    """The paper's Table 7 beside the kit's as relative effects on headline R@1/5/10 with paired 95%
+    intervals (left), and group hardness through training, random vs retrieved groups (right)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = 3 if mechanism else 1
+    fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.0))
+    axes = np.atleast_1d(axes)
+    ax = axes[0]
+    paper = paper_relative_effects()
+    sources = [("paper, Table 7", None)] + [(label, payload) for label, payload in results.items()]
+    conditions = ["no_retrieval", "exact_no_retrieval", "exact"]
+    width = 0.8 / len(sources)
+    colors = ["black", "tab:blue", "tab:orange", "tab:green"]
+    for k, (label, payload) in enumerate(sources):
+        for c, condition in enumerate(conditions):
+            for m, metric in enumerate(("R@1", "R@5", "R@10")):
+                x = c * 3.6 + m * 1.1 + (k - (len(sources) - 1) / 2) * width
+                if payload is None:
+                    if condition in paper:
+                        ax.bar(x, paper[condition][metric], width, color=colors[k],
+                               label=label if (c, m) == (0, 0) else None)
+                    continue
+                rel = relative_effects(payload).get(condition, {}).get(metric)
+                if rel is None:
+                    continue
+                err = None if rel["low"] is None else [[rel["percent"] - rel["low"]], [rel["high"] - rel["percent"]]]
+                ax.bar(x, rel["percent"], width, yerr=err, capsize=2, color=colors[k % len(colors)],
+                       label=label if (c, m) == (0, 0) else None)
+    ax.set_xticks([c * 3.6 + m * 1.1 for c in range(3) for m in range(3)],
+                  [f"{metric}" for _ in conditions for metric in ("R@1", "R@5", "R@10")], fontsize=7)
+    for c, condition in enumerate(("without retrieval", "without retrieval\nand overlap", "without overlap\n(kit only)")):
+        ax.text(c * 3.6 + 1.1, 0.98, condition, ha="center", va="top", fontsize=7,
+                transform=ax.get_xaxis_transform())
+    ax.axhline(0, color="gray", lw=0.8)
+    low, high = ax.get_ylim()
+    ax.set_ylim(low, max(high, 0) + 0.22 * (max(high, 0) - low))  # room for the group labels
+    ax.set(ylabel="change vs the full recipe (% of its score)", title="Table 7: the paper and the kit")
+    ax.legend(fontsize=7, loc="lower right")
+    if mechanism:
+        rows = mechanism_summary(mechanism)
+        steps = [r["step"] for r in rows]
+        for ax, key, label in ((axes[1], "loss", "contrastive loss of a group"),
+                               (axes[2], "margin", "margin: positive - hardest negative")):
+            for kind, color in (("random", "tab:gray"), ("retrieved", "tab:red")):
+                mean = [r[key][kind] for r in rows]
+                ax.plot(steps, mean, "o-", color=color, label=f"{kind} groups")
+            ax.set(xlabel="update (checkpoint of the paper recipe's runs)", ylabel=label,
+                   title=f"{label} at one model, mean of {rows[0]['seeds']} seeds")
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _interval(d: dict | None) -> str:
     if not d:
         return ""
@@ -261,9 +434,30 @@ def main(argv=None) -> int:
     parser.add_argument("--table", metavar="RESULT_JSON", default=None,
                         help="print the markdown R@1 table of a saved result (the one README.md and "
                              "docs/pretraining.md quote) and exit")
+    parser.add_argument("--relative", metavar="LABEL=RESULT_JSON", nargs="+", default=None,
+                        help="print the headline table of saved results beside the paper's Table 7 (relative "
+                             "effects with paired intervals), the mechanism table of the last one, and exit")
+    parser.add_argument("--figure", metavar="PNG", default=None,
+                        help="with --relative: also draw Table 7 vs the kit and group hardness through training")
     args = parser.parse_args(argv)
     if args.table:
         print(markdown_table(json.loads(Path(args.table).read_text())))
+        return 0
+    if args.relative:
+        results = {}
+        for item in args.relative:
+            label, sep, name = item.partition("=")
+            if not sep or not Path(name).is_file():
+                print(f"error: --relative {item}: expected LABEL=RESULT_JSON naming an existing file")
+                return 2
+            results[label] = json.loads(Path(name).read_text())
+        print(relative_table(results))
+        last = list(results.values())[-1]
+        if mechanism_summary(last):
+            print("\n" + mechanism_table(last))
+        if args.figure:
+            with_mechanism = next((p for p in reversed(list(results.values())) if mechanism_summary(p)), None)
+            print(f"\nwritten {figure(results, with_mechanism, Path(args.figure))}")
         return 0
 
     import torch
@@ -317,8 +511,9 @@ def main(argv=None) -> int:
     for (seed, condition), rows in zip(jobs, results):
         runs += rows
         line = "  ".join(f"{r['task']} {r['R@1']:5.1f}" for r in rows)
-        print(f"{condition:20s} seed {seed}: R@1 {line}  same-task groups {rows[0]['group_same_task_percent']:.2f}%"
-              f"  ({rows[0]['train_seconds']:.0f} s)", flush=True)
+        same = rows[0]["group_same_task_percent"]
+        print(f"{condition:20s} seed {seed}: R@1 {line}  same-task groups "
+              f"{'-' if same is None else f'{same:.2f}%'}  ({rows[0]['train_seconds']:.0f} s)", flush=True)
         summary = summarise(runs, args.conditions)
         (out / "ablations.json").write_text(json.dumps(
             {"settings": settings, "reference": reference, "runs": runs, "summary": summary}, indent=1))

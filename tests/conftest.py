@@ -24,7 +24,7 @@ def synthetic_world(tmp_path_factory) -> Path:
     from vclip.synthetic import main as synthetic_main
 
     root = tmp_path_factory.mktemp("world") / "synthetic"
-    assert synthetic_main(["--out", str(root), "--seed", "0"]) in (0, None)
+    assert synthetic_main(["--out", str(root), "--seed", "0", "--no-regime"]) in (0, None)
     return root
 
 
