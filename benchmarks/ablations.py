@@ -239,6 +239,35 @@ PAPER_TABLE7 = {"paper": {"R@1": 22.7, "R@5": 50.4, "R@10": 63.1},
 ABLATIONS = ("no_retrieval", "exact_no_retrieval", "exact")
 
 
+SETTINGS_OF_A_RUN = ("model", "sampling", "retrieval", "optimisation", "steps", "num_candidates", "world",
+                     "world_seed", "world_preset")
+
+
+def merge_results(payloads: list[dict], names: list[str]) -> dict:
+    """One result from several of the same world and training (their runs pooled; a (condition, seed)
+    measured twice is an error): settings of the first, seeds and conditions the union, summary redone."""
+    first = payloads[0]["settings"]
+    runs, seen = [], set()
+    for payload, name in zip(payloads, names):
+        for key in SETTINGS_OF_A_RUN:
+            if key in first and payload["settings"].get(key) != first.get(key):
+                raise ValueError(f"{name}: settings.{key} differs from {names[0]}'s; only results of one world "
+                                 f"and one training can be merged")
+        for run in payload["runs"]:
+            key = (run["condition"], run["seed"], run["task"])
+            if key in seen:
+                raise ValueError(f"{name}: condition {run['condition']} seed {run['seed']} is already in another result")
+            seen.add(key)
+            runs.append(run)
+    conditions = [c for c in CONDITIONS if any(r["condition"] == c for r in runs)]
+    seeds = sorted({r["seed"] for r in runs})
+    untrained = {u["seed"]: u for p in payloads for u in p["reference"]["untrained"]}
+    settings = {**first, "seeds": seeds, "conditions": conditions, "merged_from": len(payloads),
+                "seeds_per_condition": {c: sorted({r["seed"] for r in runs if r["condition"] == c}) for c in conditions}}
+    reference = {**payloads[0]["reference"], "untrained": [untrained[s] for s in sorted(untrained)]}
+    return {"settings": settings, "reference": reference, "runs": runs, "summary": summarise(runs, conditions)}
+
+
 def relative_effects(payload: dict, view: str = HEADLINE) -> dict:
     """{ablation: {metric: {"percent", "low", "high"}}}: each ablation's change relative to the paper
     recipe on ``view``, 100 x (paired mean difference) / (paper recipe's mean), with the paired 95%
@@ -246,7 +275,7 @@ def relative_effects(payload: dict, view: str = HEADLINE) -> dict:
     summary = payload["summary"][view]
     out = {}
     for condition in ABLATIONS:
-        if condition not in summary:
+        if "minus_paper" not in summary.get(condition, {}).get("R@1", {}):  # not run, or not paired with paper
             continue
         out[condition] = {}
         for metric in ("R@1", "R@5", "R@10"):
@@ -275,7 +304,7 @@ def relative_table(results: dict[str, dict]) -> str:
         cells = []
         for payload in results.values():
             summary = payload["summary"][HEADLINE]
-            if condition not in summary:
+            if condition not in summary or (condition != "paper" and condition not in relative_effects(payload)):
                 cells.append("")
                 continue
             values = " / ".join(f"{summary[condition][m]['mean']:.1f}" for m in ("R@1", "R@5", "R@10"))
@@ -349,9 +378,12 @@ def figure(results: dict[str, dict], mechanism: dict | None, path: Path) -> Path
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = 3 if mechanism else 1
-    fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.0))
-    axes = np.atleast_1d(axes)
+    if mechanism:
+        fig, grid = plt.subplots(2, 2, figsize=(11.5, 8.0))
+        axes = grid.ravel()
+    else:
+        fig, ax0 = plt.subplots(figsize=(6.0, 4.2))
+        axes = [ax0]
     ax = axes[0]
     paper = paper_relative_effects()
     sources = [("paper, Table 7", None)] + [(label, payload) for label, payload in results.items()]
@@ -382,17 +414,18 @@ def figure(results: dict[str, dict], mechanism: dict | None, path: Path) -> Path
     low, high = ax.get_ylim()
     ax.set_ylim(low, max(high, 0) + 0.22 * (max(high, 0) - low))  # room for the group labels
     ax.set(ylabel="change vs the full recipe (% of its score)", title="Table 7: the paper and the kit")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="lower left")
     if mechanism:
         rows = mechanism_summary(mechanism)
         steps = [r["step"] for r in rows]
-        for ax, key, label in ((axes[1], "loss", "contrastive loss of a group"),
-                               (axes[2], "margin", "margin: positive - hardest negative")):
+        seeds = rows[0]["seeds"]
+        for ax, key, label in ((axes[1], "loss", "contrastive loss of one group"),
+                               (axes[2], "margin", "margin: positive - hardest negative"),
+                               (axes[3], "false_negative_percent", "false negatives (% of negatives)")):
             for kind, color in (("random", "tab:gray"), ("retrieved", "tab:red")):
-                mean = [r[key][kind] for r in rows]
-                ax.plot(steps, mean, "o-", color=color, label=f"{kind} groups")
-            ax.set(xlabel="update (checkpoint of the paper recipe's runs)", ylabel=label,
-                   title=f"{label} at one model, mean of {rows[0]['seeds']} seeds")
+                ax.plot(steps, [r[key][kind] for r in rows], "o-", color=color, label=f"{kind} groups")
+            ax.set(xlabel="update (checkpoints of the paper recipe's runs)", ylabel=label,
+                   title=f"{label.split(':')[0]}, same model, mean of {seeds} seeds")
             ax.legend(fontsize=7)
     fig.tight_layout()
     path = Path(path)
@@ -439,7 +472,20 @@ def main(argv=None) -> int:
                              "effects with paired intervals), the mechanism table of the last one, and exit")
     parser.add_argument("--figure", metavar="PNG", default=None,
                         help="with --relative: also draw Table 7 vs the kit and group hardness through training")
+    parser.add_argument("--merge", metavar="RESULT_JSON", nargs="+", default=None,
+                        help="combine saved results of one world and one training (e.g. more seeds of some "
+                             "conditions) into OUT/ablations.json, re-summarised, and exit")
     args = parser.parse_args(argv)
+    if args.merge:
+        try:
+            payload = merge_results([json.loads(Path(name).read_text()) for name in args.merge], args.merge)
+        except ValueError as error:
+            print(f"error: {error}")
+            return 2
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / "ablations.json").write_text(json.dumps(payload, indent=1))
+        print(markdown_table(payload) + f"\n\nwritten {Path(args.out) / 'ablations.json'}")
+        return 0
     if args.table:
         print(markdown_table(json.loads(Path(args.table).read_text())))
         return 0

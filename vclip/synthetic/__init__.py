@@ -5,14 +5,16 @@ hard negatives) and 4 (HowTo100M pre-training, zero-shot YouCook2, MSR-VTT, Cros
 Reference formats: fairseq ``examples/MMPT`` (``mmpt/processors/dsprocessor.py``,
 ``how2processor.py``, ``dedupprocessor.py``, ``scripts/video_feature_extractor``).
 
-On a machine without the real data, ``python -m vclip.synthetic --out DIR [--preset default|large]
+On a machine without the real data, ``python -m vclip.synthetic --out DIR [--preset default|large|howto]
 [--seed S]`` writes a world carrying the structure the paper's ideas depend on, at CPU teaching size:
 domains of hundreds of how-to tasks built from shared steps (:mod:`~vclip.synthetic.language`);
 per-second S3D-like features from latent factors, and ASR captions said before, during or after the
 action, with chatter and rolling duplicates (:mod:`~vclip.synthetic.world`); every evaluation set
 (:mod:`~vclip.synthetic.generate`); the latent truth for oracle scores (:mod:`~vclip.synthetic.truth`,
 :func:`load_truth`); and ground-truth measurements of what overlap and retrieval change in a batch
-(:mod:`~vclip.synthetic.measure`).
+(:mod:`~vclip.synthetic.measure`). The ``howto`` preset has HowTo100M's retrieval regime (videos per task
+of one rank's share, hundreds of tasks, a headline set of distinct tasks) and records the training it is
+meant for in ``WORLD.json``.
 """
 
 from vclip.synthetic.generate import PRESETS, WORLD_FILE, WorldConfig, generate, main, world_config

@@ -509,6 +509,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --tasks-per-domain must be >= 1, got {args.tasks_per_domain}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # its CPU-feature probing is not news
     started = time.perf_counter()
     try:
         config = world_config(args.preset)

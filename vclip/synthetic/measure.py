@@ -12,7 +12,17 @@ more negatives that in truth show the same step). Reference: ``mmpt/processors/h
   step its text speaks of and the latent step of every second its video clip shows.
 * :func:`containment`: seconds of each video clip that show the step its text clip speaks of.
 * :func:`false_negative_share`: the share of a group's negative pairs whose video clip in truth shows
-  the step the text speaks of (split within a video and across videos).
+  the step the text speaks of (split within a video and across videos);
+  :func:`false_negatives_by_source` splits them by the same video, the same task, other tasks.
+* :func:`group_hardness` and :func:`group_mechanism`: the paper's argument for retrieval (harder
+  negatives give more signal per update) measured at one fixed model: the loss, the gradient norm and
+  the margin between each text's positive and its hardest negative, on retrieved against random groups
+  of the same size, with their false negatives.
+* :func:`regime`: a world's retrieval regime (videos per task, candidates, shares of random and
+  retrieved groups) beside HowTo100M's.
+
+Every measurement counts only the seconds the model reads: the first ``max_video_len`` of a video clip
+(:func:`vclip.sampling.collate_pairs`), not the whole sampled span.
 """
 
 from __future__ import annotations
@@ -458,21 +468,21 @@ def regime(world, num_candidates: int | None = None, seed: int = 0, groups: int 
 def regime_lines(measured: dict) -> list[str]:
     """Plain-text lines of :func:`regime` beside HowTo100M's figures."""
     h = HOWTO100M_REGIME
-    lines = [f"{'retrieval regime':<44} {'this world':>12}   HowTo100M",
-             f"{'training videos (searched together)':<44} {measured['videos']:>12,}   "
+    lines = [f"{'retrieval regime':<66} {'this world':>12}   HowTo100M",
+             f"{'training videos (searched together)':<66} {measured['videos']:>12,}   "
              f"{h['videos']:,} ({h['share_videos']:,} per rank, {h['ranks']} ranks)",
-             f"{'tasks':<44} {measured['tasks']:>12,}   {h['tasks']:,}",
-             f"{'videos per task':<44} {measured['videos_per_task']:>12.1f}   "
+             f"{'tasks':<66} {measured['tasks']:>12,}   {h['tasks']:,}",
+             f"{'videos per task':<66} {measured['videos_per_task']:>12.1f}   "
              f"{h['videos_per_task']} ({h['share_videos_per_task']} per rank's share)",
-             f"{'random pair of videos shares its task (%)':<44} {measured['random_pair_same_task_percent']:>12.3f}   "
+             f"{'random pair of videos shares its task (%)':<66} {measured['random_pair_same_task_percent']:>12.3f}   "
              f"{h['random_pair_same_task_percent']:.3f}",
-             f"{'candidates per query (% of searched videos)':<44} "
+             f"{'candidates per query (% of searched videos)':<66} "
              f"{measured['candidates']:>5} ({measured['candidates_percent']:.2f}%)   "
              f"{h['candidates']} ({h['candidates_percent_of_share']:.2f}%)"]
     for kind, label in (("random_groups", "random groups"), ("retrieved_groups_untrained", "retrieved groups, untrained model")):
         if kind in measured:
             shares = measured[kind]
-            lines.append(f"{label + ': same task / base / domain (%)':<44} "
+            lines.append(f"{label + ': same task / base / domain (%)':<66} "
                          f"{shares['same task']:.1f} / {shares['same base']:.1f} / {shares['same domain']:.1f}"
                          f"   not published")
     return lines
