@@ -218,6 +218,7 @@ def markdown_table(payload: dict, views=VIEWS) -> str:
     for condition, label in LABELS.items():
         if condition not in summary[views[0]]:
             continue
+        label += _seed_note(payload, condition)
         cells = []
         for view in views:
             r1 = summary[view][condition]["R@1"]
@@ -298,7 +299,9 @@ def relative_table(results: dict[str, dict]) -> str:
     """Markdown: headline R@1/R@5/R@10 of each condition per world, and the relative change of each
     ablation beside the paper's Table 7 (``results``: {label: result of this script})."""
     paper = paper_relative_effects()
-    header = "| headline R@1 / R@5 / R@10 (%) | " + " | ".join(results) + " | paper, Table 7 (YouCook2) |"
+    header = ("| headline R@1 / R@5 / R@10 (%), mean over seeds; R@1 change vs the paper recipe [paired 95% interval] | "
+              + " | ".join(f"{label} ({len(p['settings']['seeds'])} seeds)" for label, p in results.items())
+              + " | paper, Table 7 (YouCook2) |")
     lines = [header, "| --- |" + " --- |" * (len(results) + 1)]
     for condition, label in LABELS.items():
         cells = []
@@ -308,6 +311,7 @@ def relative_table(results: dict[str, dict]) -> str:
                 cells.append("")
                 continue
             values = " / ".join(f"{summary[condition][m]['mean']:.1f}" for m in ("R@1", "R@5", "R@10"))
+            values += _seed_note(payload, condition)
             if condition != "paper":
                 rel = relative_effects(payload)[condition]["R@1"]
                 values += (f"; R@1 {rel['percent']:+.0f}% [{rel['low']:+.0f}..{rel['high']:+.0f}%]"
@@ -435,6 +439,15 @@ def figure(results: dict[str, dict], mechanism: dict | None, path: Path) -> Path
     return path
 
 
+def _seed_note(payload: dict, condition: str) -> str:
+    """" (5 seeds)" when a merged result has fewer seeds of ``condition`` than of the whole result."""
+    settings = payload.get("settings", {})
+    per_condition = settings.get("seeds_per_condition", {}).get(condition)
+    if per_condition is None or len(per_condition) == len(settings.get("seeds", [])):
+        return ""
+    return f" ({len(per_condition)} seeds)"
+
+
 def _interval(d: dict | None) -> str:
     if not d:
         return ""
@@ -522,7 +535,8 @@ def main(argv=None) -> int:
     overrides, sources = training_overrides(world_record, args.steps, args.candidates)
     if args.shares is not None:
         overrides["retrieval.shares"] = args.shares
-    settings = {**load_recipe("teaching").to_dict(), **overrides, "world": str(world), "seeds": args.seeds,
+    settings = {**load_recipe("teaching").updated(**overrides).to_dict(), **overrides, "world": str(world),
+                "seeds": args.seeds,
                 "conditions": args.conditions}
     settings.pop("_comment", None)
     settings["world_seed"], settings["world_preset"] = world_record.get("seed"), world_record.get("preset")

@@ -63,3 +63,27 @@ def test_finetune_table_is_the_committed_result(document):
     assert table in (ROOT / document).read_text(), (
         f"{document}: the fine-tuning table differs from benchmarks/results/finetune.json; print it with "
         "python benchmarks/finetune.py --table benchmarks/results/finetune.json")
+
+
+@pytest.mark.parametrize("document", ["README.md", "docs/pretraining.md"])
+def test_table7_beside_the_paper_is_the_committed_result(document):
+    """The howto world's Table 7 (and the teaching world's) beside the paper's, as the script prints it."""
+    ablations = _script("ablations")
+    results = {"teaching world": json.loads((ROOT / "benchmarks/results/ablations.json").read_text()),
+               "howto world": json.loads((ROOT / "benchmarks/results/ablations_howto.json").read_text())}
+    assert ablations.relative_table(results) in (ROOT / document).read_text(), (
+        f"{document}: the Table 7 comparison differs from the committed results; print it with python "
+        "benchmarks/ablations.py --relative 'teaching world=benchmarks/results/ablations.json' "
+        "'howto world=benchmarks/results/ablations_howto.json'")
+
+
+def test_howto_tables_are_the_committed_result():
+    ablations = _script("ablations")
+    payload = json.loads((ROOT / "benchmarks/results/ablations_howto.json").read_text())
+    text = (ROOT / "docs/pretraining.md").read_text()
+    assert ablations.markdown_table(payload) in text, (
+        "docs/pretraining.md: the howto table differs; print it with python benchmarks/ablations.py --table "
+        "benchmarks/results/ablations_howto.json")
+    assert payload["settings"]["world_preset"] == "howto" and len(payload["settings"]["seeds"]) >= 5
+    assert ablations.mechanism_table(payload) in text, (
+        "docs/pretraining.md: the group hardness table differs from benchmarks/results/ablations_howto.json")
