@@ -271,16 +271,18 @@ def merge_results(payloads: list[dict], names: list[str]) -> dict:
 
 def relative_effects(payload: dict, view: str = HEADLINE) -> dict:
     """{ablation: {metric: {"percent", "low", "high"}}}: each ablation's change relative to the paper
-    recipe on ``view``, 100 x (paired mean difference) / (paper recipe's mean), with the paired 95%
-    interval scaled the same way (the paper recipe's mean taken as fixed)."""
+    recipe on ``view``, 100 x (paired mean difference) / (paper recipe's mean over the same seeds), with
+    the paired 95% interval scaled the same way (the paper recipe's mean taken as fixed)."""
     summary = payload["summary"][view]
     out = {}
     for condition in ABLATIONS:
         if "minus_paper" not in summary.get(condition, {}).get("R@1", {}):  # not run, or not paired with paper
             continue
         out[condition] = {}
+        seeds = {r["seed"] for r in payload["runs"] if r["task"] == view and r["condition"] == condition}
+        paper = [r for r in payload["runs"] if r["task"] == view and r["condition"] == "paper" and r["seed"] in seeds]
         for metric in ("R@1", "R@5", "R@10"):
-            base = summary["paper"][metric]["mean"]
+            base = float(np.mean([r[metric] for r in paper]))  # the paper recipe over the same (paired) seeds
             diff = summary[condition][metric]["minus_paper"]
             scale = 100.0 / base if base else float("nan")
             out[condition][metric] = {"percent": diff["mean"] * scale,
