@@ -358,7 +358,7 @@ def _read_csv(path: str | Path, columns: tuple[str, ...], delimiter: str = ",") 
             rows.append((line, row))
     except csv.Error as error:  # a field over csv's limit, a NUL byte, an unclosed quote...
         limit = csv.field_size_limit()
-        raise DataFormatError(path, f"line {reader.line_num}", f"CSV fields of at most {limit} characters"
+        raise DataFormatError(path, f"line {reader.reader.line_num}", f"CSV fields of at most {limit} characters"
                               if "field limit" in str(error) else "valid CSV", str(error)) from None
     return rows
 
