@@ -523,3 +523,37 @@ def test_crosstask_steps_past_the_end_are_counted(synthetic_world, tmp_path):
     train = load_split("crosstask", folder, "train")
     (note,) = [n for n in train.notes if "start at or after the end" in n]
     assert note.startswith("1 of ") and "annotations" in note and annotation.name in note
+
+
+def test_pretraining_folder_mistakes_are_one_line_in_check_and_pretrain(synthetic_world, tmp_path):
+    source = small_source(synthetic_world, tmp_path / "src")
+    first = (source / "train.lst").read_text().split()[0]
+    captions = source / "raw_caption.json"
+    text = captions.read_text()
+    entry = json.dumps({first: json.loads(text)[first]})[1:-1]
+    captions.write_text("{" + entry + ", " + text[1:])  # the video twice: json.load keeps the last silently
+    for result in (run_program("vclip.data", "check", source),
+                   run_program("vclip.pretrain", "--data", source, "--model.preset", "tiny", "--output",
+                               tmp_path / "run", "--steps", "1", "--no-retrieval", "--no-progress")):
+        check_problem(result, "raw_caption.json", f"key '{first}'", "each key once")
+    captions.write_text(text)
+    (source / "train.lst").write_bytes((source / "train.lst").read_bytes() + b"caf\xe9\n")
+    result = run_program("vclip.pretrain", "--data", source, "--model.preset", "tiny", "--output", tmp_path / "run",
+                         "--steps", "1", "--no-retrieval", "--no-progress")
+    error_line(result, "train.lst", "line 6", "expected UTF-8 text")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_clip_annotated_twice_is_noted(synthetic_world, tmp_path):
+    from vclip.data.store import FeatureFolder
+    from vclip.tasks.retrieval import read_youcook_csv, slice_clips
+
+    folder = task_copy(synthetic_world, "youcook2", tmp_path / "youcook2")
+    path = folder / "validation_youcook.csv"
+    lines = path.read_text().splitlines()
+    end, start, task, _, video = lines[1].split(",")
+    path.write_text("\n".join(lines + [",".join([end, start, task, "another step in the same seconds", video])]) + "\n")
+    records = [(c.video_id, c.start, c.end, c.text) for c in read_youcook_csv(path)]
+    data = slice_clips("youcook2", folder, records, FeatureFolder(folder / "features"))
+    (note,) = [n for n in data.notes if "share their clip" in n]
+    assert note.startswith("2 rows") and video in note

@@ -197,6 +197,11 @@ def slice_clips(task: str, folder: Path, records, features) -> RetrievalSet:
     if empty:
         notes.append(f"{empty} clips lie outside their video's features (start >= length); evaluated as "
                      "empty videos, as the reference does")
+    shared = {key: count for key, count in Counter(keys).items() if count > 1}
+    if shared:  # e.g. two steps of one real YouCook2 segment: identical clips, a tie for each text
+        notes.append(f"{sum(shared.values())} rows share their clip (same video and seconds) with another row, e.g. "
+                     f"{next(iter(shared))}; the clips are identical, so each such text's own clip ties with its "
+                     "twin and, ties counting against the model, ranks at best second")
     long_clips = sum(len(clips[k]) > MAX_VIDEO_LEN for k in set(keys))
     if long_clips:
         notes.append(f"{long_clips} clips are longer than {MAX_VIDEO_LEN} s; only their first {MAX_VIDEO_LEN} s are used")
