@@ -557,3 +557,13 @@ def test_a_clip_annotated_twice_is_noted(synthetic_world, tmp_path):
     data = slice_clips("youcook2", folder, records, FeatureFolder(folder / "features"))
     (note,) = [n for n in data.notes if "share their clip" in n]
     assert note.startswith("2 rows") and video in note
+
+
+def test_the_reliability_doc_lists_each_test_of_this_file():
+    import re
+
+    section = (REPO / "docs" / "reliability.md").read_text().split(
+        "## Data tools, extraction and annotations: nothing lost, nothing silently wrong")[1]
+    named = set(re.findall(r"`(test_\w+)`", section))
+    defined = {name for name in globals() if name.startswith("test_")} - {"test_the_reliability_doc_lists_each_test_of_this_file"}
+    assert named == defined, (named - defined, defined - named)
