@@ -401,6 +401,7 @@ def test_unreadable_youcook2_csv_is_one_line(synthetic_world, tmp_path, damage):
                           task, text, video])
         path.write_text("\n".join([header, first, *rest]) + "\n")
         expected = ("line 2", "expected a finite number of seconds")
+    check_problem(run_program("vclip.data", "check", path), "validation_youcook.csv", *expected)
     error_line(evaluate(folder, "youcook2"), "validation_youcook.csv", *expected)
 
 

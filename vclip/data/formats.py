@@ -323,9 +323,10 @@ def _read_json(path: Path):
     repeated: list[str] = []
 
     def unique_keys(pairs):
-        keys = [key for key, _ in pairs]
-        repeated.extend(key for key, count in Counter(keys).items() if count > 1)
-        return dict(pairs)
+        document = dict(pairs)
+        if len(document) < len(pairs):
+            repeated.extend(key for key, count in Counter(key for key, _ in pairs).items() if count > 1)
+        return document
 
     try:
         document = json.loads(text, object_pairs_hook=unique_keys)

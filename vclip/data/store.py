@@ -366,6 +366,10 @@ class FeatureStore(_PretrainReader):
                     key = (split, shard, kind)
                     self._maps[key], self._starts[key] = open_sharded_tensor(self._file(split, shard, kind),
                                                                              len(shard_ids))
+                video_rows = self._maps[split, shard, "video"]
+                if video_rows.ndim != 2 or video_rows.shape[1] != FEATURE_DIM:
+                    raise DataFormatError(f"{self._file(split, shard, 'video')}_data.npy", "shape",
+                                          f"(seconds, {FEATURE_DIM})", str(video_rows.shape))
                 for index, video_id in enumerate(shard_ids):
                     self._where[video_id] = (split, shard, index)
                 ids.extend(shard_ids)

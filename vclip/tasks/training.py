@@ -170,8 +170,8 @@ class VideoSplit:
 def _report_lost_segments(data, path: Path, lost: list[str], labelled: int, noun: str) -> None:
     """Count the labelled segments of a split that start at or after the end of their video's features.
 
-    They carry no target (the reference drops them the same way, without a word): each is noted and
-    logged with the file and the count, and a split that loses every labelled segment is an error (its
+    Slicing past the end gives them no second (in the reference too, without a word): they are left
+    out, noted and logged with the file and the count, and a split that loses every labelled segment is an error (its
     head would learn from background alone). ``lost`` names each lost segment; ``labelled`` counts the
     split's segments, lost or not.
     """
