@@ -15,8 +15,9 @@ Usage::
 Differences from the reference script, all on the side of robustness (the recipe is unchanged):
 decoding streams whole seconds (constant memory); each feature file is written atomically so a rerun
 resumes by skipping finished videos; a failing video (corrupt, no video stream) is reported and the
-batch continues; ``extraction.json`` in the output folder records the weights and recipe, and a rerun
-refuses to mix features made with different weights or recipes in one folder.
+batch continues; ``extraction.json`` in the output folder records the weights and recipe, written
+before the first feature file (so a run killed part-way leaves them too), and a rerun refuses to mix
+features made with different weights, seeds or recipes in one folder, naming the setting that differs.
 """
 
 from __future__ import annotations
@@ -165,16 +166,45 @@ def _manifest(config: ExtractConfig) -> dict:
     return {"weights": weights, "recipe": config.recipe(), "videos": {}}
 
 
+def _settings_differences(old: dict, new: dict) -> list[str]:
+    """``"recipe.output: 'mixed_5c' in the folder, 'video_embedding' now"`` for each setting that differs."""
+    differences = []
+    for section in ("weights", "recipe"):
+        before, after = old.get(section) or {}, new[section]
+        for key in sorted(set(before) | set(after), key=str):
+            if before.get(key) != after.get(key):
+                differences.append(f"{section}.{key}: {before.get(key)!r} in the folder, {after.get(key)!r} now")
+    return differences
+
+
 def _check_or_start_manifest(out: Path, manifest: dict) -> dict:
+    """The manifest to write into ``out``: ``manifest``, carrying on the folder's list of videos.
+
+    Refused (a folder of features has one recipe and one set of weights): a folder whose
+    ``extraction.json`` names other settings, and a folder holding ``.npy`` files without one (their
+    settings are unknown).
+    """
     path = out / MANIFEST_NAME
-    if path.exists():
-        old = json.loads(path.read_text())
-        for key in ("weights", "recipe"):
-            if old.get(key) != manifest[key]:
-                raise ValueError(f"{path}: this folder holds features made with {key} {old.get(key)}, not "
-                                 f"{manifest[key]}; use another --out folder rather than mixing them")
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{path}: expected the JSON manifest of an extraction, found {error}") from None
+        if not isinstance(old, dict):
+            raise ValueError(f"{path}: expected the JSON manifest of an extraction, found a {type(old).__name__}")
+        differences = _settings_differences(old, manifest)
+        if differences:
+            raise ValueError(f"{path}: the features in {out} were made with other settings ({'; '.join(differences)}); "
+                             "rerun with the folder's settings to finish it, or choose another --out rather than mixing them")
         manifest["videos"] = old.get("videos", {})
+    elif out.is_dir() and any(out.glob("*.npy")):
+        raise ValueError(f"{out}: holds .npy files but no {MANIFEST_NAME}, so their weights and recipe are unknown; "
+                         "choose another --out (features of one folder must share one recipe)")
     return manifest
+
+
+def _write_manifest(out: Path, manifest: dict) -> None:
+    _write_atomic(out / MANIFEST_NAME, lambda h: h.write(json.dumps(manifest, indent=1).encode()))
 
 
 def _write_atomic(path: Path, write) -> None:
@@ -208,20 +238,23 @@ def extract(config: ExtractConfig) -> ExtractReport:
     """Extract every video of ``config.videos`` into ``config.out``; see the module docstring."""
     if not config.out:
         raise ValueError("--out is required (the folder that receives <video_id>.npy files)")
+    out = Path(config.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: expected a folder for the <video_id>.npy files, found a file")
     ids = video_ids(find_videos(config.videos))
     if not ids:
         raise FileNotFoundError(f"no videos found in {config.videos}")
     _check_weights_choice(config)
-    out = Path(config.out)
     manifest = _check_or_start_manifest(out, _manifest(config))  # before any work: never mix weights
     pending = {video_id: path for video_id, path in ids.items() if not (out / f"{video_id}.npy").exists()}
     report = ExtractReport(skipped=[video_id for video_id in ids if video_id not in pending])
+    model = build_s3d(config).to(resolve_device(config.device)) if pending else None  # bad weights: nothing written
     out.mkdir(parents=True, exist_ok=True)
+    _write_manifest(out, manifest)  # first: a run killed part-way leaves the settings its files were made with
     if config.random_init:
         (out / RANDOM_INIT_README).write_text(
             "These features were extracted by `python -m vclip.extract --random-init`: S3D had RANDOM weights.\n"
             "They are MEANINGLESS as video descriptions and only exercise the pipeline.\n" + WEIGHTS_HELP + "\n")
-    model = build_s3d(config).to(resolve_device(config.device)) if pending else None
     start = time.perf_counter()
     bar = progress_bar(pending.items(), desc="extract", unit="video", enabled=config.progress)
     for video_id, path in bar:
@@ -240,10 +273,10 @@ def extract(config: ExtractConfig) -> ExtractReport:
         features = features.astype(np.float16 if config.half_precision else np.float32)
         _write_atomic(target, lambda handle, array=features: np.save(handle, array))
         manifest["videos"][video_id] = {"source": str(path), "seconds": int(features.shape[0])}
+        _write_manifest(out, manifest)
         report.done.append(video_id)
         report.seconds_of_video += int(features.shape[0])
     report.wall_seconds = time.perf_counter() - start
-    _write_atomic(out / MANIFEST_NAME, lambda h: h.write(json.dumps(manifest, indent=1).encode()))
     failures_path = out / FAILURES_NAME
     if report.failed:
         _write_atomic(failures_path, lambda h: h.write(json.dumps(report.failed, indent=1).encode()))
@@ -265,8 +298,8 @@ def main(argv=None) -> int:
         return 2
     try:
         report = extract(config)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except (OSError, ValueError) as error:  # missing or wrong weights, --out a file, other settings in --out
+        print("error: " + " ".join(str(error).split()), file=sys.stderr)
         return 2
     rate = report.seconds_of_video / report.wall_seconds if report.wall_seconds > 0 else float("nan")
     print(f"extracted {len(report.done)} videos ({report.seconds_of_video} s of video, {rate:.2f} s/s), "

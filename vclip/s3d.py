@@ -236,17 +236,29 @@ class S3D(nn.Module):
         return {"video_embedding": self.fc(mixed_5c), "mixed_5c": mixed_5c}
 
 
-def load_s3d_weights(path: str | Path, config: S3DConfig | None = None, map_location: str = "cpu") -> S3D:
+def load_s3d_weights(path: str | Path, config: S3DConfig | None = None) -> S3D:
     """Build an ``S3D`` in eval mode and load ``s3d_howto100m.pth`` (or any file with its keys) strictly.
 
     Accepted and ignored: the unused text branch (``text_module.*``), and a ``module.`` prefix on every
     key (files saved from ``DataParallel``). A file missing ``*.num_batches_tracked`` loads (PyTorch
     fills that bookkeeping buffer). Any other missing or unexpected key, or a shape mismatch, raises.
     """
+    from vclip.checkpoint import load_state_file
+    from vclip.rundir import CheckpointError
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"S3D weights not found: {path}. {WEIGHTS_HELP}")
-    state = torch.load(path, map_location=map_location, weights_only=True)
+    try:  # torch.load(weights_only=True): nothing in the file runs
+        state = load_state_file(path)
+    except CheckpointError:
+        with open(path, "rb") as handle:
+            head = handle.read(12)
+        found = ("a torch.save archive holding more than tensors, or a damaged one" if head.startswith(b"PK") else
+                 "a pickle of other objects (not unpickled: that could run code)" if head[:1] == b"\x80" else
+                 f"neither a torch.save file nor a pickle (it starts {head!r})")
+        raise ValueError(f"{path}: expected S3D weights (a state_dict of tensors saved by torch.save, like "
+                         f"s3d_howto100m.pth), found {found}") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

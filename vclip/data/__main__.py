@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         try:
             reports = check_path(args.path, args.layout, args.features, check_values=not args.no_values)
-        except DataFormatError as error:
+        except (DataFormatError, OSError) as error:  # an unreadable path: one line, no traceback
             print(f"error: {error}", file=sys.stderr)
             return 2
         for report in reports:
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         info = build_store(args.folder, args.out, args.shard_size, dedup=not args.no_dedup,
                            dedup_seed=args.dedup_seed, overwrite=args.overwrite)
-    except (DataFormatError, FileExistsError) as error:
+    except (ValueError, OSError) as error:  # DataFormatError, an existing store, --shard-size 0, an unwritable --out
         print(f"error: {error}", file=sys.stderr)
         return 1
     for split, totals in info["totals"].items():

@@ -16,7 +16,6 @@ are looked for in ``features/`` beside it unless ``--features`` says otherwise.
 from __future__ import annotations
 
 import csv
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,10 +23,12 @@ from pathlib import Path
 from vclip.data.dedup import dedup_captions
 from vclip.data.formats import (
     DataFormatError,
+    _read_json,
     clean_captions,
     load_features,
     read_feature_header,
     read_pretrain_folder,
+    read_text,
 )
 from vclip.tokenizer import special_token_texts
 
@@ -99,15 +100,10 @@ def detect_layout(path: str | Path) -> str:
             return layout
     columns = document = None
     if path.suffix in (".csv", ".tsv"):
-        with open(path, newline="") as handle:
-            header = handle.readline()
-        columns = set(next(csv.reader([header], delimiter="\t" if "\t" in header else ",")))
+        header = (read_text(path, "an annotation file").splitlines() or [""])[0]
+        columns = set(next(csv.reader([header], delimiter="\t" if "\t" in header else ","), []))
     elif path.suffix == ".json":
-        with open(path) as handle:
-            try:
-                document = json.load(handle)
-            except json.JSONDecodeError as error:
-                raise DataFormatError(path, "content", "valid JSON", str(error)) from None
+        document = _read_json(path)
     for task in TASKS.values():
         if task.recognises(path, columns, document):
             return task.name
@@ -224,8 +220,8 @@ def _check_pretrain(report: Report, folder: Path, check_values: bool, dedup_seed
 
 
 def _check_store(report: Report, folder: Path) -> None:
-    import numpy as np
-
+    """Open the store as training opens it (:class:`vclip.data.store.FeatureStore` validates the meta files
+    and every shard's offsets): a store that fails here fails ``vclip.pretrain`` with the same message."""
     from vclip.data.store import FeatureStore
 
     store = FeatureStore(folder)
@@ -234,20 +230,6 @@ def _check_store(report: Report, folder: Path) -> None:
             report.counts[f"{split} {key}"] = value
     for reason, ids in store.skipped.items():
         report.notes.append(f"{len(ids)} videos left out when built ({reason}): {ids[:10]}")
-    for split in store.info["splits"]:
-        meta = json.loads((folder / f"{split}_meta.json").read_text())
-        for shard, ids in meta.items():
-            for kind in ("video", "startends", "caps_ids"):
-                prefix = store._file(split, int(shard), kind)
-                try:
-                    starts = np.load(f"{prefix}_starts.npy")
-                    data = np.load(f"{prefix}_data.npy", mmap_mode="r")
-                except (OSError, ValueError) as error:
-                    report.problems.append(f"FATAL {prefix}_data.npy: shard: expected a readable .npy, found {error}")
-                    continue
-                if len(starts) != len(ids) + 1 or starts[-1] != len(data):
-                    report.problems.append(f"FATAL {prefix}_starts.npy: offsets: expected {len(ids) + 1} offsets "
-                                           f"ending at {len(data)} rows, found {len(starts)} ending at {starts[-1]}")
     report.usable_items = len(store)
 
 

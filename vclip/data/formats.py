@@ -17,6 +17,7 @@ reference tolerates (a caption with empty text, a caption after the end of the v
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from collections import Counter
@@ -205,19 +206,10 @@ def read_id_list(path: str | Path) -> list[str]:
     A duplicated id raises (the reference would silently train on it twice).
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(path, "file", "a list of video ids, one per line", "no such file")
-    ids, first_line = [], {}
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        video_id = line.strip()
-        if not video_id:
-            continue
-        if video_id in first_line:
-            raise DataFormatError(path, f"line {number}", "unique video ids",
-                                  f"{video_id!r} already on line {first_line[video_id]}")
-        first_line[video_id] = number
-        ids.append(video_id)
-    return ids
+    lines = read_text(path, "a list of video ids, one per line").splitlines()
+    numbered = [(number, line.strip()) for number, line in enumerate(lines, start=1) if line.strip()]
+    refuse_duplicates(path, ((f"line {number}", video_id) for number, video_id in numbered), "video ids")
+    return [video_id for _, video_id in numbered]
 
 
 @dataclass
@@ -285,23 +277,74 @@ def read_pretrain_folder(root: str | Path) -> PretrainFolder:
 # helpers
 
 
-def _read_json(path: Path):
+def read_text(path: str | Path, expected: str) -> str:
+    """The text of an annotation or list file, decoded as UTF-8 (a leading byte-order mark is accepted).
+
+    A file that is not UTF-8 raises :class:`DataFormatError` naming the line and the byte, not a traceback.
+    """
+    path = Path(path)
     if not path.is_file():
-        raise DataFormatError(path, "file", "a JSON file", "no such file")
+        raise DataFormatError(path, "file", expected, "no such file")
+    raw = path.read_bytes()
     try:
-        with open(path) as handle:
-            return json.load(handle)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[:error.start].count(b"\n") + 1
+        raise DataFormatError(path, f"line {line}", "UTF-8 text",
+                              f"byte 0x{raw[error.start]:02x} at byte {error.start} (another encoding? "
+                              "save the file as UTF-8)") from None
+
+
+def refuse_duplicates(path: str | Path, rows, what: str) -> None:
+    """Raise :class:`DataFormatError` when two of ``rows`` = ``(where, key)`` share a key.
+
+    The message names the first repeat (``where`` is its line, row or field), the row it repeats and how
+    many repeats the file holds: an annotation listed twice changes every count and, under the
+    metrics' tie rule, ranks each copy below its twin (a file with every row twice scores R@1 = 0).
+    """
+    first: dict = {}
+    repeats = []
+    for where, key in rows:
+        if key in first:
+            repeats.append((where, key))
+        else:
+            first[key] = where
+    if repeats:
+        where, key = repeats[0]
+        shown = key if isinstance(key, str) else ", ".join(str(part) for part in key)
+        more = f" ({len(repeats)} repeated rows in all)" if len(repeats) > 1 else ""
+        raise DataFormatError(path, where, f"unique {what}", f"{shown!r} already on {first[key]}{more}")
+
+
+def _read_json(path: Path):
+    """A JSON document; invalid UTF-8 or JSON, and an object with a key twice (json keeps the last
+    silently), raise :class:`DataFormatError`."""
+    text = read_text(path, "a JSON file")
+    repeated: list[str] = []
+
+    def unique_keys(pairs):
+        document = dict(pairs)
+        if len(document) < len(pairs):
+            repeated.extend(key for key, count in Counter(key for key, _ in pairs).items() if count > 1)
+        return document
+
+    try:
+        document = json.loads(text, object_pairs_hook=unique_keys)
+    except json.JSONDecodeError as error:
         raise DataFormatError(path, "content", "valid JSON", str(error)) from None
+    if repeated:
+        more = f" ({len(repeated)} repeated keys in all)" if len(repeated) > 1 else ""
+        raise DataFormatError(path, f"key {repeated[0]!r}", "each key once in its object (JSON keeps only the last)",
+                              f"it twice{more}")
+    return document
 
 
 def _read_csv(path: str | Path, columns: tuple[str, ...], delimiter: str = ",") -> list[tuple[int, dict]]:
     """Rows of a CSV with a header, as (line number, row); every column in ``columns`` is required."""
     path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(path, "file", f"a CSV with columns {','.join(columns)}", "no such file")
-    with open(path, newline="") as handle:
-        reader = csv.DictReader(handle, delimiter=delimiter)
+    text = read_text(path, f"a CSV with columns {','.join(columns)}")
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
         header = reader.fieldnames or []
         missing = [c for c in columns if c not in header]
         if missing:
@@ -314,6 +357,10 @@ def _read_csv(path: str | Path, columns: tuple[str, ...], delimiter: str = ",") 
             if any(row.get(c) is None for c in columns):
                 raise DataFormatError(path, f"line {line}", f"{len(header)} fields", "a short row")
             rows.append((line, row))
+    except csv.Error as error:  # a field over csv's limit, a NUL byte, an unclosed quote...
+        limit = csv.field_size_limit()
+        raise DataFormatError(path, f"line {reader.reader.line_num}", f"CSV fields of at most {limit} characters"
+                              if "field limit" in str(error) else "valid CSV", str(error)) from None
     return rows
 
 
@@ -334,7 +381,8 @@ def _text(path, line, name: str, value) -> str:
 
 
 def _check_segment(path, where, start: float, end: float) -> None:
-    if start < 0 or end < start:
+    finite = math.isfinite(start) and math.isfinite(end)  # json reads NaN and Infinity as numbers
+    if not finite or start < 0 or end < start:
         raise DataFormatError(path, f"{where if isinstance(where, str) else f'line {where}'} start/end",
-                              "0 <= start <= end", f"start={start}, end={end}")
+                              "0 <= start <= end" if finite else "finite seconds", f"start={start}, end={end}")
 

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -39,6 +41,7 @@ from vclip.data.formats import (
     FEATURE_DIM,
     DataFormatError,
     VideoCaptions,
+    _read_json,
     clean_captions,
     load_features,
     read_feature_header,
@@ -251,46 +254,135 @@ class FeatureFolder:
 # Sharded store
 
 
+SHARD_KINDS = ("video", "startends", "caps_ids")  # the three ShardedTensors of each shard
+
+
+def shard_prefix(folder: Path, split: str, shard: int, kind: str) -> Path:
+    """``<folder>/<prefix>``; the tensor's files are ``<prefix>_data.npy`` and ``<prefix>_starts.npy``."""
+    if kind == "video":
+        return folder / f"{split}_{shard}"
+    return folder / f"{TEXT_PREFIX}{split}_{shard}.{kind}"
+
+
+def read_store_info(folder: Path) -> dict:
+    """``STORE.json`` of a finished store (format, splits), or :class:`DataFormatError` saying what is wrong."""
+    info_path = folder / STORE_FILE
+    if not info_path.is_file():
+        raise DataFormatError(info_path, "file", "a feature store written by `python -m vclip.data build-store`",
+                              "no such file (an incomplete or missing store)")
+    info = _read_json(info_path)
+    if not isinstance(info, dict) or info.get("format") != STORE_FORMAT:
+        raise DataFormatError(info_path, "format", repr(STORE_FORMAT),
+                              repr(info.get("format") if isinstance(info, dict) else info))
+    if info.get("complete") is False:
+        raise DataFormatError(info_path, "complete", "a finished build",
+                              "an interrupted one (rebuild it: python -m vclip.data build-store ... --overwrite)")
+    if info.get("splits") != list(SPLITS):
+        raise DataFormatError(info_path, "splits", repr(list(SPLITS)), repr(info.get("splits")))
+    return info
+
+
+def read_store_meta(folder: Path, info: dict) -> dict[str, dict[int, list[str]]]:
+    """{split: {shard: [video ids]}} from ``{split}_meta.json``: shards numbered 0..n-1, each id once in the store."""
+    meta, where = {}, []
+    for split in info["splits"]:
+        path = folder / f"{split}_meta.json"
+        document = _read_json(path)
+        if not isinstance(document, dict) or set(document) != {str(k) for k in range(len(document))}:
+            raise DataFormatError(path, "shards", '{"0": [video ids], "1": [...], ...}',
+                                  repr(list(document) if isinstance(document, dict) else document)[:80])
+        shards = {}
+        for shard in range(len(document)):
+            ids = document[str(shard)]
+            if not isinstance(ids, list) or not all(isinstance(v, str) for v in ids):
+                raise DataFormatError(path, f"shard {shard}", "a list of video ids", repr(ids)[:80])
+            shards[shard] = ids
+            where += [(f"shard {shard} row {row}", video_id, path) for row, video_id in enumerate(ids)]
+        meta[split] = shards
+    first: dict[str, str] = {}
+    for row, video_id, path in where:  # across shards and splits: one id, one place
+        if video_id in first:
+            raise DataFormatError(path, row, "each video id once in the store",
+                                  f"{video_id!r} already at {first[video_id]}")
+        first[video_id] = f"{path.name} {row}"
+    return meta
+
+
+def open_sharded_tensor(prefix: Path, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Open one ShardedTensor of ``count`` items: (data memmap, (count + 1,) int64 offsets), validated.
+
+    The offsets must start at 0, never decrease and end at the data's row count (item i is rows
+    ``starts[i]:starts[i + 1]``); a negative, decreasing or past-the-end offset would hand training
+    another video's rows or a short slice. Both ``python -m vclip.data check`` and every reader of the
+    store open shards through here.
+    """
+    data_path, starts_path = Path(f"{prefix}_data.npy"), Path(f"{prefix}_starts.npy")
+    try:
+        data = np.load(data_path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise DataFormatError(data_path, "shard", "a readable .npy", str(error).splitlines()[0] if str(error) else
+                              type(error).__name__) from None
+    try:
+        starts = np.load(starts_path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise DataFormatError(starts_path, "offsets", "a readable .npy of int64 offsets",
+                              str(error).splitlines()[0] if str(error) else type(error).__name__) from None
+    if starts.shape != (count + 1,):
+        raise DataFormatError(starts_path, "offsets", f"{count + 1} offsets (one more than the shard's {count} "
+                              "videos in the meta file)", f"shape {starts.shape}")
+    if starts.dtype.kind not in "iu":
+        raise DataFormatError(starts_path, "offsets", "integers", str(starts.dtype))
+    if data.ndim < 1:
+        raise DataFormatError(data_path, "shape", "rows of items", str(data.shape))
+    starts = starts.astype(np.int64)
+    steps = np.diff(starts)
+    checks = ((starts < 0, "non-negative offsets"), (np.r_[False, steps < 0], "non-decreasing offsets"),
+              (starts > len(data), f"offsets within the {len(data)} rows of {data_path.name}"))
+    for bad, expected in checks:
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DataFormatError(starts_path, f"offsets[{row}]", expected, str(int(starts[row])))
+    if starts[0] != 0 or starts[-1] != len(data):
+        raise DataFormatError(starts_path, "offsets", f"0 first and {len(data)} (the rows of {data_path.name}) last",
+                              f"{int(starts[0])} and {int(starts[-1])}")
+    return data, starts
+
+
 class FeatureStore(_PretrainReader):
     """A store written by :func:`build_store`; reads slices of memory-mapped shards, never whole ones."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        info_path = self.path / STORE_FILE
-        if not info_path.is_file():
-            raise DataFormatError(info_path, "file", "a feature store written by `python -m vclip.data build-store`",
-                                  "no such file (an incomplete or missing store)")
-        self.info = json.loads(info_path.read_text())
-        if self.info.get("format") != STORE_FORMAT:
-            raise DataFormatError(info_path, "format", repr(STORE_FORMAT), repr(self.info.get("format")))
+        self.info = read_store_info(self.path)
         self.skipped = self.info.get("skipped", {})
         self._split_ids = {}
         self._where: dict[str, tuple[str, int, int]] = {}
         self._starts: dict[tuple[str, int, str], np.ndarray] = {}
         self._maps: dict[tuple[str, int, str], np.ndarray] = {}
-        for split in self.info["splits"]:
-            meta = json.loads((self.path / f"{split}_meta.json").read_text())
+        for split, shards in read_store_meta(self.path, self.info).items():
             ids = []
-            for shard, shard_ids in sorted(meta.items(), key=lambda item: int(item[0])):
+            for shard, shard_ids in shards.items():
+                for kind in SHARD_KINDS:  # every offset table checked now, not when training reaches it
+                    key = (split, shard, kind)
+                    self._maps[key], self._starts[key] = open_sharded_tensor(self._file(split, shard, kind),
+                                                                             len(shard_ids))
+                video_rows = self._maps[split, shard, "video"]
+                if video_rows.ndim != 2 or video_rows.shape[1] != FEATURE_DIM:
+                    raise DataFormatError(f"{self._file(split, shard, 'video')}_data.npy", "shape",
+                                          f"(seconds, {FEATURE_DIM})", str(video_rows.shape))
                 for index, video_id in enumerate(shard_ids):
-                    self._where[video_id] = (split, int(shard), index)
+                    self._where[video_id] = (split, shard, index)
                 ids.extend(shard_ids)
             self._split_ids[split] = ids
         self.video_ids = [v for split in self.info["splits"] for v in self._split_ids[split]]
         self._rows: dict[str, tuple[np.ndarray, int, int]] | None = None  # id -> (shard rows, first, count)
 
     def _file(self, split: str, shard: int, kind: str) -> Path:
-        if kind == "video":
-            return self.path / f"{split}_{shard}"
-        return self.path / f"{TEXT_PREFIX}{split}_{shard}.{kind}"
+        return shard_prefix(self.path, split, shard, kind)
 
     def _tensor(self, split: str, shard: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
-        """(data memmap, starts array) of one ShardedTensor, opened once and kept."""
+        """(data memmap, starts array) of one ShardedTensor (opened and validated with the store)."""
         key = (split, shard, kind)
-        if key not in self._maps:
-            prefix = self._file(split, shard, kind)
-            self._maps[key] = np.load(f"{prefix}_data.npy", mmap_mode="r")
-            self._starts[key] = np.load(f"{prefix}_starts.npy")
         return self._maps[key], self._starts[key]
 
     def _item(self, video_id: str, kind: str) -> np.ndarray:
@@ -337,25 +429,133 @@ class FeatureStore(_PretrainReader):
         return startends[:, 0].copy(), startends[:, 1].copy(), [row[row >= 0].tolist() for row in caps]
 
 
+# Every name a store writes (STORE.json aside): --overwrite removes a listed file only if it has one of these.
+STORE_NAME = re.compile(r"(train|val)_(meta\.json|\d+_(data|starts)\.npy)|"
+                        + re.escape(TEXT_PREFIX) + r"(train|val)_\d+\.(startends|caps_ids)_(data|starts)\.npy")
+
+
+def _store_written_files(out: Path) -> list[Path]:
+    """The files the store in ``out`` wrote: those its ``STORE.json`` lists (``files``, kept while a build
+    runs) or, for a finished store, the shards its meta files name. Anything else in ``out`` is not the store's."""
+    info_path = out / STORE_FILE
+    info = _read_json(info_path)
+    if not isinstance(info, dict) or info.get("format") != STORE_FORMAT:
+        raise DataFormatError(info_path, "format", f"{STORE_FORMAT!r} (a store this command wrote; nothing was removed)",
+                              repr(info.get("format") if isinstance(info, dict) else info)[:60])
+    names = info.get("files")
+    if names is None:
+        names = []
+        for split, shards in read_store_meta(out, info).items():
+            names.append(f"{split}_meta.json")
+            names += [shard_prefix(Path(), split, shard, kind).name + suffix for shard in shards
+                      for kind in SHARD_KINDS for suffix in ("_data.npy", "_starts.npy")]
+    if not isinstance(names, list) or not all(isinstance(n, str) and STORE_NAME.fullmatch(n) for n in names):
+        bad = names if not isinstance(names, list) else [n for n in names if not (isinstance(n, str)
+                                                                                and STORE_NAME.fullmatch(n))]
+        raise DataFormatError(info_path, "files", "the names of the store's own shard and meta files "
+                              "(nothing was removed)", repr(bad)[:80])
+    return [out / name for name in names]
+
+
+def prepare_store_folder(source: Path, features_dir: Path, out: Path, overwrite: bool = False) -> None:
+    """Make ``out`` ready for a new store, never removing what a store did not write.
+
+    Refused: an ``out`` that is a file; one that is, lies inside or contains the pre-training folder
+    or its feature folder (paths resolved, links included); an existing folder with entries but no
+    ``STORE.json``, even with ``overwrite``. An existing store needs ``overwrite``, which removes its
+    ``STORE.json`` and the files that lists, and nothing else (a link is removed, never its target).
+    """
+    if out.exists() and not out.is_dir():
+        raise DataFormatError(out, "--out", "a folder for the store (new, empty, or a store to rebuild)", "a file")
+    where = out.resolve()
+    for name, other in (("pre-training folder", source), ("feature folder", features_dir)):
+        other = other.resolve()
+        if where == other or other in where.parents or where in other.parents:
+            relation = "it" if where == other else "inside it" if other in where.parents else "a folder containing it"
+            raise DataFormatError(out, "--out", f"a folder apart from the {name} {other} (a store never shares a "
+                                  "folder with its source)", relation)
+    if not out.exists():
+        out.mkdir(parents=True)
+        return
+    info_path = out / STORE_FILE
+    if info_path.exists() or info_path.is_symlink():
+        if not overwrite:
+            raise FileExistsError(f"{info_path} exists: pass --overwrite to rebuild it")
+        for path in _store_written_files(out) + [info_path]:
+            if path.is_dir() and not path.is_symlink():
+                raise DataFormatError(path, "file", "a file the store wrote (nothing was removed)", "a folder")
+        for path in _store_written_files(out) + [info_path]:
+            path.unlink(missing_ok=True)
+        return
+    entries = sorted(entry.name for entry in out.iterdir())
+    if entries:
+        raise DataFormatError(out, "--out", "a new or empty folder, or a store to rebuild (one with STORE.json)",
+                              f"{len(entries)} entries no store wrote, e.g. {entries[:3]} (nothing was removed; "
+                              "choose another --out)")
+
+
+class _StoreWriter:
+    """Writes the files of a store into ``out``, each a new file listed in ``STORE.json`` before it exists.
+
+    ``STORE.json`` is written first (``"complete": false``) and rewritten with each new file's name, so
+    an interrupted build is an incomplete store whose files ``--overwrite`` can remove; the finished
+    ``STORE.json`` drops the list (the meta files name every shard). A new file is
+    created exclusively: an existing file or a symbolic link of that name (``out`` held something the
+    store did not write) is refused, never overwritten or followed.
+    """
+
+    def __init__(self, out: Path, info: dict):
+        self.out = out
+        self.info = {**info, "complete": False, "files": []}
+        self._write_info()
+
+    def _write_info(self) -> None:
+        temporary = self.out / f".{STORE_FILE}.partial"
+        temporary.unlink(missing_ok=True)
+        with open(temporary, "x") as handle:
+            handle.write(json.dumps(self.info, indent=1))
+        os.replace(temporary, self.out / STORE_FILE)  # replaces a link itself, never writes through it
+
+    def new(self, name: str) -> Path:
+        """Claim ``out/name`` (listed in STORE.json, created empty) and return its path."""
+        path = self.out / name
+        if path.exists() or path.is_symlink():
+            what = f"a symbolic link to {os.readlink(path)}" if path.is_symlink() else "an existing file"
+            raise DataFormatError(path, "file", "a new file of the store (build-store never writes over a file "
+                                  "it did not write, nor through a link)", what)
+        self.info["files"].append(name)
+        self._write_info()
+        open(path, "xb").close()
+        return path
+
+    def save(self, name: str, array: np.ndarray) -> None:
+        with open(self.new(name), "r+b") as handle:
+            np.save(handle, array)
+
+    def finish(self, info: dict) -> dict:
+        """The finished ``STORE.json``: ``info`` alone (its meta files name every shard it wrote)."""
+        self.info = info
+        self._write_info()
+        return info
+
+
 def build_store(folder: str | Path, out: str | Path, shard_size: int = 4096, dedup: bool = True,
                 dedup_seed: int | None = 0, progress: bool = True, overwrite: bool = False) -> dict:
     """Build a :class:`FeatureStore` from a pre-training folder; returns the contents of ``STORE.json``.
 
     Every listed video is validated (header, values); captions are cleaned, de-duplicated and
     tokenised (96 characters, then 32 tokens). Unusable videos are left out and listed under
-    ``skipped`` by reason. Shards hold ``shard_size`` videos in list order. ``STORE.json`` is written
-    last: a store without it is incomplete.
+    ``skipped`` by reason. Shards hold ``shard_size`` videos in list order. ``out`` must be new, empty
+    or a store to rebuild with ``overwrite`` (see :func:`prepare_store_folder`: nothing the store did
+    not write is removed or written over). While it runs, ``STORE.json`` says ``"complete": false`` and
+    lists every file as it is created; the finished ``STORE.json`` is written last.
     """
     folder, out = Path(folder), Path(out)
     if shard_size < 1:
-        raise ValueError(f"shard_size: expected >= 1, got {shard_size}")
-    if (out / STORE_FILE).exists() and not overwrite:
-        raise FileExistsError(f"{out / STORE_FILE} exists: pass --overwrite to rebuild it")
-    if out.exists() and overwrite:
-        for path in list(out.glob("*.npy")) + list(out.glob("*_meta.json")) + [out / STORE_FILE]:
-            path.unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
+        raise ValueError(f"shard_size (--shard-size): expected a number of videos per shard >= 1, got {shard_size}")
     data = read_pretrain_folder(folder)
+    prepare_store_folder(folder, data.features_dir, out, overwrite)
+    writer = _StoreWriter(out, {"format": STORE_FORMAT, "source": str(folder), "splits": list(SPLITS)})
     skipped: dict[str, list[str]] = {}
     drops: Counter = Counter()
     totals = {}
@@ -387,7 +587,8 @@ def build_store(folder: str | Path, out: str | Path, shard_size: int = 4096, ded
             kept = []
             offsets = np.zeros(len(chunk) + 1, dtype=np.int64)
             np.cumsum([n for _, n, _ in chunk], out=offsets[1:])
-            video_data = np.lib.format.open_memmap(out / f"{split}_{shard}_data.npy", mode="w+", dtype=np.float16,
+            video_path = writer.new(f"{split}_{shard}_data.npy")
+            video_data = np.lib.format.open_memmap(video_path, mode="w+", dtype=np.float16,
                                                    shape=(int(offsets[-1]), FEATURE_DIM))
             written = 0
             for video_id, num_seconds, prepared in chunk:
@@ -404,11 +605,11 @@ def build_store(folder: str | Path, out: str | Path, shard_size: int = 4096, ded
             video_data.flush()
             del video_data
             if written < offsets[-1]:  # a video failed its value check: rewrite the shard without the gap
-                full = np.load(out / f"{split}_{shard}_data.npy", mmap_mode="r")[:written].copy()
-                np.save(out / f"{split}_{shard}_data.npy", full)
+                full = np.load(video_path, mmap_mode="r")[:written].copy()
+                np.save(video_path, full)
             offsets = np.zeros(len(kept) + 1, dtype=np.int64)
             np.cumsum([n for _, n, _ in kept], out=offsets[1:])
-            np.save(out / f"{split}_{shard}_starts.npy", offsets)
+            writer.save(f"{split}_{shard}_starts.npy", offsets)
             caption_counts = [len(c[2]) for _, _, c in kept]
             text_offsets = np.zeros(len(kept) + 1, dtype=np.int64)
             np.cumsum(caption_counts, out=text_offsets[1:])
@@ -420,14 +621,14 @@ def build_store(folder: str | Path, out: str | Path, shard_size: int = 4096, ded
                 for i, ids in enumerate(tokens):
                     caps_ids[row + i, :len(ids)] = ids
             prefix = f"{TEXT_PREFIX}{split}_{shard}"
-            np.save(out / f"{prefix}.startends_data.npy", startends)
-            np.save(out / f"{prefix}.startends_starts.npy", text_offsets)
-            np.save(out / f"{prefix}.caps_ids_data.npy", caps_ids)
-            np.save(out / f"{prefix}.caps_ids_starts.npy", text_offsets)
+            writer.save(f"{prefix}.startends_data.npy", startends)
+            writer.save(f"{prefix}.startends_starts.npy", text_offsets)
+            writer.save(f"{prefix}.caps_ids_data.npy", caps_ids)
+            writer.save(f"{prefix}.caps_ids_starts.npy", text_offsets)
             meta[str(shard)] = [video_id for video_id, _, _ in kept]
             seconds += int(offsets[-1])
             captions += int(text_offsets[-1])
-        (out / f"{split}_meta.json").write_text(json.dumps(meta))
+        writer.new(f"{split}_meta.json").write_text(json.dumps(meta))
         totals[split] = {"videos": sum(len(v) for v in meta.values()), "shards": len(meta), "seconds": seconds,
                          "captions": captions}
     bar.close()
@@ -435,8 +636,7 @@ def build_store(folder: str | Path, out: str | Path, shard_size: int = 4096, ded
             "feature_dim": FEATURE_DIM, "dtype": "float16", "dedup": dedup, "dedup_seed": dedup_seed,
             "caption_tokens": CAPTION_TOKENS, "tokenizer": "bert-base-uncased (96 characters, no special tokens)",
             "totals": totals, "caption_drops": dict(drops), "skipped": skipped}
-    (out / STORE_FILE).write_text(json.dumps(info, indent=1))
-    return info
+    return writer.finish(info)
 
 
 def open_pretrain(path: str | Path, **folder_options) -> tuple[FeatureStore | FolderStore, list[str], list[str]]:

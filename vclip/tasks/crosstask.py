@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from vclip.data.check import check_videos
-from vclip.data.formats import DataFormatError, _check_segment, _number
+from vclip.data.formats import DataFormatError, _check_segment, _number, read_text, refuse_duplicates
 from vclip.localization import step_localization
 from vclip.metrics import crosstask_recall
 from vclip.tasks.common import TaskResult, encode_texts_once, eval_mode, mean_of_dicts, window_scores
@@ -77,10 +77,7 @@ class CrossTaskRelease:
 def read_crosstask_tasks(path: str | Path) -> dict[str, CrossTaskTask]:
     """Read ``tasks_primary.txt``/``tasks_related.txt``: blocks of id, title, url, n_steps, steps, blank."""
     path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(path, "file", "CrossTask task blocks (id, title, url, n_steps, steps, blank)",
-                              "no such file")
-    lines = path.read_text().splitlines()
+    lines = read_text(path, "CrossTask task blocks (id, title, url, n_steps, steps, blank)").splitlines()
     tasks, i = {}, 0
     while i < len(lines):
         if not lines[i].strip():
@@ -107,30 +104,24 @@ def read_crosstask_tasks(path: str | Path) -> dict[str, CrossTaskTask]:
 def read_crosstask_videos(path: str | Path) -> list[CrossTaskVideo]:
     """Read ``videos.csv``/``videos_val.csv``: lines ``task,vid,url`` without a header."""
     path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(path, "file", "lines task,vid,url", "no such file")
-    videos, seen = [], {}
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    videos, where = [], []
+    for number, line in enumerate(read_text(path, "lines task,vid,url").splitlines(), start=1):
         if not line.strip():
             continue
         parts = line.strip().split(",")
         if len(parts) != 3 or not parts[0] or not parts[1]:
             raise DataFormatError(path, f"line {number}", "task,vid,url", repr(line[:80]))
-        if (parts[0], parts[1]) in seen:
-            raise DataFormatError(path, f"line {number}", "unique (task, vid) pairs",
-                                  f"{parts[0]},{parts[1]} already on line {seen[parts[0], parts[1]]}")
-        seen[parts[0], parts[1]] = number
         videos.append(CrossTaskVideo(*parts))
+        where.append(f"line {number}")
+    refuse_duplicates(path, zip(where, ((v.task_id, v.video_id) for v in videos)), "(task, vid) pairs")
     return videos
 
 
 def read_crosstask_annotation(path: str | Path, n_steps: int | None = None) -> list[StepSegment]:
     """Read ``annotations/<task>_<vid>.csv``: lines ``step (1-based),start_s,end_s``."""
     path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(path, "file", "lines step,start,end", "no such file")
     segments = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(read_text(path, "lines step,start,end").splitlines(), start=1):
         if not line.strip():
             continue
         parts = line.strip().split(",")

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vclip.data.check import check_videos, note_special_tokens
-from vclip.data.formats import DataFormatError, _read_json
+from vclip.data.formats import DataFormatError, _read_json, refuse_duplicates
 from vclip.metrics import DIDEMO_MOMENTS, didemo_metrics, moment_iou
 from vclip.tasks.common import (
     TaskResult,
@@ -53,7 +53,10 @@ class DidemoQuery:
 
 
 def read_didemo(path: str | Path) -> list[DidemoQuery]:
-    """Read DiDeMo ``test_data.json``: a list of ``{"video", "description", "times": [[s, e], ...]}``."""
+    """Read DiDeMo ``test_data.json``: a list of ``{"video", "description", "times": [[s, e], ...]}``.
+
+    A record repeated (same video, description and times), or an ``annotation_id`` twice, is refused.
+    """
     path = Path(path)
     data = _read_json(path)
     if not isinstance(data, list):
@@ -77,6 +80,10 @@ def read_didemo(path: str | Path) -> list[DidemoQuery]:
                                       repr(pair))
         queries.append(DidemoQuery(record["video"], record["description"].strip(),
                                    [tuple(pair) for pair in times], record.get("annotation_id")))
+    refuse_duplicates(path, ((f"[{index}]", (q.video, q.description, str(q.times))) for index, q in enumerate(queries)),
+                      "records (the same video, description and times listed twice)")
+    refuse_duplicates(path, ((f"[{index}].annotation_id", q.annotation_id) for index, q in enumerate(queries)
+                             if q.annotation_id is not None), "annotation_ids")
     return queries
 
 

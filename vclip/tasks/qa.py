@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from vclip.data.check import check_whole_video_items, note_special_tokens
-from vclip.data.formats import DataFormatError, _read_csv, _text
+from vclip.data.formats import DataFormatError, _read_csv, _text, refuse_duplicates
 from vclip.metrics import qa_accuracy
 from vclip.tasks.common import (
     TaskResult,
@@ -46,9 +46,13 @@ MSRVTT_QA_COLUMNS = ("vid_key", "a1", "a2", "a3", "a4", "a5", "answer")
 
 
 def read_msrvtt_mc(path: str | Path) -> list[MultipleChoice]:
-    """Read ``MSR_MC_test.csv``: tab-separated ``vid_key, a1..a5, answer`` (0-based)."""
+    """Read ``MSR_MC_test.csv``: tab-separated ``vid_key, a1..a5, answer`` (0-based); one question per video
+    (a ``vid_key`` twice is refused, naming both lines)."""
     items = []
-    for line, row in _read_csv(path, MSRVTT_QA_COLUMNS, delimiter="\t"):
+    rows = _read_csv(path, MSRVTT_QA_COLUMNS, delimiter="\t")
+    refuse_duplicates(path, ((f"line {line} vid_key", row["vid_key"].strip()) for line, row in rows),
+                      "vid_keys (one question per video)")
+    for line, row in rows:
         vid_key = _text(path, line, "vid_key", row["vid_key"])
         candidates = [_text(path, line, f"a{i}", row[f"a{i}"]) for i in range(1, 6)]
         answer = row["answer"].strip()

@@ -19,7 +19,15 @@ from pathlib import Path
 import numpy as np
 
 from vclip.data.check import check_videos, check_whole_video_items, count_segments_inside, note_special_tokens
-from vclip.data.formats import DataFormatError, _check_segment, _number, _read_csv, _read_json, _text
+from vclip.data.formats import (
+    DataFormatError,
+    _check_segment,
+    _number,
+    _read_csv,
+    _read_json,
+    _text,
+    refuse_duplicates,
+)
 from vclip.metrics import retrieval_metrics
 from vclip.tasks.common import (
     TaskResult,
@@ -61,8 +69,13 @@ YOUCOOK_COLUMNS = ("end", "start", "task", "text", "video_id")
 
 
 def read_youcook_csv(path: str | Path) -> list[YoucookClip]:
-    """Read the YouCook2 validation CSV (columns ``end,start,task,text,video_id``), one clip per row."""
+    """Read the YouCook2 validation CSV (columns ``end,start,task,text,video_id``), one clip per row.
+
+    A row repeated verbatim (same video, start, end and text) is refused, naming both lines.
+    """
     rows = _read_csv(path, YOUCOOK_COLUMNS)
+    refuse_duplicates(path, ((f"line {line}", tuple(row[c].strip() for c in YOUCOOK_COLUMNS)) for line, row in rows),
+                      "rows (the same clip and text listed twice)")
     clips, per_video = [], Counter()
     for line, row in rows:
         start = _number(path, line, "start", row["start"])
@@ -77,7 +90,10 @@ def read_youcook_csv(path: str | Path) -> list[YoucookClip]:
 
 def read_youcook_json(path: str | Path, subset: str = "validation") -> list[YoucookClip]:
     """Read ``youcookii_annotations_trainval.json`` (``{"database": {vid: {"subset", "recipe_type",
-    "annotations": [{"id", "segment": [s, e], "sentence"}]}}}``), keeping one ``subset``."""
+    "annotations": [{"id", "segment": [s, e], "sentence"}]}}}``), keeping one ``subset``.
+
+    A video id twice in ``database``, or one of its annotations repeated (same segment and sentence), is refused.
+    """
     path = Path(path)
     data = _read_json(path)
     database = data.get("database") if isinstance(data, dict) else None
@@ -102,6 +118,9 @@ def read_youcook_json(path: str | Path, subset: str = "validation") -> list[Youc
                 raise DataFormatError(path, f"{field_name}.sentence", "a non-empty string", repr(sentence))
             clips.append(YoucookClip(video_id, float(segment[0]), float(segment[1]), sentence.strip(),
                                      str(video.get("recipe_type", "")), index))
+    refuse_duplicates(path, ((f"database[{c.video_id!r}].annotations[{c.clip_index}]",
+                              (c.video_id, c.start, c.end, c.text)) for c in clips),
+                      "annotations (the same segment and sentence listed twice)")
     return clips
 
 
@@ -121,10 +140,17 @@ MSRVTT_COLUMNS = ("key", "vid_key", "video_id", "sentence")
 
 
 def read_msrvtt_csv(path: str | Path) -> list[MsrvttClip]:
-    """Read the JSFusion 1k-A test CSV (columns ``key,vid_key,video_id,sentence``)."""
-    return [MsrvttClip(row["key"].strip(), row["vid_key"].strip(), _text(path, line, "video_id", row["video_id"]),
-                       _text(path, line, "sentence", row["sentence"]))
-            for line, row in _read_csv(path, MSRVTT_COLUMNS)]
+    """Read the JSFusion 1k-A test CSV (columns ``key,vid_key,video_id,sentence``).
+
+    1k-A pairs each video with one sentence: a ``key`` or ``video_id`` twice is refused, naming both lines.
+    """
+    rows = _read_csv(path, MSRVTT_COLUMNS)
+    clips = [MsrvttClip(row["key"].strip(), row["vid_key"].strip(), _text(path, line, "video_id", row["video_id"]),
+                        _text(path, line, "sentence", row["sentence"])) for line, row in rows]
+    for column in ("key", "video_id"):
+        refuse_duplicates(path, ((f"line {line} {column}", getattr(clip, column)) for (line, _), clip in zip(rows, clips)),
+                          f"{column}s (1k-A: one sentence per video)")
+    return clips
 
 
 @dataclass
@@ -171,6 +197,11 @@ def slice_clips(task: str, folder: Path, records, features) -> RetrievalSet:
     if empty:
         notes.append(f"{empty} clips lie outside their video's features (start >= length); evaluated as "
                      "empty videos, as the reference does")
+    shared = {key: count for key, count in Counter(keys).items() if count > 1}
+    if shared:  # e.g. two steps of one real YouCook2 segment: identical clips, a tie for each text
+        notes.append(f"{sum(shared.values())} rows share their clip (same video and seconds) with another row, e.g. "
+                     f"{next(iter(shared))}; the clips are identical, so each such text's own clip ties with its "
+                     "twin and, ties counting against the model, ranks at best second")
     long_clips = sum(len(clips[k]) > MAX_VIDEO_LEN for k in set(keys))
     if long_clips:
         notes.append(f"{long_clips} clips are longer than {MAX_VIDEO_LEN} s; only their first {MAX_VIDEO_LEN} s are used")

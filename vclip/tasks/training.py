@@ -32,13 +32,14 @@ whose features are absent.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from vclip.data.formats import DataFormatError, _read_csv, _read_json, _text
+from vclip.data.formats import DataFormatError, _read_csv, _read_json, _text, refuse_duplicates
 from vclip.data.store import FeatureFolder
 from vclip.tasks.coin import COIN_JSON, read_coin, video_targets
 from vclip.tasks.common import FEATURES_DIR, require_file
@@ -57,6 +58,8 @@ MSRVTT_TRAIN_LISTS = ("MSRVTT_train.9k.csv", "MSRVTT_train.csv")
 MSRVTT_DATA = "MSRVTT_data.json"
 SPLITS = ("train", "val")
 
+logger = logging.getLogger(__name__)
+
 
 # --------------------------------------------------------------------------------------------------
 # The MSR-VTT training format
@@ -68,15 +71,19 @@ def read_msrvtt_train(list_path: str | Path, data_path: str | Path) -> dict[str,
     ``list_path`` is a CSV with a ``video_id`` column (``MSRVTT_train.9k.csv``, ``MSRVTT_train.csv``);
     ``data_path`` is the official ``MSRVTT_data.json``, whose ``sentences`` are
     ``{"video_id", "caption"}`` records (``sen_id`` and the ``videos`` list are not needed). A listed
-    video without a caption is an error naming it.
+    video without a caption, a video listed twice and a ``sen_id`` twice are errors naming them.
     """
-    listed = [_text(list_path, line, "video_id", row["video_id"]) for line, row in _read_csv(list_path, ("video_id",))]
+    rows = _read_csv(list_path, ("video_id",))
+    listed = [_text(list_path, line, "video_id", row["video_id"]) for line, row in rows]
+    refuse_duplicates(list_path, zip((f"line {line} video_id" for line, _ in rows), listed), "video ids")
     data = _read_json(Path(data_path))
     sentences = data.get("sentences") if isinstance(data, dict) else None
     if not isinstance(sentences, list):
         raise DataFormatError(data_path, "sentences", "a list of {video_id, caption} records", repr(sentences)[:60])
-    wanted = dict.fromkeys(listed)
-    captions: dict[str, list[str]] = {video_id: [] for video_id in wanted}
+    refuse_duplicates(data_path, ((f"sentences[{index}].sen_id", str(sentence["sen_id"])) for index, sentence
+                                  in enumerate(sentences) if isinstance(sentence, dict) and "sen_id" in sentence),
+                      "sen_ids")
+    captions: dict[str, list[str]] = {video_id: [] for video_id in listed}
     for index, sentence in enumerate(sentences):
         if not isinstance(sentence, dict) or not isinstance(sentence.get("video_id"), str):
             raise DataFormatError(data_path, f"sentences[{index}].video_id", "a string", repr(sentence)[:60])
@@ -160,6 +167,26 @@ class VideoSplit:
         return len(self.video_ids)
 
 
+def _report_lost_segments(data, path: Path, lost: list[str], labelled: int, noun: str) -> None:
+    """Count the labelled segments of a split that start at or after the end of their video's features.
+
+    Slicing past the end gives them no second (in the reference too, without a word): they are left
+    out, noted and logged with the file and the count, and a split that loses every labelled segment is an error (its
+    head would learn from background alone). ``lost`` names each lost segment; ``labelled`` counts the
+    split's segments, lost or not.
+    """
+    if not lost:
+        return
+    note = (f"{len(lost)} of {labelled} {noun} in {path} start at or after the end of their video's features "
+            f"and are left out (features shorter than the annotations?), e.g. {lost[:3]}")
+    if len(lost) == labelled:
+        raise DataFormatError(path, f"{noun} of the {data.split} split", "segments that start inside their video's "
+                              "features", f"all {labelled} start at or after the end (features shorter than the "
+                              "annotations, or extracted at another frame rate?)")
+    data.notes.append(note)
+    logger.warning("%s %s split: %s", data.task, data.split, note)
+
+
 def _overlap_note(left_out: list[str], what: str) -> list[str]:
     if not left_out:
         return []
@@ -207,7 +234,7 @@ def _youcook_split(folder: Path, split: str, val_fraction: float, seed: int) -> 
     held_out = validation_videos([r.video_id for r in records], val_fraction, seed)
     data = PairSplit("youcook2", split, [], [], {}, n_items=0)
     cache = FeatureFolder(folder / FEATURES_DIR)
-    left_out = []
+    left_out, outside, labelled = [], [], 0
     for record in records:
         if (record.video_id in held_out) != (split == "val"):
             continue
@@ -218,13 +245,16 @@ def _youcook_split(folder: Path, split: str, val_fraction: float, seed: int) -> 
         if record.video_id not in cache:
             data.missing.append(record.video_id)
             continue
+        labelled += 1
         first, last = int(math.floor(record.start)), int(math.ceil(record.end))
+        if first >= cache.num_seconds(record.video_id):
+            outside.append(record.clip_id)
+            continue
         key = (record.video_id, first, last)
         data.clips[key] = cache.features(record.video_id)[first:last]
-        if len(data.clips[key]) == 0:
-            data.notes.append(f"clip {record.clip_id} starts after the end of its video's features")
         data.keys.append(key)
         data.captions.append([record.text])
+    _report_lost_segments(data, path, outside, labelled, "clips")
     data.notes += _overlap_note(sorted(set(left_out)), "youcook2")
     return data
 
@@ -274,6 +304,7 @@ def _coin_split(folder: Path, split: str, val_fraction: float, seed: int) -> Vid
     held_out = validation_videos([v.video_id for v in training], val_fraction, seed)
     data = VideoSplit("coin", split, [], {}, {}, num_labels=len(coin.labels))
     cache = FeatureFolder(folder / FEATURES_DIR)
+    outside, labelled = [], 0
     for video in training:
         if (video.video_id in held_out) != (split == "val"):
             continue
@@ -285,6 +316,10 @@ def _coin_split(folder: Path, split: str, val_fraction: float, seed: int) -> Vid
         data.video_ids.append(video.video_id)
         data.features[video.video_id] = features
         data.targets[video.video_id] = video_targets(video.segments, len(features))
+        labelled += len(video.segments)
+        outside += [f"{video.video_id} annotation[{i}]" for i, segment in enumerate(video.segments)
+                    if math.floor(segment.start) >= len(features)]
+    _report_lost_segments(data, path, outside, labelled, "annotated segments")
     return data
 
 
@@ -302,7 +337,7 @@ def _crosstask_split(folder: Path, split: str, n_train: int, split_seed: int) ->
     _, test = crosstask_split(release, cache.features_dir, n_train=n_train, seed=split_seed)
     evaluated = {video for videos in test.values() for video in videos}
     data = VideoSplit("crosstask", split, [], {}, {}, n_items=listed)
-    left_out, unannotated = [], []
+    left_out, unannotated, outside, labelled = [], [], [], 0
     for task, video in pairs:
         if video in evaluated:
             left_out.append(video)
@@ -315,10 +350,15 @@ def _crosstask_split(folder: Path, split: str, n_train: int, split_seed: int) ->
             continue
         features = cache.features(video)
         steps = list(tasks[task].steps)
+        segments = release.annotation(task, video)
         data.video_ids.append(video)
         data.features[video] = features
-        data.targets[video] = read_assignment(release.annotation(task, video), len(features), len(steps))
+        data.targets[video] = read_assignment(segments, len(features), len(steps))
         data.texts[video] = steps
+        labelled += len(segments)
+        outside += [f"{task}_{video}.csv segment {i}" for i, segment in enumerate(segments)
+                    if math.floor(segment.start) >= len(features)]
+    _report_lost_segments(data, release.root / "annotations", outside, labelled, "step segments")
     data.notes += _overlap_note(left_out, "crosstask")
     if unannotated:
         data.notes.append(f"{len(unannotated)} {split} videos have no annotation file and are left out")
