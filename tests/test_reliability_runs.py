@@ -376,3 +376,21 @@ def test_a_wrong_type_notebook_parameter_names_it_the_file_and_the_type(tmp_path
     done = run_program("vclip.notebooks", "run", "--params", params, "--out", tmp_path / "out", "--only", "02")
     assert_refused(done, str(params), "train_steps", "'many'", "an integer")
     assert not (tmp_path / "out").exists()  # refused before any notebook ran
+
+
+# ----------------------------------------------------------------------------------------- under torchrun
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_a_refusal_under_torchrun_ends_every_rank(tmp_path, world):
+    """Rank 0 alone holds the lock, so rank 0 alone meets the refusal; the launcher ends rank 1, nobody hangs."""
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m",
+               "vclip.pretrain", "--data", str(world / "pretrain"), "--output", str(run), *SMALL]
+    with RunDir(run).lock():
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, env=ENV, timeout=240, cwd=REPO)
+        except subprocess.TimeoutExpired as expired:
+            pytest.fail(f"torchrun did not finish within 240 s (a rank left waiting?): {str(expired.stderr)[-3000:]}")
+    assert done.returncode != 0
+    assert "error: " in done.stderr and "is in use by pid" in done.stderr, done.stderr[-3000:]
+    assert sorted(p.name for p in run.iterdir()) == [".lock"]
