@@ -31,12 +31,12 @@ import argparse
 import json
 import os
 import re
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
+from vclip.rundir import RunDir
 from vclip.synthetic.measure import t_half_width
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -95,7 +95,7 @@ def run_one(world: Path, out: Path, condition: str, seed: int, overrides: dict, 
                                              progress=False, device="cpu", save_every=10**9,
                                              data=str(world / "pretrain"))
     config = config.updated(eval_every=max(1, config.steps // 3), eval_data=str(world))
-    shutil.rmtree(output, ignore_errors=True)
+    RunDir(output).remove()  # under its lock: a run another process owns is refused, not removed
     t0 = time.perf_counter()
     trainer = Trainer(config, data=data)
     result = trainer.fit()
@@ -104,7 +104,7 @@ def run_one(world: Path, out: Path, condition: str, seed: int, overrides: dict, 
     val = [r["val_loss"] for r in result.history if r["kind"] == "val"]
     shared = {"condition": condition, "seed": seed, "steps": result.final_step, "train_seconds": round(train_s, 1),
               "final_val_loss": val[-1] if val else None, "curve": curve, **group_shares(trainer)}
-    shutil.rmtree(output, ignore_errors=True)  # the checkpoints are not needed
+    RunDir(output).remove()  # the checkpoints are not needed
     views = retrieval_views(trainer.model.eval(), world)
     return [{**shared, "task": task, **metrics} for task, metrics in views.items()]
 
