@@ -22,13 +22,14 @@ import pytest
 import torch
 
 from vclip.pretrain import PretrainConfig, pretrain
+from vclip.pretrain import main as pretrain_main
 from vclip.rundir import CheckpointError, RunDir, RunDirError
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
        "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
 SMALL = ["--steps", "2", "--save-every", "1", "--sampling.videos-per-group", "4", "--sampling.clips-per-video", "2",
-         "--no-retrieval", "--no-progress", "--lr", "0.001", "--run.log-every", "1", "--run.device", "cpu"]
+         "--no-retrieval", "--no-progress", "--lr", "0.001", "--run.log-every", "1", "--run.device", "cpu", "--run.val-max-groups", "1"]
 
 
 # ----------------------------------------------------------------------------------------- helpers
@@ -54,6 +55,14 @@ def assert_refused(done: subprocess.CompletedProcess, *named: str) -> str:
     for name in named:
         assert name in errors[0], (name, errors[0])
     return errors[0]
+
+
+def in_process(main, argv: list, capsys) -> subprocess.CompletedProcess:
+    """``main(argv)`` in this process, its status and output as :func:`run_program` gives them (same edge)."""
+    capsys.readouterr()
+    status = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(argv, status, out, err)
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -131,7 +140,7 @@ def test_teaching_run_retrains_a_stale_run_under_its_own_lock(tmp_path, world):
     run.mkdir(parents=True)
     (run / "left_over.txt").write_text("an earlier run without a fingerprint\n")
     settings = dict(steps=2, preset="tiny", videos_per_group=4, clips_per_video=2, retrieval=False, progress=False,
-                    device="cpu")
+                    device="cpu", val_max_groups=1)
     assert teaching_run(world, tmp_path, **settings) == run
     assert not (run / "left_over.txt").exists() and (run / FINGERPRINT_FILE).is_file()
     assert (run / "checkpoints" / "LATEST").read_text().strip() == "step_000002" and not (run / ".lock").exists()
@@ -140,7 +149,7 @@ def test_teaching_run_retrains_a_stale_run_under_its_own_lock(tmp_path, world):
 
 
 @pytest.mark.parametrize("state", ["no folder", "empty folder", "started, no checkpoint yet"])
-def test_resume_without_a_checkpoint_is_refused_and_changes_nothing(state, tmp_path, world, cli_run):
+def test_resume_without_a_checkpoint_is_refused_and_changes_nothing(state, tmp_path, world, cli_run, capsys):
     run = tmp_path / "run"
     if state != "no folder":
         run.mkdir()
@@ -148,8 +157,8 @@ def test_resume_without_a_checkpoint_is_refused_and_changes_nothing(state, tmp_p
         shutil.copy(cli_run / "config.json", run / "config.json")
         shutil.copy(cli_run / "metrics.jsonl", run / "metrics.jsonl")
     before = snapshot(run) if run.exists() else None
-    done = run_program("vclip.pretrain", "--data", world / "pretrain", "--output", run, *SMALL, "--seed", "5",
-                       "--resume")
+    argv = ["--data", world / "pretrain", "--output", run, *SMALL, "--seed", "5", "--resume"]
+    done = run_program("vclip.pretrain", *argv) if state == "started, no checkpoint yet" else in_process(pretrain_main, argv, capsys)
     assert_refused(done, "LATEST", "no run to resume", "without --resume")
     assert (snapshot(run) if run.exists() else None) == before
 
@@ -164,9 +173,9 @@ def test_resume_without_config_json_is_refused_and_keeps_the_run(tmp_path, api_r
     assert snapshot(run) == before and not (run / ".lock").exists()
 
 
-def test_resume_with_a_copys_config_continues_the_copy_not_the_original(tmp_path, cli_run):
+def test_resume_with_a_copys_config_continues_the_copy_not_the_original(tmp_path, cli_run, capsys):
     original = copy_of(cli_run, tmp_path / "original")
-    done = run_program("vclip.pretrain", "--config", original / "config.json", "--resume", "--steps", "3")
+    done = in_process(pretrain_main, ["--config", original / "config.json", "--resume", "--steps", "3"], capsys)
     assert done.returncode == 0, done.stderr[-3000:]  # the kit's suggested command works on the run itself
     assert (original / "checkpoints" / "LATEST").read_text().strip() == "step_000003"
     copy = copy_of(original, tmp_path / "copy")
@@ -176,7 +185,7 @@ def test_resume_with_a_copys_config_continues_the_copy_not_the_original(tmp_path
     assert snapshot(original) == before  # the original named inside the file is untouched
     assert (copy / "checkpoints" / "LATEST").read_text().strip() == "step_000004"
     assert json.loads((copy / "config.json").read_text())["run"]["output"] == str(copy)
-    done = run_program("vclip.pretrain", "--config", copy / "config.json", "--output", original, "--resume")
+    done = in_process(pretrain_main, ["--config", copy / "config.json", "--output", original, "--resume"], capsys)
     assert_refused(done, str(copy), str(original), "--resume continues one run")
     assert snapshot(original) == before
 
@@ -236,19 +245,19 @@ def test_evaluating_a_run_whose_latest_is_truncated_is_refused_naming_an_older_o
 
 
 # ----------------------------------------------------------------------------------------- the programs' edges
-def test_pretrain_refusals_inside_training_are_one_line(tmp_path, world, cli_run):
+def test_pretrain_refusals_inside_training_are_one_line(tmp_path, world, cli_run, capsys):
     """A locked run, a resume with other settings, a damaged metrics.jsonl: status 2, one line, no traceback."""
     data = ["--data", world / "pretrain"]
     locked = copy_of(cli_run, tmp_path / "locked")
     with RunDir(locked).lock():
         assert_refused(run_program("vclip.pretrain", *data, "--output", locked, *SMALL, "--resume"), "in use by pid")
     changed = copy_of(cli_run, tmp_path / "changed")
-    assert_refused(run_program("vclip.pretrain", *data, "--output", changed, *SMALL, "--seed", "3", "--resume"),
+    assert_refused(in_process(pretrain_main, [*data, "--output", changed, *SMALL, "--seed", "3", "--resume"], capsys),
                    "config.json", "seed: 0 -> 3")
     damaged = copy_of(cli_run, tmp_path / "damaged")
     lines = (damaged / "metrics.jsonl").read_text().splitlines()
     (damaged / "metrics.jsonl").write_text("\n".join([lines[0], "not json", *lines[1:]]) + "\n")
-    assert_refused(run_program("vclip.pretrain", *data, "--output", damaged, *SMALL, "--resume"),
+    assert_refused(in_process(pretrain_main, [*data, "--output", damaged, *SMALL, "--resume"], capsys),
                    "metrics.jsonl", "line 2")
 
 
@@ -360,11 +369,13 @@ def _bad_init(folder: Path, case: str) -> Path:
 
 @pytest.mark.parametrize("case, named", [("feature size", "1024-d features"), ("vocabulary", "1000 tokens"),
                                          ("NaN weights", "NaN or inf")])
-def test_a_bad_init_is_refused_before_the_run_directory_exists(case, named, tmp_path, world):
+def test_a_bad_init_is_refused_before_the_run_directory_exists(case, named, tmp_path, world, capsys):
+    from vclip.finetune import main as finetune_main
+
     init = _bad_init(tmp_path / "init", case)
     output = tmp_path / "ft"
-    done = run_program("vclip.finetune", "--task", "crosstask", "--init", init, "--data", world, "--output", output,
-                       "--epochs", "1", "--no-progress")
+    argv = ["--task", "crosstask", "--init", init, "--data", world, "--output", output, "--epochs", "1", "--no-progress"]
+    done = run_program("vclip.finetune", *argv) if case == "NaN weights" else in_process(finetune_main, argv, capsys)
     assert_refused(done, f"--init {init}", named)
     assert not output.exists()
 
