@@ -402,6 +402,6 @@ def test_a_refusal_under_torchrun_ends_every_rank(tmp_path, world):
             done = subprocess.run(command, capture_output=True, text=True, env=ENV, timeout=240, cwd=REPO)
         except subprocess.TimeoutExpired as expired:
             pytest.fail(f"torchrun did not finish within 240 s (a rank left waiting?): {str(expired.stderr)[-3000:]}")
+        assert sorted(p.name for p in run.iterdir()) == [".lock"]  # nothing of the refused run was written
     assert done.returncode != 0
     assert "error: " in done.stderr and "is in use by pid" in done.stderr, done.stderr[-3000:]
-    assert sorted(p.name for p in run.iterdir()) == [".lock"]
