@@ -31,12 +31,12 @@ import argparse
 import json
 import os
 import re
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
+from vclip.rundir import RunDir
 from vclip.synthetic.measure import t_half_width
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -139,7 +139,7 @@ def run_one(world: Path, out: Path, condition: str, seed: int, overrides: dict, 
                                              progress=False, device="cpu", save_every=10**9,
                                              keep_last=10**6, data=str(world / "pretrain"))
     config = config.updated(eval_every=max(1, config.steps // 3), eval_data=str(world))
-    shutil.rmtree(output, ignore_errors=True)
+    RunDir(output).remove()  # under its lock: a run another process owns is refused, not removed
     t0 = time.perf_counter()
     trainer = Trainer(config, data=data)
     result = trainer.fit()
@@ -153,7 +153,7 @@ def run_one(world: Path, out: Path, condition: str, seed: int, overrides: dict, 
         shared["mechanism"] = mechanism_through_training(world, config, Path(result.run_dir), data, seed,
                                                          hardness_groups)
         shared["mechanism_seconds"] = round(time.perf_counter() - t0, 1)
-    shutil.rmtree(output, ignore_errors=True)  # the checkpoints are not needed
+    RunDir(output).remove()  # the checkpoints are not needed
     views = retrieval_views(trainer.model.eval(), world)
     return [{**shared, "task": task, **metrics} for task, metrics in views.items()]
 

@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import statistics
 import sys
 import time
@@ -35,6 +34,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from vclip.finetune import FINETUNE_TASKS, TEACHING, finetune, format_benchmark, recipe  # noqa: E402
+from vclip.rundir import RunDir  # noqa: E402
 from vclip.tasks import TASKS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,7 +107,7 @@ def main(argv=None) -> int:
         runs = []
         for seed in args.seeds:
             output = Path(args.work) / f"{task}-seed{seed}"
-            shutil.rmtree(output, ignore_errors=True)
+            RunDir(output).remove()  # under its lock: a run another process owns is refused, not removed
             started = time.perf_counter()
             summary = finetune(recipe(task, "teaching", init=str(init), data=args.data, output=str(output),
                                       seed=seed, progress=False)).summary

@@ -99,7 +99,8 @@ RUN_FILES = ["config.json", "metrics.jsonl", "checkpoints/LATEST", "checkpoints/
 
 
 @pytest.mark.parametrize("name", RUN_FILES)
-def test_a_payload_in_any_run_file_never_runs(finished_run, tmp_path, arrays, name, capsys):
+def test_a_payload_in_any_run_file_never_runs(finished_run, tmp_path, arrays, name, capsys, caplog):
+    caplog.set_level("WARNING", logger="vclip.pretrain")
     run = copy_run(finished_run, tmp_path)
     marker = tmp_path / "pwned"
     plant(run / name, marker)
@@ -118,7 +119,10 @@ def test_a_payload_in_any_run_file_never_runs(finished_run, tmp_path, arrays, na
     if name.endswith(("model.safetensors", "step_000002/config.json", "LATEST")):  # what loading a model reads
         assert code == 2 and err.splitlines()[-1].startswith("error: ") and "Traceback" not in err
         assert outcomes[0] != "ok" and Path(name).name in outcomes[0]
-    if name.endswith(("trainer_state.pt", "model.safetensors", "LATEST", "/config.json")) or name == "config.json":
+    if name.startswith("checkpoints/step_000002/"):  # --resume skips the newest checkpoint, naming the file
+        skipped = " ".join(r.getMessage() for r in caplog.records if "skipped" in r.getMessage())
+        assert outcomes[1] == "ok" and name in skipped and "resumed from" in skipped, skipped
+    elif name in ("config.json", "checkpoints/LATEST"):
         assert outcomes[1] != "ok" and Path(name).name in outcomes[1]  # --resume refuses, naming the file
 
 

@@ -7,6 +7,8 @@ import os
 import platform
 import sys
 
+from vclip.cli import program
+
 
 def _version(module_name: str) -> str:
     try:
@@ -49,6 +51,7 @@ def collect_info() -> dict[str, str]:
     return info
 
 
+@program
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vclip", description=__doc__)
     parser.add_argument("command", choices=["info"], help="info: versions, threads, GPU, model paths")

@@ -284,7 +284,7 @@ def _layer_count(keys, prefix: str) -> int:
         int(m.group(1)) for k in keys if k.startswith(prefix) and (m := _LAYER.match(k[len(prefix) :]))
     }
     if indices != set(range(len(indices))):
-        raise ValueError(f"{prefix}encoder.layer.* indices are not contiguous from 0: {sorted(indices)}")
+        raise CheckpointError(f"{prefix}encoder.layer.* indices are not contiguous from 0: {sorted(indices)}")
     return len(indices)
 
 
@@ -302,7 +302,7 @@ def infer_config(state: dict[str, torch.Tensor], source: str = "checkpoint", **o
     ]
     missing = [key for key in required if key not in state]
     if missing:
-        raise ValueError(f"{source}: cannot infer the architecture, missing weights {missing}")
+        raise CheckpointError(f"{source}: cannot infer the architecture, missing weights {missing}")
     vocab, hidden = state[required[0]].shape
     values = {
         "vocab_size": int(vocab),
@@ -316,7 +316,7 @@ def infer_config(state: dict[str, torch.Tensor], source: str = "checkpoint", **o
     }
     if "num_attention_heads" not in overrides:
         if hidden % 64:
-            raise ValueError(
+            raise CheckpointError(
                 f"{source}: hidden size {hidden} is not a multiple of 64, so the number of attention heads "
                 "cannot be inferred; pass num_attention_heads="
             )
@@ -329,12 +329,12 @@ def mmpt_state_to_vclip(model_state: dict, source: str = "checkpoint") -> dict[s
     """Strip ``mmmodel.``, drop the constant position/token-type buffers, cast to float32."""
     unprefixed = sorted(key for key in model_state if not str(key).startswith(PREFIX))
     if unprefixed:
-        raise ValueError(f"{source}: weights without the reference's '{PREFIX}' prefix: {unprefixed[:10]}")
+        raise CheckpointError(f"{source}: weights without the reference's '{PREFIX}' prefix: {unprefixed[:10]}")
     state = {}
     for key, value in model_state.items():
         name = key[len(PREFIX) :]
         if not isinstance(value, torch.Tensor):
-            raise ValueError(f"{source}: '{key}' is a {type(value).__name__}, expected a tensor")
+            raise CheckpointError(f"{source}: '{key}' is a {type(value).__name__}, expected a tensor")
         if name in IGNORED_BUFFERS:
             continue
         state[name] = value.float() if value.is_floating_point() else value
@@ -347,25 +347,25 @@ def load_mmpt_checkpoint(path: str | os.PathLike, **config_overrides) -> VideoCL
     The architecture is inferred from tensor shapes (smaller checkpoints of the same layout load
     too); attention heads are hidden/64 unless the file's bookkeeping config has
     ``num_attention_heads`` or ``config_overrides`` give it. Strict: missing, unexpected or
-    mis-shaped weights raise a ``ValueError`` listing them.
+    mis-shaped weights raise a :class:`CheckpointError` (a ``ValueError``) listing them.
     """
     path = str(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no checkpoint file at {path}")
     checkpoint = safe_torch_load(path)
     if not isinstance(checkpoint, dict):
-        raise ValueError(f"{path}: expected a fairseq checkpoint dict, got {type(checkpoint).__name__}")
+        raise CheckpointError(f"{path}: expected a fairseq checkpoint dict, got {type(checkpoint).__name__}")
     if "model" in checkpoint:
         model_state = checkpoint["model"]
     elif checkpoint and all(str(key).startswith(PREFIX) for key in checkpoint):
         model_state = checkpoint  # a bare state dict of the same layout
     else:
-        raise ValueError(
+        raise CheckpointError(
             f"{path}: no 'model' entry (keys: {sorted(map(str, checkpoint))[:10]}); expected the fairseq layout "
             "of checkpoint_best.pt"
         )
     if not isinstance(model_state, dict):
-        raise ValueError(f"{path}: 'model' is a {type(model_state).__name__}, expected a dict of tensors")
+        raise CheckpointError(f"{path}: 'model' is a {type(model_state).__name__}, expected a dict of tensors")
     state = mmpt_state_to_vclip(model_state, source=path)
     overrides = dict(config_overrides)
     if "num_attention_heads" not in overrides:
@@ -375,7 +375,10 @@ def load_mmpt_checkpoint(path: str | os.PathLike, **config_overrides) -> VideoCL
             overrides["num_attention_heads"] = heads
     config = infer_config(state, source=path, **overrides)
     model = VideoCLIP(config)
-    model.load_weights(state, source=path)
+    try:
+        model.load_weights(state, source=path)
+    except ValueError as error:  # missing, unexpected or mis-shaped weights, listed
+        raise CheckpointError(one_line(error, 2000)) from None
     logger.info(
         "loaded %s: H=%d, text %d layers, video %d layers, %d heads",
         path,
@@ -467,7 +470,16 @@ def load_model(path: str | os.PathLike, **config_overrides) -> VideoCLIP:
     if resolved.is_dir():
         if config_overrides:
             raise ValueError(f"config overrides {sorted(config_overrides)} apply to reference .pt files only")
-        return _load_native(resolved)
+        try:
+            return _load_native(resolved)
+        except CheckpointError as error:
+            if Path(path).resolve() == resolved.resolve():
+                raise
+            # A run directory whose LATEST is damaged: refuse (evaluating an older checkpoint instead would
+            # report another model than the one asked for), and name the older ones the user may pick.
+            older = [folder for folder in RunDir(path).resume_candidates()[1:] if (folder / WEIGHTS_NAME).is_file()]
+            hint = f"; to use an older checkpoint, pass its folder, e.g. {older[0]}" if older else ""
+            raise CheckpointError(f"{error} (the checkpoint {RunDir(path).latest_path} names){hint}") from None
     if resolved.name == WEIGHTS_NAME:
         return _load_native(resolved.parent)
     return load_mmpt_checkpoint(resolved, **config_overrides)

@@ -465,4 +465,53 @@ def parse_command_line(argv: list[str] | None = None, prog: str = "python -m vcl
         base.run.steps = None
     command = parse_typed_command(PretrainCommand, argv, prog, default=PretrainCommand(config=recipe, settings=base))
     command.settings = PretrainConfig.from_dict(command.settings.to_dict(), source="the command line")
+    if command.settings.run.resume:
+        output_given = bool(given & {"--output", "--run.output"})
+        command.settings.run.output = resumed_run_directory(recipe, base.run.output, command.settings.run.output,
+                                                            output_given)
     return command
+
+
+def resumed_run_directory(recipe: str, file_output: str, output: str, output_given: bool) -> str:
+    """The run directory ``--resume`` continues: the one the command names, never one named inside a file.
+
+    ``--config RUN/config.json --resume`` (a run's own settings, the form the kit's refusals suggest)
+    continues the run in the folder holding that file, wherever it was first written (a copied or
+    moved run continues in its new place); ``--output RUN --resume`` continues RUN. A command that names
+    two different run directories (``--config A/config.json --output B``, or a recipe file whose
+    ``run.output`` is not ``--output``) is a :class:`ConfigError`, and so is a ``--resume`` that names
+    none (the ``run.output`` inside a file is where the run was, not where the user points).
+
+    Args:
+        recipe: the ``--config`` value (a recipe name or a .json file).
+        file_output: ``run.output`` as the recipe file gives it.
+        output: ``run.output`` after the command line.
+        output_given: whether the command line gave ``--output``.
+    """
+    from vclip.rundir import CONFIG_FILE
+
+    def same(a: str | Path, b: str | Path) -> bool:
+        return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+
+    path = Path(recipe)
+    run_config = path if path.is_file() and path.name == CONFIG_FILE else None
+    if run_config is not None:
+        folder = run_config.parent
+        if output_given and not same(folder, output):
+            raise ConfigError(
+                f"--config {run_config} holds the settings of the run in {folder}, but --output names {output}; "
+                f"--resume continues one run: pass --config {output}/{CONFIG_FILE} --resume (or --output {folder})"
+            )
+        return str(folder)
+    if not output_given:
+        raise ConfigError(
+            f"--resume needs the run to continue: --output RUN or --config RUN/{CONFIG_FILE}"
+            + (f" (the recipe {recipe} names run.output {file_output}, where a run was, not where it is)"
+               if file_output else "")
+        )
+    if file_output and not same(file_output, output):
+        raise ConfigError(
+            f"--config {recipe} names run.output {file_output}, but --output names {output}; --resume continues "
+            f"one run: pass --config {output}/{CONFIG_FILE} --resume"
+        )
+    return output

@@ -37,9 +37,9 @@ from typing import Annotated
 import torch
 import tyro
 
+from vclip.cli import program
 from vclip.config import ConfigError, parse_typed_command
 from vclip.data.formats import DataFormatError
-from vclip.rundir import one_line
 from vclip.tasks import (
     TASKS,
     EvalConfig,
@@ -61,13 +61,13 @@ logger = logging.getLogger(__name__)
 def load_for_evaluation(checkpoint: str | None, untrained: str | None, seed: int = 0, device: str = "cpu"):
     """The model to evaluate: ``load_model(checkpoint)`` or ``VideoCLIP.from_preset(untrained)`` (seeded)."""
     if (checkpoint is None) == (untrained is None):
-        raise ValueError("give exactly one of --checkpoint PATH or --untrained PRESET")
+        raise ConfigError("give exactly one of --checkpoint PATH or --untrained PRESET")
     try:
         device = torch.device(device)
     except RuntimeError:
-        raise ValueError(f"--device: expected cpu, cuda or cuda:N, got {device!r}") from None
+        raise ConfigError(f"--device: expected cpu, cuda or cuda:N, got {device!r}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: no CUDA device is available here (use cpu)")
+        raise ConfigError(f"--device {device}: no CUDA device is available here (use cpu)")
     if checkpoint is not None:
         from vclip.checkpoint import load_model
 
@@ -76,7 +76,7 @@ def load_for_evaluation(checkpoint: str | None, untrained: str | None, seed: int
         from vclip.model import PRESETS, VideoCLIP
 
         if untrained not in PRESETS:
-            raise ValueError(f"--untrained: unknown preset {untrained!r}; expected one of {', '.join(PRESETS)}")
+            raise ConfigError(f"--untrained: unknown preset {untrained!r}; expected one of {', '.join(PRESETS)}")
         torch.manual_seed(seed)
         model = VideoCLIP.from_preset(untrained)
     return model.to(device).eval()
@@ -159,6 +159,7 @@ class EvaluateCommand:
     task: Annotated[str, tyro.conf.arg(help=_TASK_HELP, metavar="TASK")]
     data: str  # evaluation folder (or the world root with --task all)
     checkpoint: str | None = None  # native checkpoint folder, run directory, fine-tuning run, or reference checkpoint_best.pt
+    init: str | None = None  # with a fine-tuning run: the model it started from, for the zero-shot (init) column (default: the init_checkpoint its finetune.json names)
     untrained: str | None = None  # evaluate a randomly initialised model of this preset (tiny, minilm, paper): a baseline
     json: str | None = None  # also write every result (and baseline) to this JSON file
     no_baselines: Annotated[bool, tyro.conf.FlagCreatePairsOff] = False  # skip chance and oracle
@@ -182,13 +183,11 @@ def parse_args(argv=None) -> EvaluateCommand:
     return command
 
 
+@program
 def main(argv=None) -> int:
-    """``python -m vclip.evaluate``: 0 when every task evaluated, 1 when one could not, 2 on bad arguments."""
-    try:
-        args = parse_args(argv)
-    except ConfigError as error:
-        print(f"error: {one_line(error)}", file=sys.stderr)
-        return 2
+    """``python -m vclip.evaluate``: 0 when every task evaluated, 1 when one could not, 2 on a user's mistake
+    (one line, :mod:`vclip.cli`: bad arguments, a missing or unusable checkpoint)."""
+    args = parse_args(argv)
     config = args.evaluation
     if args.print_config:
         print(json.dumps(dataclasses.asdict(args), indent=2))
@@ -196,22 +195,25 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     data = Path(args.data)
     if not data.is_dir():
-        print(f"error: --data {data} is not a folder", file=sys.stderr)
-        return 2
-    from vclip.finetune import evaluate_finetuned, finetuned_run, load_finetuned
+        raise ConfigError(f"--data {data} is not a folder")
+    from vclip.finetune import SUMMARY_NAME, evaluate_finetuned, finetuned_run, load_finetuned
 
-    try:
-        tuned = finetuned_run(args.checkpoint) if args.checkpoint else None
-        if tuned:  # a fine-tuning run: its task through its head, beside the model it started from
-            model, head, _ = load_finetuned(args.checkpoint)
-            model, head = model.to(args.device), head.to(args.device) if head is not None else None
-            init = load_for_evaluation(tuned["init_checkpoint"], None, device=args.device)
-        else:
-            model = load_for_evaluation(args.checkpoint, args.untrained, args.seed, args.device)
-    except (FileNotFoundError, ValueError, RuntimeError) as error:  # CheckpointError is a ValueError
-        # a missing path, a folder without a checkpoint, a text or truncated file, a bad --device
-        print(f"error: {one_line(error)}", file=sys.stderr)
-        return 2
+    tuned = finetuned_run(args.checkpoint) if args.checkpoint else None
+    if args.init and not tuned:
+        raise ConfigError(f"--init is for a fine-tuning run (a folder with {SUMMARY_NAME}); {args.checkpoint} is not one")
+    if tuned:  # a fine-tuning run: its task through its head, beside the model it started from
+        model, head, _ = load_finetuned(args.checkpoint)
+        model, head = model.to(args.device), head.to(args.device) if head is not None else None
+        init_path = args.init or tuned["init_checkpoint"]
+        if not args.init and not Path(init_path).exists():
+            raise FileNotFoundError(
+                f"{init_path}: no such checkpoint; this path is the init_checkpoint that {args.checkpoint}/{SUMMARY_NAME} "
+                "names (the model the run was fine-tuned from, for the zero-shot column); the run or that model was "
+                "moved: pass --init PATH to point at it"
+            )
+        init = load_for_evaluation(init_path, None, device=args.device)
+    else:
+        model = load_for_evaluation(args.checkpoint, args.untrained, args.seed, args.device)
     tasks = TASKS if args.task == "all" else (args.task,)
     results: dict[str, dict[str, TaskResult]] = {}
     failed: list[str] = []

@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from vclip.cli import program
 from vclip.progress import progress_bar
 from vclip.s3d import S3D, WEIGHTS_HELP, load_s3d_weights
 from vclip.video import FPS, SIZE, VideoDecodeError, find_videos, frames_to_chunks, iter_video_frames
@@ -285,6 +286,7 @@ def extract(config: ExtractConfig) -> ExtractReport:
     return report
 
 
+@program
 def main(argv=None) -> int:
     """Returns 0 when every video has features, 1 when some failed (listed), 2 on a usage error."""
     import tyro

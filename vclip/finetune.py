@@ -77,6 +77,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from vclip import distributed as vdist
+from vclip.cli import program
 from vclip.config import (
     ConfigError,
     _check_device,
@@ -86,7 +87,14 @@ from vclip.config import (
     parse_typed_command,
 )
 from vclip.localization import sliding_windows
-from vclip.rundir import RunDir, atomic_write_text, read_json_file
+from vclip.rundir import (
+    CHECKPOINTS_DIR,
+    STEP_NAME,
+    CheckpointError,
+    RunDir,
+    atomic_write_text,
+    read_json_file,
+)
 from vclip.tasks.common import EvalConfig, pad_clip
 from vclip.tasks.heads import (
     IGNORE_INDEX,
@@ -215,15 +223,23 @@ def epoch_name(epoch: int) -> str:
 # ---------------------------------------------------------------------------------------- loading
 def resolve_init(path: str | Path) -> Path:
     """The checkpoint an ``--init`` names: a pre-training run's ``checkpoints/BEST`` (lowest validation
-    loss) when it has one, else what :func:`vclip.checkpoint.resolve_checkpoint` finds."""
+    loss) when it has one, else what :func:`vclip.checkpoint.resolve_checkpoint` finds.
+
+    A ``BEST`` that names a checkpoint without weights is a :class:`CheckpointError` (starting from
+    ``LATEST`` instead would fine-tune another model than the run's best without saying so).
+    """
     from vclip.checkpoint import resolve_checkpoint
 
     path = Path(path)
     run = RunDir(path)
     if path.is_dir() and run.best_path.is_file():
         folder = run.best()  # only the kit's checkpoint names, inside checkpoints/ (vclip.rundir)
-        if (folder / "model.safetensors").is_file():
-            return folder
+        if not (folder / "model.safetensors").is_file():
+            raise CheckpointError(
+                f"{run.best_path} names {folder.name}, but {folder} has no model.safetensors; pass --init with "
+                f"one checkpoint folder of {run.checkpoints} to start from another checkpoint"
+            )
+        return folder
     return resolve_checkpoint(path)
 
 
@@ -235,24 +251,85 @@ def load_init(path: str | Path):
     return load_model(resolved).train(), resolved
 
 
+def check_init(model, init: str | Path, resolved: Path, feature_width: int | None, vocab_size: int) -> None:
+    """Refuse an ``--init`` model that cannot fine-tune on this task's data (before the run directory exists).
+
+    Its video tower must take the features' width (512: S3D's ``video_embedding``), its text tower the
+    tokenizer's vocabulary, and every weight must be finite; else a :class:`CheckpointError` naming the init.
+    """
+    source = f"--init {init}" + ("" if Path(resolved) == Path(init) else f" ({resolved})")
+    config = model.config
+    if feature_width is not None and config.video_feature_dim != feature_width:
+        raise CheckpointError(f"{source}: its video tower takes {config.video_feature_dim}-d features, but the "
+                              f"task's features are {feature_width}-d; expected a model pre-trained on these features")
+    if config.vocab_size != vocab_size:
+        raise CheckpointError(f"{source}: its text tower has a vocabulary of {config.vocab_size} tokens, expected "
+                              f"the tokenizer's {vocab_size} (bert-base-uncased)")
+    broken = [name for name, weight in model.named_parameters() if not torch.isfinite(weight).all()]
+    if broken:
+        raise CheckpointError(f"{source}: {len(broken)} weight tensor(s) hold NaN or inf (e.g. {', '.join(broken[:3])}); "
+                              "expected finite weights")
+
+
+SUMMARY_FIELDS = {"task": str, "config": str, "init_checkpoint": str, "checkpoint": str, "selection_note": str,
+                  "test": dict, "zero_shot_test": dict}
+"""What ``finetune.json`` must hold, and of which type, for the evaluation to read it."""
+
+
 def finetuned_run(path: str | Path) -> dict | None:
-    """The ``finetune.json`` summary of a fine-tuning run directory (or of its checkpoint folder), else None."""
+    """The ``finetune.json`` summary of a fine-tuning run directory (or of its checkpoint folder), else None.
+
+    A fine-tuning run that did not finish (its ``config.json`` is a fine-tuning configuration or its
+    checkpoints are ``epoch_XXX``, but there is no ``finetune.json``: killed, or failed) is a
+    :class:`CheckpointError`, never taken for a pre-trained model; so is a ``finetune.json`` that is not
+    JSON or whose fields have the wrong types.
+    """
     path = Path(path)
-    for candidate in (path, path.parent.parent):
-        summary = candidate / SUMMARY_NAME
-        if summary.is_file():
-            return read_json_file(summary)
+    candidates = [path, path.parent.parent] if path.parent.name == CHECKPOINTS_DIR else [path]
+    for candidate in candidates:
+        summary_path = candidate / SUMMARY_NAME
+        if summary_path.is_file():
+            summary = read_json_file(summary_path)
+            wrong = [f"{name} ({kind.__name__})" for name, kind in SUMMARY_FIELDS.items()
+                     if not isinstance(summary.get(name), kind)]
+            if wrong or summary["task"] not in FINETUNE_TASKS:
+                raise CheckpointError(f"{summary_path}: expected a vclip fine-tuning summary; missing or mistyped "
+                                      f"{', '.join(wrong) if wrong else 'task (one of ' + ', '.join(FINETUNE_TASKS) + ')'}")
+            return summary
+    for candidate in candidates:
+        run = RunDir(candidate)
+        started = run.config_path.is_file() and "task" in _json_or_empty(run.config_path)
+        if started or any(name.startswith("epoch_") for name in run.checkpoint_names()):
+            raise CheckpointError(
+                f"{candidate} is a fine-tuning run that did not finish (no {SUMMARY_NAME}: killed or failed before "
+                f"its test evaluation); its checkpoints are not a fine-tuned result; fine-tune again with another --output"
+            )
     return None
 
 
+def _json_or_empty(path: Path) -> dict:
+    try:
+        return read_json_file(path)
+    except CheckpointError:
+        return {}
+
+
 def load_finetuned(path: str | Path):
-    """(model, head or None, summary) of a fine-tuning run: the selected checkpoint, eval mode."""
-    from vclip.checkpoint import load_model, resolve_checkpoint
+    """(model, head or None, summary) of a fine-tuning run: the checkpoint ``finetune.json`` names, eval mode."""
+    from vclip.checkpoint import load_model
 
     summary = finetuned_run(path)
     if summary is None:
         raise FileNotFoundError(f"{path} is not a fine-tuning run (no {SUMMARY_NAME})")
-    folder = resolve_checkpoint(path)
+    path = Path(path)
+    run_dir = path if (path / SUMMARY_NAME).is_file() else path.parent.parent
+    folder = run_dir / summary["checkpoint"]
+    if not STEP_NAME.fullmatch(folder.name) or folder.resolve().parent != (run_dir / CHECKPOINTS_DIR).resolve():
+        raise CheckpointError(f"{run_dir / SUMMARY_NAME}: checkpoint: expected checkpoints/epoch_XXX of this run, "
+                              f"found {summary['checkpoint']!r}")
+    if not (folder / "model.safetensors").is_file():
+        raise CheckpointError(f"{run_dir / SUMMARY_NAME} names {summary['checkpoint']}, but {folder} has no "
+                              "model.safetensors (the fine-tuned weights); fine-tune again with another --output")
     model = load_model(folder).eval()
     head = SegmentationHead.load(folder) if summary["task"] == "coin" else None
     return model, head, summary
@@ -264,7 +341,7 @@ def evaluate_finetuned(model, head, task: str, folder, config: EvalConfig | None
 
     if task == "coin":
         if head is None:
-            raise ValueError("a fine-tuned COIN model needs its segmentation head")
+            raise CheckpointError("a fine-tuned COIN model needs its segmentation head (head.safetensors, head.json)")
         return evaluate_coin_head(model, head, resolve_task_folder("coin", folder), config)
     return evaluate_task(model, task, folder, config)
 
@@ -356,6 +433,12 @@ class Batches:
         return batch
 
 
+def _feature_width(split) -> int | None:
+    """The width of a training split's video features (512 for S3D), or None when it holds none."""
+    arrays = getattr(split, "clips", None) or getattr(split, "features", None) or {}
+    return next((int(array.shape[-1]) for array in arrays.values()), None)
+
+
 def _tokenize_all(splits) -> dict[str, list[int]]:
     texts = sorted({t for split in splits if split is not None
                     for t in ([c for cs in split.captions for c in cs] if hasattr(split, "captions")
@@ -383,9 +466,9 @@ class FineTuner:
 
         self.cfg = cfg = config
         if not cfg.output:
-            raise ValueError("output (the run directory) is required")
+            raise ConfigError("output (the run directory, --output) is required")
         if not cfg.init:
-            raise ValueError("init (a pre-trained run, checkpoint folder or checkpoint_best.pt) is required")
+            raise ConfigError("init (a pre-trained run, checkpoint folder or checkpoint_best.pt, --init) is required")
         default_device = "cuda" if torch.cuda.is_available() else "cpu"
         self.dist = dist or vdist.DistInfo(device=torch.device(cfg.device or default_device))
         self.device = self.dist.device
@@ -400,7 +483,7 @@ class FineTuner:
         self.val_split = load_split(cfg.task, self.folder, "val", **split_args) if cfg.select == "val" else None
         for split in (self.train_split, self.val_split):
             if split is not None and len(split) == 0:
-                raise ValueError(f"{self.folder}: the {cfg.task} {split.split} split is empty "
+                raise ConfigError(f"{self.folder}: the {cfg.task} {split.split} split is empty "
                                  f"({split.n_items} listed, {len(split.missing)} without features)")
             if split is not None and split.missing:
                 log.warning("%s %s split: %d items without features skipped (e.g. %s)", cfg.task, split.split,
@@ -411,6 +494,7 @@ class FineTuner:
 
         torch.manual_seed(cfg.seed)  # the same head on every rank
         self.model, self.init_path = load_init(cfg.init)
+        check_init(self.model, cfg.init, self.init_path, _feature_width(self.train_split), len(load_tokenizer()))
         self.model.to(self.device).train()
         from vclip.tasks import TASKS
 
@@ -430,7 +514,7 @@ class FineTuner:
         # number of updates (the fewest any rank has), one DDP all-reduce each.
         counts = vdist.all_gather_objects(len(self.train_batches.epoch(0, self.dist.rank, self.dist.world_size)))
         if min(counts) < 1:
-            raise ValueError(f"{cfg.task}: the training split gives no batch on rank {counts.index(min(counts))} "
+            raise ConfigError(f"{cfg.task}: the training split gives no batch on rank {counts.index(min(counts))} "
                              f"({len(self.train_split)} items for {self.dist.world_size} ranks)")
         self.steps_per_epoch = min(counts)
         self.total_steps = cfg.epochs * self.steps_per_epoch
@@ -683,10 +767,10 @@ def config_from_args(argv=None) -> FinetuneConfig:
     return parse_command_line(argv).settings
 
 
+@program
 def main(argv=None) -> int:
+    """``python -m vclip.finetune``: exit 0 when fine-tuned, 2 on a user's mistake (one line, :mod:`vclip.cli`)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from vclip.data.formats import DataFormatError
-
     try:
         command = parse_command_line(argv)
         config = command.settings
@@ -697,9 +781,6 @@ def main(argv=None) -> int:
         if missing:
             raise ConfigError(f"{', '.join(missing)} required (the pre-trained model, the task folder, the new run directory)")
         result = finetune(config)
-    except (ValueError, FileNotFoundError, FileExistsError, DataFormatError) as error:  # ConfigError included
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     finally:
         vdist.cleanup()
     summary = result.summary

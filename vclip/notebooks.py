@@ -47,6 +47,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vclip.cli import program
+
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -211,7 +213,10 @@ def teaching_run(data_dir: str | Path, work_dir: str | Path, name: str = "teachi
     requested configuration: the same settings and the same data *by content*, so a copied or moved folder
     is reused and a regenerated world or a changed setting is trained again. Otherwise the run is trained
     from scratch with :func:`vclip.pretrain.pretrain` (deterministic for a given seed and thread count),
-    saying why and showing its progress bars (in a notebook, as widgets: see :mod:`vclip.progress`).
+    saying why and showing its progress bars (in a notebook, as widgets: see :mod:`vclip.progress`). The
+    run's lock is taken before anything of it is removed and held until it is trained again, so a run that
+    another process owns (a live ``vclip.pretrain``) is refused with :class:`vclip.rundir.RunDirError`,
+    never removed under it.
 
     Args:
         data_dir: a synthetic world root or a pre-training folder / feature store.
@@ -222,51 +227,51 @@ def teaching_run(data_dir: str | Path, work_dir: str | Path, name: str = "teachi
     Returns:
         the run directory (``vclip.checkpoint.load_model`` opens its latest checkpoint).
     """
-    import shutil
-
     from vclip.pretrain import load_recipe, pretrain
     from vclip.progress import progress_note
-    from vclip.rundir import (
-        CheckpointError,
-        RunDir,
-        atomic_write_text,
-        config_differences,
-        read_json_file,
-        step_name,
-    )
+    from vclip.rundir import RunDir, atomic_write_text
 
     run = RunDir(Path(work_dir) / "runs" / name)
-    run_dir = run.path
     data = Path(data_dir)
     if (data / "pretrain" / "raw_caption.json").is_file():
         data = data / "pretrain"
     wanted = load_recipe(config).updated(**{"progress": True, **overrides}, data=str(data.resolve()),
-                                         output=str(run_dir.resolve()))
+                                         output=str(run.path.resolve()))
     if wanted.steps is None:
         raise ValueError(f"teaching_run needs a number of steps (config {config!r} and overrides give none)")
     fingerprint = run_fingerprint(wanted)
-    why = "no earlier run"
-    if (run_dir / FINGERPRINT_FILE).is_file():
-        try:
-            latest = run.latest()
-            changed = config_differences(read_json_file(run_dir / FINGERPRINT_FILE), fingerprint, ())
-            if latest is None or latest.name != step_name(wanted.steps):
-                why = f"the earlier run stopped at {latest.name if latest else 'no checkpoint'}"
-            elif changed:
-                why = "changed since the earlier run: " + "; ".join(c.split(":")[0] for c in changed)
-            else:
-                log.info("reusing the finished run %s", run_dir)
-                return run_dir
-        except CheckpointError as error:  # a damaged run is trained again, never loaded
-            why = f"the earlier run is damaged ({error})"
-    elif run_dir.exists():
-        why = "the earlier run has no fingerprint"
-    progress_note(f"training {name} ({wanted.steps} updates): {why}")
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    pretrain(wanted)
-    atomic_write_text(run_dir / FINGERPRINT_FILE, json.dumps(fingerprint, indent=1) + "\n")  # last: a run
-    return run_dir  # stopped half-way has none, so it is never reused
+    why = _why_not_reusable(run, wanted.steps, fingerprint)
+    if why is None:
+        log.info("reusing the finished run %s", run.path)
+        return run.path
+    with run.lock() as lock:  # refused while a live process owns the run: nothing of it is removed
+        why = _why_not_reusable(run, wanted.steps, fingerprint)  # it may have been finished meanwhile
+        if why is None:
+            return run.path
+        progress_note(f"training {name} ({wanted.steps} updates): {why}")
+        run.clear(lock)
+        pretrain(wanted, lock=lock)
+        atomic_write_text(run.path / FINGERPRINT_FILE, json.dumps(fingerprint, indent=1) + "\n")  # last: a run
+    return run.path  # stopped half-way has none, so it is never reused
+
+
+def _why_not_reusable(run, steps: int, fingerprint: dict) -> str | None:
+    """Why the run directory ``run`` cannot be reused as a finished run of ``steps`` updates trained from
+    ``fingerprint`` (:func:`teaching_run`), or None when it can."""
+    from vclip.rundir import CheckpointError, config_differences, read_json_file, step_name
+
+    if not (run.path / FINGERPRINT_FILE).is_file():
+        return "the earlier run has no fingerprint" if run.path.exists() else "no earlier run"
+    try:
+        latest = run.latest()
+        changed = config_differences(read_json_file(run.path / FINGERPRINT_FILE), fingerprint, ())
+    except CheckpointError as error:  # a damaged run is trained again, never loaded
+        return f"the earlier run is damaged ({error})"
+    if latest is None or latest.name != step_name(steps):
+        return f"the earlier run stopped at {latest.name if latest else 'no checkpoint'}"
+    if changed:
+        return "changed since the earlier run: " + "; ".join(c.split(":")[0] for c in changed)
+    return None
 
 
 def run_program(args: list[str], keep: str | None = None, threads: int = 1, timeout: float = 600.0,
@@ -339,19 +344,24 @@ def load_params(path: Path | None) -> tuple[dict[str, Any], dict[str, dict[str, 
         return {}, {}
     import yaml
 
+    from vclip.config import ConfigError
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"parameters file {path} does not exist")
-    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: expected a YAML mapping, could not read it ({' '.join(str(error).split())})") from None
     if not isinstance(data, dict) or set(data) - {"common", "notebooks"}:
-        raise ValueError(f"{path}: expected a mapping with keys 'common' and/or 'notebooks', "
+        raise ConfigError(f"{path}: expected a mapping with keys 'common' and/or 'notebooks', "
                          f"got {sorted(data) if isinstance(data, dict) else type(data).__name__}")
     common = data.get("common") or {}
     per_notebook = data.get("notebooks") or {}
     if not isinstance(common, dict):
-        raise ValueError(f"{path}: 'common' must map parameter names to values, got {common!r}")
+        raise ConfigError(f"{path}: 'common' must map parameter names to values, got {common!r}")
     if not isinstance(per_notebook, dict) or not all(isinstance(v, dict) for v in per_notebook.values()):
-        raise ValueError(f"{path}: 'notebooks' must map notebook stems to mappings of parameters")
+        raise ConfigError(f"{path}: 'notebooks' must map notebook stems to mappings of parameters")
     return dict(common), {str(k): dict(v) for k, v in per_notebook.items()}
 
 
@@ -371,30 +381,73 @@ def notebook_parameters(path: Path) -> dict[str, Any]:
     return dict(papermill.inspect_notebook(str(path)))
 
 
+def parameter_type_error(name: str, value: Any, default_source: str) -> str | None:
+    """Why ``value`` cannot replace a parameter whose default is the literal ``default_source``, or None.
+
+    The expected type is the default's: a number where the default is an int (a float too where it is a
+    float), text where it is a string, true/false where it is a bool, a list or mapping where it is one; a
+    default of None, or one that is not a literal, takes anything.
+    """
+    import ast
+
+    try:
+        default = ast.literal_eval(default_source)
+    except (ValueError, SyntaxError, TypeError):
+        return None
+    if default is None:
+        return None
+    if isinstance(default, bool):
+        expected, ok = "true or false", isinstance(value, bool)
+    elif isinstance(default, int):
+        expected, ok = "an integer", isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        expected, ok = "a number", isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif isinstance(default, str):
+        expected, ok = "a string", isinstance(value, str)
+    elif isinstance(default, (list, tuple)):
+        expected, ok = "a list", isinstance(value, (list, tuple))
+    elif isinstance(default, dict):
+        expected, ok = "a mapping", isinstance(value, dict)
+    else:
+        return None
+    return None if ok else f"parameter {name} = {value!r}: expected {expected} (its default is {default_source})"
+
+
 def plan_parameters(notebooks: list[Path], common: dict[str, Any], per_notebook: dict[str, dict[str, Any]],
-                    out: Path, base: Path) -> dict[str, dict[str, Any]]:
-    """The parameters injected into each notebook: ``work_dir`` = ``out``, then common, then per-notebook."""
+                    out: Path, base: Path, source: str | Path = "the parameters") -> dict[str, dict[str, Any]]:
+    """The parameters injected into each notebook: ``work_dir`` = ``out``, then common, then per-notebook.
+
+    Every name must be declared and every value of the declared default's type
+    (:func:`parameter_type_error`); else a :class:`vclip.config.ConfigError` naming ``source`` (the file).
+    """
+    from vclip.config import ConfigError
+
     stems = {nb.stem for nb in notebooks}
     unknown_stems = sorted(set(per_notebook) - stems)
     if unknown_stems:
-        raise ValueError(f"parameters given for unknown notebooks {unknown_stems}; notebooks are {sorted(stems)}")
+        raise ConfigError(f"{source}: parameters given for unknown notebooks {unknown_stems}; notebooks are {sorted(stems)}")
     plan = {}
     declared_by = {nb.stem: notebook_parameters(nb) for nb in notebooks}
     unknown_common = sorted(set(common) - {name for declared in declared_by.values() for name in declared})
     if unknown_common:
-        raise ValueError(f"common parameters {unknown_common} are declared by no notebook; the notebooks declare "
-                         f"{sorted({name for declared in declared_by.values() for name in declared})}")
+        raise ConfigError(f"{source}: common parameters {unknown_common} are declared by no notebook; the notebooks "
+                          f"declare {sorted({name for declared in declared_by.values() for name in declared})}")
     for nb in notebooks:
         declared = declared_by[nb.stem]
         own = per_notebook.get(nb.stem, {})
         unknown = sorted(set(own) - set(declared))
         if unknown:
-            raise ValueError(f"{nb.name} has no parameters {unknown}; it declares {sorted(declared)}")
+            raise ConfigError(f"{source}: {nb.name} has no parameters {unknown}; it declares {sorted(declared)}")
+        given = {k: v for k, v in common.items() if k in declared} | own
+        for name, value in given.items():
+            wrong = parameter_type_error(name, value, str(declared[name].get("default", "None")))
+            if wrong:
+                where = "notebooks: " + nb.stem if name in own else "common"
+                raise ConfigError(f"{source}: {where}: {wrong} in {nb.name}")
         params: dict[str, Any] = {}
         if "work_dir" in declared:
             params["work_dir"] = str(out.resolve())
-        params.update({k: v for k, v in common.items() if k in declared})
-        params.update(own)
+        params.update(given)
         plan[nb.stem] = _resolve_paths(params, base)
     return plan
 
@@ -419,13 +472,16 @@ def run_notebooks(out: Path, params_file: Path | None = None, only: list[str] | 
     out = Path(out)
     notebooks = discover_notebooks(notebooks_dir)
     common, per_notebook = load_params(params_file)
-    plan = plan_parameters(notebooks, common, per_notebook, out, Path.cwd())  # checks every name first
+    plan = plan_parameters(notebooks, common, per_notebook, out, Path.cwd(),  # checks every name and type first
+                           params_file or "the parameters")
     if only:
         wanted = set(only)
         chosen = [nb for nb in notebooks if nb.stem in wanted or nb.stem[:2] in wanted]
         missing = sorted(w for w in wanted if not any(nb.stem == w or nb.stem[:2] == w for nb in notebooks))
         if missing:
-            raise ValueError(f"--only {missing}: no such notebook in {notebooks_dir}; "
+            from vclip.config import ConfigError
+
+            raise ConfigError(f"--only {missing}: no such notebook in {notebooks_dir}; "
                              f"have {[nb.stem for nb in notebooks]}")
         notebooks = chosen
     out.mkdir(parents=True, exist_ok=True)
@@ -484,7 +540,9 @@ def format_summary(results: list[NotebookResult], out: Path) -> str:
     return "\n".join(lines)
 
 
+@program
 def main(argv: list[str] | None = None) -> int:
+    """``python -m vclip.notebooks``: 0 when every notebook ran, 1 when one failed, 2 on a user's mistake."""
     parser = argparse.ArgumentParser(prog="python -m vclip.notebooks", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="execute every numbered notebook with papermill and print a summary")
@@ -506,11 +564,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, info in params.items():
                 print(f"    {name} = {info['default']}   {info.get('help', '')}".rstrip())
         return 0
-    try:
-        results = run_notebooks(args.out, args.params, args.only, args.notebooks_dir, args.kernel, args.cell_timeout)
-    except (ValueError, FileNotFoundError) as error:  # an unknown notebook or parameter, a missing file
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    results = run_notebooks(args.out, args.params, args.only, args.notebooks_dir, args.kernel, args.cell_timeout)
     print(format_summary(results, args.out))
     return 0 if all(r.ok for r in results) else 1
 

@@ -46,6 +46,7 @@ import os
 import sys
 
 from vclip import distributed as vdist
+from vclip.cli import program
 from vclip.config import ConfigError, PretrainConfig, load_recipe, parse_command_line  # noqa: F401 (re-exported)
 from vclip.training.trainer import PretrainResult, Trainer, open_pretrain_data  # noqa: F401 (re-exported)
 from vclip.training.update import polynomial_decay  # noqa: F401 (re-exported)
@@ -54,25 +55,26 @@ log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------------------------- API / CLI
-def pretrain(config: PretrainConfig, data=None, model=None) -> PretrainResult:
+def pretrain(config: PretrainConfig, data=None, model=None, lock=None) -> PretrainResult:
     """Run (or resume) one pre-training run; under torchrun each process calls this.
 
     ``data`` and ``model`` are optional ready objects (see :class:`Trainer`); by default the run reads
-    ``config.data`` and builds ``config.preset``.
+    ``config.data`` and builds ``config.preset``. ``lock``: the run directory's lock when the caller
+    holds it already (:func:`vclip.notebooks.teaching_run`).
     """
     info = vdist.init_distributed(config.device)
-    trainer = Trainer(config, info, data=data, model=model)
+    trainer = Trainer(config, info, data=data, model=model, lock=lock)
     return trainer.fit()
 
 
+@program
 def main(argv=None) -> int:
-    """``python -m vclip.pretrain``: exit 0 when trained, 2 on a configuration or data error (one line)."""
+    """``python -m vclip.pretrain``: exit 0 when trained, 2 on a user's mistake (one line, :mod:`vclip.cli`)."""
     from vclip.bert import resolve_folder
-    from vclip.data.formats import DataFormatError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     is_main = os.environ.get("RANK", "0") == "0"
-    try:  # everything a user can get wrong is found here, before any training
+    try:  # everything a user can get wrong is found before any training, or refused by the run directory
         command = parse_command_line(argv)
         config = command.settings
         if command.print_config:
@@ -83,16 +85,7 @@ def main(argv=None) -> int:
             log.info("configuration (recipe %s, then the command line):\n%s", command.config, sections)
         if config.model.init_from:
             resolve_folder(config.model.init_from)  # an unreachable hub name fails now, before the data is read
-        trainer = Trainer(config, vdist.init_distributed(config.run.device))
-    except (ConfigError, DataFormatError, FileNotFoundError) as error:  # bad input: say what, no traceback
-        print(f"error: {error}", file=sys.stderr)
-        vdist.cleanup()
-        return 2
-    try:
-        result = trainer.fit()
-    except FileExistsError as error:  # an existing run without --resume
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        result = Trainer(config, vdist.init_distributed(config.run.device)).fit()
     finally:
         vdist.cleanup()
     last = [r for r in result.history if r.get("kind") == "train"][-1:]

@@ -335,6 +335,44 @@ class RunDir:
         """The checkpoint folder BEST names (lowest validation loss), or None."""
         return self._named(self.best_path) if self.best_path.exists() else None
 
+    def resume_candidates(self) -> list[Path]:
+        """The checkpoints a resume may start from, newest first: LATEST's, then the older ones of its kind.
+
+        Empty when there is no ``LATEST`` (nothing was saved). A malformed ``LATEST`` is a
+        :class:`CheckpointError`; the folder it names may still be damaged (a truncated file): the trainer
+        tries them in order and says which it skipped and why.
+        """
+        if not self.latest_path.exists():
+            return []
+        newest = self._named(self.latest_path)
+        kind = newest.name.split("_")[0]
+        older = [n for n in self.checkpoint_names() if n.split("_")[0] == kind and n < newest.name]
+        return [newest, *(self.checkpoints / n for n in reversed(older))]
+
+    def clear(self, lock: RunLock) -> None:
+        """Remove everything in the run directory but its lock, which the caller must hold (nothing of a
+        run another process owns is ever removed)."""
+        if not (lock.held and lock.path == self.lock_path):
+            raise RunDirError(f"{self.path}: clearing a run directory needs its lock ({self.lock_path}) held")
+        for entry in self.path.iterdir():
+            if entry.name == LOCK_FILE:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+
+    def remove(self) -> None:
+        """Remove the whole run directory, taking its lock first (refused while a live process holds it)."""
+        if not self.path.exists():
+            return
+        lock = self.lock()
+        try:
+            self.clear(lock)
+        finally:
+            lock.release()
+        self.path.rmdir()
+
     def checkpoint_names(self) -> list[str]:
         """The complete-looking checkpoint folders, oldest first."""
         if not self.checkpoints.is_dir():

@@ -14,10 +14,12 @@ import argparse
 import logging
 import sys
 
+from vclip.cli import program
 from vclip.data.check import check_path, layouts
 from vclip.data.formats import DataFormatError
 
 
+@program
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vclip.data", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)

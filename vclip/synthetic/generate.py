@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vclip.cli import program
 from vclip.progress import progress_bar
 from vclip.synthetic.language import STEPS, TASKS, TASKS_BY_TITLE, Task, annotation, description
 from vclip.synthetic.splits import write_training_splits
@@ -492,6 +493,7 @@ def generate(out: str | Path, preset: str = "default", seed: int = 0, overwrite:
     return record
 
 
+@program
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vclip.synthetic", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="folder to write the world into")

@@ -27,6 +27,7 @@ from vclip.rundir import (
     CheckpointError,
     RunDir,
     RunDirError,
+    RunLock,
     config_differences,
     read_json_file,
     step_name,
@@ -45,34 +46,52 @@ def config_record(config: PretrainConfig) -> dict:
 class RunCheckpoints:
     """One run directory, owned by this training process (the main rank writes, all ranks read)."""
 
-    def __init__(self, config: PretrainConfig, dist: vdist.DistInfo):
+    def __init__(self, config: PretrainConfig, dist: vdist.DistInfo, lock: RunLock | None = None):
+        """``lock``: the run directory's lock when the caller already holds it (``vclip.notebooks.teaching_run``
+        clears a run under its lock and trains it again without letting go); else :meth:`start` takes it."""
         if not config.output:
             raise ConfigError("run.output (the run directory, --output) is required")
         self.cfg, self.dist = config, dist
         self.rundir = RunDir(config.output)
+        if lock is not None and not (lock.held and lock.path == self.rundir.lock_path):
+            raise ValueError(f"the lock given for {self.rundir.path} is not its held lock ({lock.path})")
+        self._given_lock = lock
         self._lock = None  # the run directory's lock, held by the main process while it trains
 
-    def start(self) -> Path | None:
-        """Lock the directory first; then the checkpoint to resume from, or None for a new run.
+    def start(self) -> list[Path]:
+        """Lock the directory first; then the checkpoints to resume from (newest first), or [] for a new run.
 
         A new run writes its configuration and an empty metrics log; a directory that already holds a
-        run needs ``--resume`` (FileExistsError), and a resume must keep the run's settings.
+        run needs ``--resume`` (FileExistsError). ``--resume`` needs a run to resume: a directory without
+        ``checkpoints/LATEST`` or without ``config.json`` is refused (:class:`RunDirError`), never started
+        over in place; and a resume must keep the run's settings.
         """
+        if self.cfg.resume and not self.rundir.latest_path.exists():  # before the lock, which creates the folder
+            self._refuse_resume_without_checkpoint()
         if self.dist.is_main:
-            self._lock = self.rundir.lock()  # before anything is written
-        latest = self.rundir.latest() if self.cfg.resume else None
-        if latest is not None:
+            self._lock = self._given_lock or self.rundir.lock()  # before anything is written
+        if self.cfg.resume:
+            candidates = self.rundir.resume_candidates()
+            if not candidates:  # LATEST went away while this process waited for the lock
+                self._refuse_resume_without_checkpoint()
             if self.dist.is_main:
                 self._check_resume_config(config_record(self.cfg))
-            return latest
+            return candidates
         if self.dist.is_main:
-            if self.rundir.holds_run() and not self.cfg.resume:
+            if self.rundir.holds_run():
                 raise FileExistsError(
                     f"{self.rundir.path} already holds a run; pass --resume to continue it or choose another --output"
                 )
             self.rundir.write_config(config_record(self.cfg))
             self.rundir.rewrite_metrics([])
-        return None
+        return []
+
+    def _refuse_resume_without_checkpoint(self) -> None:
+        raise RunDirError(
+            f"{self.rundir.path}: --resume, but there is no run to resume: {self.rundir.latest_path} is missing "
+            f"({'no checkpoint was saved' if self.rundir.path.is_dir() else 'the folder does not exist'}); "
+            "start a new run without --resume and with another --output; nothing here was changed"
+        )
 
     def resumed(self, step: int) -> list[dict] | None:
         """After restoring ``step``: the metrics logged up to it (later ones are forgotten); None off rank 0."""
@@ -83,14 +102,19 @@ class RunCheckpoints:
         return history
 
     def release(self) -> None:
-        if self._lock is not None:
+        """Let go of the lock this process took (a lock the caller gave stays the caller's)."""
+        if self._lock is not None and self._lock is not self._given_lock:
             self._lock.release()
-            self._lock = None
+        self._lock = None
 
     def _check_resume_config(self, requested: dict) -> None:
         """Refuse a resume whose settings differ from the run's saved ones (except those meant to change)."""
         if not self.rundir.config_path.exists():
-            return
+            raise RunDirError(
+                f"{self.rundir.config_path} is missing, so --resume cannot check that the settings are the run's "
+                f"own (the checkpoints are kept); restore that file, or start a new run without --resume and "
+                f"with another --output"
+            )
         differences = config_differences(self.rundir.read_config(), requested)
         if differences:
             raise RunDirError(
@@ -133,7 +157,7 @@ class RunCheckpoints:
         if wrong:
             raise CheckpointError(f"{state_path}: expected a vclip trainer state, missing or mistyped {wrong}")
         if state["world_size"] != self.dist.world_size:
-            raise ValueError(
+            raise RunDirError(
                 f"{path}: saved with {state['world_size']} rank(s), resumed with {self.dist.world_size}; "
                 "exact resume needs the same number of ranks"
             )

@@ -25,7 +25,7 @@ import torch
 from vclip import distributed as vdist
 from vclip.config import ConfigError, PretrainConfig
 from vclip.progress import progress_bar
-from vclip.rundir import CheckpointError, one_line
+from vclip.rundir import CheckpointError, RunLock, one_line
 from vclip.training.checkpoints import RunCheckpoints, config_record
 from vclip.training.plan import EpochPlan
 from vclip.training.update import Optimisation
@@ -56,9 +56,11 @@ class Trainer:
     the weights and optimiser, so that a resumed run equals the uninterrupted one.
     """
 
-    def __init__(self, config: PretrainConfig, dist: vdist.DistInfo | None = None, data=None, model=None):
+    def __init__(self, config: PretrainConfig, dist: vdist.DistInfo | None = None, data=None, model=None,
+                 lock: RunLock | None = None):
         """``data``: None (read ``config.data``) or (store, train_ids, val_ids), e.g. plain arrays in a
-        :class:`vclip.sampling.ArrayVideos`; ``model``: None (``config.model.build()``)."""
+        :class:`vclip.sampling.ArrayVideos`; ``model``: None (``config.model.build()``); ``lock``: the run
+        directory's lock when the caller holds it already (:class:`RunCheckpoints`)."""
         self.cfg = config
         default_device = "cuda" if torch.cuda.is_available() else "cpu"
         self.dist = dist or vdist.DistInfo(device=torch.device(config.device or default_device))
@@ -67,7 +69,7 @@ class Trainer:
         self.store, self.train_ids, self.val_ids = store, list(train_ids), list(val_ids)
         if not self.train_ids:
             raise ConfigError(f"{config.data}: no training videos")
-        self.checkpoints = RunCheckpoints(config, self.dist)
+        self.checkpoints = RunCheckpoints(config, self.dist, lock)
         self.run_dir = self.checkpoints.rundir.path
 
         torch.manual_seed(config.seed)  # identical initialisation on every rank
@@ -144,18 +146,39 @@ class Trainer:
     def load_checkpoint(self, path: Path) -> None:
         """Restore weights and trainer state from a checkpoint folder; nothing in it is executed."""
         state, weights = self.checkpoints.read(path)
-        self.model.load_weights(weights, source=str(Path(path) / "model.safetensors"))
         try:
+            self.model.load_weights(weights, source=str(Path(path) / "model.safetensors"))
             self.update.load_state_dict(state)
             torch.set_rng_state(state["torch_rng"])
         except (ValueError, KeyError, TypeError, RuntimeError) as error:
             raise CheckpointError(
-                f"{Path(path) / 'trainer_state.pt'}: does not fit this model and optimiser ({one_line(error, 200)})"
+                f"{Path(path)}: does not fit this model and optimiser ({one_line(error, 200)})"
             ) from None
         self.step, self.epoch, self.group_pos = state["step"], state["epoch"], state["group_pos"]
         self.epoch_groups = state["epoch_groups"]
         self.best_val, self.best_step = state["best_val"], state["best_step"]
         log.info("resumed from %s at step %d (epoch %d, group %d)", path, self.step, self.epoch, self.group_pos)
+
+    def resume_from(self, candidates: list[Path]) -> Path:
+        """Restore the newest checkpoint of ``candidates`` (newest first) that loads; say which were skipped.
+
+        A damaged newest checkpoint (a truncated ``model.safetensors`` or ``trainer_state.pt``: a kill or a
+        full disk while copying a run) is skipped with a warning naming it and why; the run goes on from
+        the one before, and the skipped folder is replaced when training reaches its step again. When
+        none loads, the :class:`CheckpointError` names every one and its reason.
+        """
+        skipped = []
+        for folder in candidates:
+            try:
+                self.load_checkpoint(folder)
+            except CheckpointError as error:
+                skipped.append(f"{folder.name}: {one_line(error, 240)}")
+                continue
+            if skipped:
+                log.warning("--resume skipped %d damaged checkpoint(s) (%s); resumed from %s, the newest that loads",
+                            len(skipped), "; ".join(skipped), folder)
+            return folder
+        raise CheckpointError(f"{self.run_dir}: --resume found no checkpoint that loads ({'; '.join(skipped)})")
 
     # ---------------------------------------------------------------- the loop
     def fit(self) -> PretrainResult:
@@ -166,9 +189,9 @@ class Trainer:
         and at the last update.
         """
         try:
-            latest = self.checkpoints.start()  # locks the run directory before anything is written
-            if latest is not None:
-                self.load_checkpoint(latest)
+            candidates = self.checkpoints.start()  # locks the run directory before anything is written
+            if candidates:
+                self.resume_from(candidates)
                 history = self.checkpoints.resumed(self.step)
                 if history is not None:
                     self.history = history
