@@ -568,3 +568,20 @@ def test_the_reliability_doc_lists_each_test_of_this_file():
     named = set(re.findall(r"`(test_\w+)`", section))
     defined = {name for name in globals() if name.startswith("test_")} - {"test_the_reliability_doc_lists_each_test_of_this_file"}
     assert named == defined, (named - defined, defined - named)
+
+
+def test_a_synthetic_truth_that_does_not_match_its_annotations_is_one_line(synthetic_world, tmp_path):
+    """The oracle reads synthetic_truth.json beside the annotations; a copy from another world is refused
+    naming the file and the field (it used to be a plain ValueError, a traceback at the programs' edge)."""
+    folder = task_copy(synthetic_world, "youcook2", tmp_path / "youcook2")
+    truth_path = folder / "synthetic_truth.json"
+    truth = json.loads(truth_path.read_text())
+    truth["text_steps"] = truth["text_steps"][:-1]
+    truth_path.write_text(json.dumps(truth))
+    result = run_program("vclip.evaluate", "--task", "youcook2", "--untrained", "tiny", "--data", folder,
+                         "--no-progress")
+    error_line(result, "synthetic_truth.json", "text_steps", "one per annotation row")
+    truth_path.write_text(json.dumps({**truth, "format": "something else"}))
+    with pytest.raises(DataFormatError, match="synthetic_truth.json: format"):
+        from vclip.synthetic.truth import load_truth
+        load_truth(folder)

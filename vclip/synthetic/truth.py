@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vclip.data.formats import DataFormatError
+
 TRUTH_FILE = "synthetic_truth.json"
 TRUTH_FORMAT = "vclip-synthetic-truth/1"
 
@@ -80,6 +82,7 @@ def load_truth(folder: str | Path) -> SyntheticTruth:
                                 f"`python -m vclip.synthetic` have one")
     with open(path) as handle:
         data = json.load(handle)
-    if data.pop("format", None) != TRUTH_FORMAT:
-        raise ValueError(f"{path}: format: expected {TRUTH_FORMAT!r}")
+    found = data.pop("format", None) if isinstance(data, dict) else None
+    if found != TRUTH_FORMAT:
+        raise DataFormatError(path, "format", repr(TRUTH_FORMAT), repr(found))
     return SyntheticTruth(**data)

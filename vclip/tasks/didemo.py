@@ -216,8 +216,8 @@ class DiDeMo(Task):
         ranked first; the annotators' ``times`` it is measured against may still differ from it."""
         result = data.result("oracle")
         if len(truth.moments) != data.n_items:
-            raise ValueError(f"{data.folder}: synthetic_truth.json has {len(truth.moments)} moments for "
-                             f"{data.n_items} queries")
+            raise DataFormatError(Path(data.folder) / "synthetic_truth.json", "moments",
+                                  f"one per query ({data.n_items})", str(len(truth.moments)))
         scores = np.array([[moment_iou(m, truth.moments[row]) for m in DIDEMO_MOMENTS] for row in data.rows])
         rng = np.random.default_rng(config.baseline_seed)
         valid = data.valid()

@@ -45,6 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vclip.data.formats import DataFormatError
 from vclip.tasks.coin import COIN
 from vclip.tasks.common import EvalConfig, TaskResult, eval_mode, window_scores
 
@@ -172,8 +173,9 @@ def evaluate_coin_head(model, head: SegmentationHead, folder: str | Path, config
     data = load_task_data("coin", folder, config)
     result = data.result("model")
     if head.num_labels != len(data.labels):
-        raise ValueError(f"the head has {head.num_labels} labels, {Path(folder) / 'COIN.json'} has "
-                         f"{len(data.labels)}: it was fine-tuned on another label set")
+        raise DataFormatError(Path(folder) / "COIN.json", "labels",
+                              f"the {head.num_labels} labels the fine-tuned head was trained on (another label set?)",
+                              str(len(data.labels)))
     if not data.video_ids:
         return result
     weight = head.classifier.weight.detach().float().cpu()

@@ -140,8 +140,8 @@ class MsrvttQA(Task):
         broken at random (mean of draws)."""
         result = data.result("oracle")
         if len(truth.candidate_steps) != data.n_items:
-            raise ValueError(f"{data.folder}: synthetic_truth.json has {len(truth.candidate_steps)} candidate rows "
-                             f"for {data.n_items} questions")
+            raise DataFormatError(Path(data.folder) / "synthetic_truth.json", "candidate_steps",
+                                  f"one row per question ({data.n_items})", str(len(truth.candidate_steps)))
         scores = np.zeros((len(data.rows), 5))
         for q, (row, video_id) in enumerate(zip(data.rows, data.video_ids)):
             shown = truth.seconds(video_id)[:MAX_VIDEO_LEN]

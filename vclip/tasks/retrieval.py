@@ -249,8 +249,8 @@ class RetrievalTask(Task):
         i's latent step, and, where the truth records the task each text names (``text_tasks``), only when
         the clip's video shows that task; exact ties are broken at random (mean of draws)."""
         if len(truth.text_steps) != data.n_items:
-            raise ValueError(f"{data.folder}: synthetic_truth.json has {len(truth.text_steps)} text steps for "
-                             f"{data.n_items} annotation rows")
+            raise DataFormatError(Path(data.folder) / "synthetic_truth.json", "text_steps",
+                                  f"one per annotation row ({data.n_items})", str(len(truth.text_steps)))
         text_steps = np.asarray([truth.text_steps[r] for r in data.rows])  # (N,)
         scores = np.zeros((len(data.rows), len(data.keys)))
         for j, (video_id, first, last) in enumerate(data.keys):
