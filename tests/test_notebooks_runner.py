@@ -232,6 +232,11 @@ def test_committed_notebook_conventions(stem):
         assert n_lines <= 16, f"{path.name} code cell {i} has {n_lines} lines; move logic into vclip/"
     for i, cell in enumerate(code):
         assert cell.execution_count is not None, f"{path.name} code cell {i} is not executed"
+        hidden = {"nbval-ignore-output", "nbval-skip", "nbval-check-output"} & set(cell.metadata.get("tags", []))
+        assert not hidden, f"{path.name} code cell {i}: mark with a visible '# NBVAL_IGNORE_OUTPUT' line, not tags {hidden}"
+        assert "NBVAL_SKIP" not in cell.source, f"{path.name} code cell {i}: every cell runs under nbval"
+        if "NBVAL_IGNORE_OUTPUT" in cell.source:  # its first line, where a reader sees it
+            assert cell.source.startswith("# NBVAL_IGNORE_OUTPUT\n"), f"{path.name} code cell {i}: marker not first"
         for out in cell.get("outputs", []):
             assert out.output_type != "error", f"{path.name} code cell {i} has an error output"
     assert sum(c.cell_type == "markdown" for c in nb.cells) >= 4, f"{path.name}: a chapter needs prose"
