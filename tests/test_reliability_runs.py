@@ -405,3 +405,17 @@ def test_a_refusal_under_torchrun_ends_every_rank(tmp_path, world):
         assert sorted(p.name for p in run.iterdir()) == [".lock"]  # nothing of the refused run was written
     assert done.returncode != 0
     assert "error: " in done.stderr and "is in use by pid" in done.stderr, done.stderr[-3000:]
+
+
+def test_teaching_run_under_a_relative_work_dir(tmp_path, world, monkeypatch):
+    """The notebooks pass ``work_dir="../runs/notebooks"``: the lock teaching_run holds is the run's lock
+    whether its path is written relative or absolute."""
+    from vclip.notebooks import teaching_run
+
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")
+    settings = dict(steps=2, preset="tiny", videos_per_group=4, clips_per_video=2, retrieval=False, progress=False,
+                    device="cpu", val_max_groups=1)
+    run = teaching_run(world, "../work", **settings)
+    assert (run / "checkpoints" / "LATEST").read_text().strip() == "step_000002"
+    assert run.resolve() == (tmp_path / "work" / "runs").resolve() / run.name

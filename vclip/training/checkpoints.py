@@ -53,7 +53,7 @@ class RunCheckpoints:
             raise ConfigError("run.output (the run directory, --output) is required")
         self.cfg, self.dist = config, dist
         self.rundir = RunDir(config.output)
-        if lock is not None and not (lock.held and lock.path == self.rundir.lock_path):
+        if lock is not None and not (lock.held and Path(lock.path).resolve() == Path(self.rundir.lock_path).resolve()):
             raise ValueError(f"the lock given for {self.rundir.path} is not its held lock ({lock.path})")
         self._given_lock = lock
         self._lock = None  # the run directory's lock, held by the main process while it trains
