@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vclip.logs import VERBOSE_FLAG, VERBOSE_HELP, setup_logging
 from vclip.progress import progress_bar
 from vclip.synthetic.language import STEPS, TASKS, TASKS_BY_TITLE, Task, annotation, description
 from vclip.synthetic.splits import write_training_splits
@@ -449,11 +450,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overwrite", action="store_true", help="replace a complete world at --out")
     parser.add_argument("--tasks-per-domain", type=int, default=None,
                         help="keep at most this many tasks of each domain (default: all, hundreds per domain)")
+    parser.add_argument(VERBOSE_FLAG, action="store_true", help=VERBOSE_HELP)
     args = parser.parse_args(argv)
     if args.tasks_per_domain is not None and args.tasks_per_domain < 1:
         print(f"error: --tasks-per-domain must be >= 1, got {args.tasks_per_domain}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    setup_logging(args.verbose, fmt="%(message)s")
     started = time.perf_counter()
     try:
         config = world_config(args.preset)
