@@ -40,7 +40,7 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
+@pytest.fixture(autouse=True, scope="session")
 def browser_check_can_run():
     """In CI the check must run: a missing browser is a failure there, not a skip."""
     if CANNOT_RUN is not None:
