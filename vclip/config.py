@@ -453,8 +453,8 @@ def parse_typed_command(command_class, argv: list[str] | None, prog: str, defaul
     boxed = io.StringIO()
     try:
         with deferred_checks(), contextlib.redirect_stderr(boxed):  # the checks run once, by the caller
-            return tyro.cli(command_class, args=argv, prog=prog, default=default,
-                            description=description or command_class.__doc__)
+            command = tyro.cli(command_class, args=argv, prog=prog, default=default,
+                               description=description or command_class.__doc__)
     except ConfigError:
         raise
     except ValueError as error:  # a plain dataclass's own check of a value (e.g. EvalConfig)
@@ -465,6 +465,8 @@ def parse_typed_command(command_class, argv: list[str] | None, prog: str, defaul
             raise
         # tyro's boxed usage error (unknown option, unparsable value, bad choice): one line, its suggestion kept
         raise ConfigError(one_line_usage_error(boxed.getvalue())) from None
+    sys.stderr.write(boxed.getvalue())  # what tyro said on a successful parse (a warning) is not lost
+    return command
 
 
 def parse_command_line(argv: list[str] | None = None, prog: str = "python -m vclip.pretrain") -> PretrainCommand:

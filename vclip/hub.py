@@ -244,8 +244,8 @@ class HubCommand:
     checkpoint_best.pt (converted): config.json, model.safetensors, README.md (the model card with the run's
     evaluation table, the paper's citation and the licence), and a fine-tuned model's head and summary."""
 
-    source: Annotated[str, tyro.conf.Positional]  # a pre-training run (its BEST checkpoint, else LATEST), a fine-tuning run, a checkpoint folder, or checkpoint_best.pt
-    out: str  # the folder to write (push it with `hf upload ORG/NAME OUT` or VideoCLIP.push_to_hub)
+    source: Annotated[str, tyro.conf.Positional, tyro.conf.arg(metavar="SOURCE")]  # a pre-training run (its BEST checkpoint, else LATEST), a fine-tuning run, a checkpoint folder, or checkpoint_best.pt
+    out: Annotated[str, tyro.conf.arg(metavar="FOLDER")]  # the folder to write (push it with `hf upload ORG/NAME OUT` or VideoCLIP.push_to_hub)
     overwrite: bool = False  # replace a non-empty --out
     verbose: bool = False  # also show the libraries' log lines
 
