@@ -162,3 +162,17 @@ def test_a_finetuned_coin_model_exports_with_its_head_bit_for_bit(synthetic_worl
             zero = summary["zero_shot_test"]["metrics"][metric]
             assert f"| {metric} | {value:.1f} | {zero:.1f} |" in card, metric
     assert "| frame_acc |" in (folder / "README.md").read_text()  # the run's own checkpoint carries the table too
+
+
+def test_tensorboard_without_the_package_is_one_line(monkeypatch):
+    import importlib.util
+
+    from vclip.config import ConfigError, RunSection
+    from vclip.finetune import recipe
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
+    for make in (lambda: RunSection(tensorboard=True), lambda: recipe("coin", tensorboard=True)):
+        with pytest.raises(ConfigError, match=r"needs the tensorboard package.*pip install -e '\.\[tensorboard\]'") as info:
+            make()
+        assert "\n" not in str(info.value)
