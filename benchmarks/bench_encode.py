@@ -26,6 +26,18 @@ from vclip.model import VideoCLIP, count_matmul_flops
 CLOCK = time.perf_counter  # wall time; --clock cpu switches to this process's CPU time (1 thread only)
 
 
+def synced(fn, device: str):
+    """``fn`` followed by a wait for the GPU (on a CPU, ``fn`` itself): timings of finished work."""
+    if not str(device).startswith("cuda"):
+        return fn
+
+    def call():
+        fn()
+        torch.cuda.synchronize()
+
+    return call
+
+
 def best_time(fn, repeats: int) -> float:
     """Smallest time of ``repeats`` calls after one warm-up call (other load only slows runs)."""
     fn()
@@ -44,13 +56,14 @@ class MatmulPeak:
     stays meaningful on a shared machine.
     """
 
-    def __init__(self, size: int):
-        self.size = size
-        self.a, self.b = torch.randn(size, size), torch.randn(size, size)
+    def __init__(self, size: int, device: str = "cpu", dtype: torch.dtype = torch.float32):
+        self.size, self.device = size, device
+        self.a = torch.randn(size, size, device=device, dtype=dtype)
+        self.b = torch.randn(size, size, device=device, dtype=dtype)
         self.samples: list[float] = []
 
     def sample(self, repeats: int = 2) -> None:
-        seconds = best_time(lambda: torch.mm(self.a, self.b), repeats)
+        seconds = best_time(synced(lambda: torch.mm(self.a, self.b), self.device), repeats)
         self.samples.append(2 * self.size**3 / seconds)
 
     @property
@@ -70,23 +83,35 @@ def interleaved_best(fn, peak: MatmulPeak, repeats: int) -> float:
     return best
 
 
-def bench_preset(name: str, batch: int, text_len: int, repeats: int, attn: str, peak: MatmulPeak) -> dict:
+def bench_preset(name: str, batch: int, text_len: int, repeats: int, attn: str, peak: MatmulPeak,
+                 device: str = "cpu", precision: str = "fp32", compile_model: bool = False) -> dict:
+    """Encoding throughput of ``name``; ``precision`` is an autocast as training's
+    (:func:`vclip.training.update.autocast_dtype`), ``compile_model`` puts both towers under torch.compile."""
+    from vclip.training.update import autocast_dtype
+
     torch.manual_seed(0)
-    model = VideoCLIP.from_preset(name, attn_implementation=attn).eval()
+    model = VideoCLIP.from_preset(name, attn_implementation=attn).eval().to(device)
     config = model.config
-    vfeats = torch.randn(batch, config.max_video_len, config.video_feature_dim)
-    vmask = torch.ones(batch, config.max_video_len, dtype=torch.bool)
+    dtype = autocast_dtype(precision, torch.device(device))
+    encode_video, encode_text = model.encode_video, model.encode_text
+    if compile_model:
+        encode_video, encode_text = torch.compile(encode_video), torch.compile(encode_text, dynamic=True)
+    vfeats = torch.randn(batch, config.max_video_len, config.video_feature_dim, device=device)
+    vmask = torch.ones(batch, config.max_video_len, dtype=torch.bool, device=device)
     vmask[batch // 2 :, 20:] = False  # half of the videos are 20 s long (padding costs the same)
-    input_ids = torch.randint(1000, 30000, (batch, text_len))
+    input_ids = torch.randint(1000, 30000, (batch, text_len), device=device)
     input_ids[:, 0], input_ids[:, -1] = 101, 102
-    attention_mask = torch.ones(batch, text_len, dtype=torch.bool)
-    with torch.inference_mode():
-        video_s = interleaved_best(lambda: model.encode_video(vfeats, vmask), peak, repeats)
-        text_s = interleaved_best(lambda: model.encode_text(input_ids, attention_mask), peak, repeats)
+    attention_mask = torch.ones(batch, text_len, dtype=torch.bool, device=device)
+    with torch.inference_mode(), torch.autocast(torch.device(device).type, dtype=dtype, enabled=dtype is not None):
+        video_s = interleaved_best(synced(lambda: encode_video(vfeats, vmask), device), peak, repeats)
+        text_s = interleaved_best(synced(lambda: encode_text(input_ids, attention_mask), device), peak, repeats)
     video_flops = count_matmul_flops(config, video_batch=batch)
     text_flops = count_matmul_flops(config, text_batch=batch, text_len=text_len)
     return {
         "preset": name,
+        "device": device,
+        "precision": precision,
+        "compile": compile_model,
         "params_M": model.num_parameters() / 1e6,
         "videos_per_s": batch / video_s,
         "texts_per_s": batch / text_s,

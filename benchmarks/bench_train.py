@@ -75,17 +75,27 @@ def build_world_store(world: Path, out: Path) -> Path:
 
 
 class Bench:
-    """One Trainer per (preset, videos, clips) over the store; times its data path and its update."""
+    """One Trainer per (preset, videos, clips) over the store; times its data path and its update.
 
-    def __init__(self, store_path: Path, steps: int, compile_model: bool = False):
+    ``device`` and ``precision`` are the run's (``--device``, ``--optimisation.precision``: the update's own
+    autocast and loss scaling); on a GPU every timing waits for the device (``torch.cuda.synchronize``).
+    """
+
+    def __init__(self, store_path: Path, steps: int, compile_model: bool = False, device: str = "cpu",
+                 precision: str = "fp32"):
         self.store_path, self.steps, self.compile = store_path, steps, compile_model
+        self.device, self.precision = device, precision
+
+    def sync(self) -> None:
+        if self.device.startswith("cuda"):
+            torch.cuda.synchronize()
 
     def trainer(self, preset: str, videos: int, clips: int, tmp: str):
         from vclip.pretrain import PretrainConfig, Trainer
 
         cfg = PretrainConfig(data=str(self.store_path), output=tmp, preset=preset, videos_per_group=videos,
-                             clips_per_video=clips, retrieval=False, progress=False, device="cpu",
-                             steps=self.steps + 1)
+                             clips_per_video=clips, retrieval=False, progress=False, device=self.device,
+                             precision=self.precision, steps=self.steps + 1)
         trainer = Trainer(cfg)
         if self.compile:
             # dynamic: the text length changes from batch to batch (padded to the longest), so no recompile each
@@ -104,10 +114,12 @@ class Bench:
             data_s = (_now() - t0) / n
             t0, wall0 = _now(), time.perf_counter()
             trainer.train_step(batches[0])  # warm-up (and, under --compile, the compilation)
+            self.sync()
             first_s, first_wall_s = _now() - t0, time.perf_counter() - wall0  # compilation runs in worker processes
             t0 = _now()
             for b in batches[1:]:
                 trainer.train_step(b)
+            self.sync()
             step_s = (_now() - t0) / self.steps
             table = None
             if profile:
@@ -117,6 +129,7 @@ class Bench:
             flops = 3 * count_matmul_flops(trainer.model.config, video_batch=pairs, text_batch=pairs, text_len=text_len)
             config = trainer.model.config
         out = {"preset": preset, "videos": videos, "clips": clips, "pairs": pairs, "compile": self.compile,
+               "device": self.device, "precision": self.precision,
                "step_s": step_s, "first_step_s": first_s, "first_step_wall_s": first_wall_s, "pairs_per_s": pairs / step_s, "gflop_per_step": flops / 1e9,
                "data_ms": data_s * 1e3, "data_clips_per_s": pairs / data_s, "data_share": data_s / (data_s + step_s),
                "params_m": trainer.model.num_parameters() / 1e6,

@@ -8,6 +8,7 @@ import os
 import pickle
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -132,7 +133,11 @@ def _fake_module(name: str, **members) -> types.ModuleType:
     return module
 
 
-def test_bookkeeping_objects_of_uninstalled_packages_load_as_inert_placeholders(tmp_path, monkeypatch):
+def write_release_stand_in(path, model: VideoCLIP, monkeypatch) -> None:
+    """A synthetic stand-in of the release's checkpoint_best.pt: the reference layout with the bookkeeping
+    objects of packages this machine does not have (an omegaconf DictConfig holding a fairseq enum, an
+    argparse Namespace, numpy values), pickled while fake modules stood in for omegaconf and fairseq."""
+
     class DictConfig:  # what an omegaconf DictConfig carries: state set via __setstate__
         def __init__(self, content):
             self._content = content
@@ -152,9 +157,9 @@ def test_bookkeeping_objects_of_uninstalled_packages_load_as_inert_placeholders(
         monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
     monkeypatch.setitem(sys.modules, "omegaconf.dictconfig", fake_omegaconf)
     monkeypatch.setitem(sys.modules, "fairseq.dataclass.constants", fake_fairseq)
-    model = _tiny()
-    save_mmpt_checkpoint(model, tmp_path / "plain.pt")
-    checkpoint = torch.load(tmp_path / "plain.pt", weights_only=True)
+    plain = Path(path).with_name("plain.pt")
+    save_mmpt_checkpoint(model, plain)
+    checkpoint = torch.load(plain, weights_only=True)
     checkpoint["cfg"] = DictConfig({"task": "retri", "ddp": ChoiceEnum.NO_C10D, "num_attention_heads": 2})
     checkpoint["args"] = argparse.Namespace(arch="mmarch", fp16=True)
     checkpoint["extra_state"] = {
@@ -163,7 +168,7 @@ def test_bookkeeping_objects_of_uninstalled_packages_load_as_inert_placeholders(
         "hist": np.arange(3),
         "blob": b"\x00ab",
     }
-    torch.save(checkpoint, tmp_path / "release_like.pt")
+    torch.save(checkpoint, path)
     for name in (
         "omegaconf",
         "fairseq",
@@ -172,6 +177,11 @@ def test_bookkeeping_objects_of_uninstalled_packages_load_as_inert_placeholders(
         "fairseq.dataclass.constants",
     ):
         monkeypatch.delitem(sys.modules, name)  # as on a machine without omegaconf and fairseq
+
+
+def test_bookkeeping_objects_of_uninstalled_packages_load_as_inert_placeholders(tmp_path, monkeypatch):
+    model = _tiny()
+    write_release_stand_in(tmp_path / "release_like.pt", model, monkeypatch)
 
     with pytest.raises(pickle.UnpicklingError):
         torch.load(tmp_path / "release_like.pt", weights_only=True)
@@ -191,6 +201,28 @@ def test_bookkeeping_objects_of_uninstalled_packages_load_as_inert_placeholders(
     model_loaded = load_mmpt_checkpoint(tmp_path / "release_like.pt")
     for ours, theirs in zip(_outputs(_fp16_rounded(model)), _outputs(model_loaded)):
         assert torch.equal(ours, theirs)
+
+
+def test_one_command_converts_the_release_into_a_hub_folder(tmp_path, monkeypatch):
+    import subprocess
+
+    model = _tiny()
+    release = tmp_path / "checkpoint_best.pt"
+    write_release_stand_in(release, model, monkeypatch)
+    out = tmp_path / "videoclip-release"
+    done = subprocess.run([sys.executable, "-m", "vclip.hub", str(release), "--out", str(out)], capture_output=True,
+                          text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "converted" in done.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    converted, direct = load_model(out), load_mmpt_checkpoint(release)
+    assert converted.config == direct.config
+    ours, theirs = converted.state_dict(), direct.state_dict()
+    assert sorted(ours) == sorted(theirs) and all(torch.equal(ours[k], theirs[k]) for k in ours)  # bit for bit
+    for a, b in zip(_outputs(_fp16_rounded(model)), _outputs(converted)):
+        assert torch.equal(a, b)
+    card = (out / "README.md").read_text()
+    assert "checkpoint_best.pt" in card and "@inproceedings{xu-etal-2021-videoclip" in card and "MIT" in card
 
 
 class _Evil:

@@ -16,7 +16,9 @@ def _normalise(requirement: str) -> tuple[str, str]:
 
 def _pyproject_requirements() -> dict[str, str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    requirements = list(project["dependencies"]) + list(project["optional-dependencies"]["dev"])
+    requirements = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():  # dev, and the optional features (tensorboard)
+        requirements += list(extra)
     return dict(_normalise(r) for r in requirements)
 
 

@@ -199,9 +199,9 @@ def test_cli_bad_values_are_one_line(argv, message, capsys):
 def test_cli_requires_a_task(capsys):
     from vclip.finetune import main as finetune_main
 
-    with pytest.raises(SystemExit) as exit_info:
-        finetune_main(["--init", "a"])
-    assert exit_info.value.code == 2 and "--task" in capsys.readouterr().err
+    assert finetune_main(["--init", "a"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--task" in err and len(err.splitlines()) == 1
 
 
 def test_a_locked_run_directory_is_refused_before_writing(synthetic_world, tiny_init, tmp_path, capsys):
@@ -265,3 +265,25 @@ def test_init_from_the_reference_checkpoint_layout(tmp_path, tiny_init):
     weights, expected = model.state_dict(), source.state_dict()
     assert weights.keys() == expected.keys()
     assert all(torch.allclose(weights[k].float(), expected[k].float(), atol=1e-2) for k in weights)  # fp16 copy
+
+
+def test_finetuning_uses_pretrainings_precision_code(synthetic_world, tiny_init, tmp_path):
+    """--precision bf16 runs the update under the autocast of vclip.training.update.Precision (CPU: bf16);
+    the same first update in float32 gives a different loss, so the autocast is really on."""
+    from vclip.config import ConfigError
+    from vclip.finetune import FineTuner, recipe
+    from vclip.training.update import Precision
+
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        config = recipe("coin", init=str(tiny_init), data=str(synthetic_world), output=str(tmp_path / precision),
+                        epochs=1, device="cpu", precision=precision, progress=False)
+        tuner = FineTuner(config)
+        assert isinstance(tuner.precision, Precision)
+        assert tuner.precision.dtype == (torch.bfloat16 if precision == "bf16" else None)
+        batch = tuner.train_batches.epoch(0)[0]
+        losses[precision] = tuner.train_step(batch)["loss"]
+    assert math.isfinite(losses["bf16"]) and losses["bf16"] != losses["fp32"]
+    assert losses["bf16"] == pytest.approx(losses["fp32"], rel=0.05)
+    with pytest.raises(ConfigError, match="fp16.*GPUs only"):
+        Precision("fp16", torch.device("cpu"))

@@ -266,7 +266,7 @@ def test_save_and_from_pretrained_round_trip(tmp_path):
     vfeats, vmask = _videos()
     input_ids, attention_mask = encode_texts(TEXTS)
     model.save_pretrained(tmp_path / "ckpt")
-    assert {p.name for p in (tmp_path / "ckpt").iterdir()} == {"model.safetensors", "config.json"}
+    assert {p.name for p in (tmp_path / "ckpt").iterdir()} == {"model.safetensors", "config.json", "README.md"}
     loaded = VideoCLIP.from_pretrained(tmp_path / "ckpt")
     assert not loaded.training and loaded.config == model.config
     with torch.no_grad():

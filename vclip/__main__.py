@@ -27,7 +27,7 @@ def collect_info() -> dict[str, str]:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
     }
-    for name in ("torch", "transformers", "faiss", "numpy", "av"):
+    for name in ("torch", "transformers", "huggingface_hub", "tensorboard", "faiss", "numpy", "av"):
         info[name] = _version(name)
     try:
         import torch

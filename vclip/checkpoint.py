@@ -1,4 +1,4 @@
-"""Weights on disk: the reference release's ``checkpoint_best.pt`` layout and vclip's native format.
+"""Weights on disk: the reference release's ``checkpoint_best.pt`` layout and vclip's native format (a Hub model folder).
 
 Paper: VideoCLIP (Xu et al., EMNLP 2021); the released pre-trained model is fairseq ``examples/MMPT``
 ``runs/retri/videoclip/checkpoint_best.pt``.
@@ -461,11 +461,19 @@ def _load_native(folder: Path) -> VideoCLIP:
 
 
 def load_model(path: str | os.PathLike, **config_overrides) -> VideoCLIP:
-    """Load any checkpoint (eval mode): a native folder, a run directory, or a reference ``.pt`` file.
+    """Load any checkpoint (eval mode): a Hub model folder (the kit's checkpoint folders are), a run
+    directory, a reference ``.pt`` file, or a Hugging Face Hub name ``org/name`` (:mod:`vclip.hub`).
 
     A path that holds no checkpoint raises ``FileNotFoundError``; a file that is not a usable
-    checkpoint raises :class:`CheckpointError`; both with a one-line message naming the path.
+    checkpoint, or a Hub name that cannot be fetched (offline: how to pass a folder instead), raises
+    :class:`CheckpointError`; both with a one-line message naming the path.
     """
+    from vclip.hub import is_hub_name
+
+    if not os.path.exists(path) and is_hub_name(path):
+        if config_overrides:
+            raise ValueError(f"config overrides {sorted(config_overrides)} apply to reference .pt files only")
+        return VideoCLIP.from_pretrained(str(path))
     resolved = resolve_checkpoint(path)
     if resolved.is_dir():
         if config_overrides:

@@ -230,6 +230,7 @@ class RunSection:
     eval_every: int = 0  # zero-shot evaluation every N updates (0: never)
     eval_data: str = ""  # a synthetic-world root or an evaluation folder
     eval_task: str = "youcook2"  # the zero-shot task of eval_every
+    tensorboard: bool = False  # also write metrics.jsonl's records as TensorBoard scalars to <run>/tensorboard (pip install -e '.[tensorboard]')
 
     def __post_init__(self) -> None:
         if _DEFER_CHECKS:  # parse_command_line checks the resolved values once, in one line
@@ -247,6 +248,10 @@ class RunSection:
                 raise ConfigError(f"run.{name} must be >= 0, got {getattr(self, name)}")
         if self.device is not None:
             _check_device(self.device)
+        if self.tensorboard:
+            from vclip.tensorboard_log import require_tensorboard
+
+            require_tensorboard("run.tensorboard")
         if self.eval_every and not self.eval_data:
             raise ConfigError("run.eval_every needs run.eval_data (a synthetic-world root or an evaluation folder)")
 
@@ -426,24 +431,42 @@ class PretrainCommand:
 
     config: str = DEFAULT_RECIPE  # a recipe: teaching (CPU minutes), paper (the paper's, 8 GPUs), or a .json file
     print_config: bool = False  # print the resolved configuration as JSON and exit
+    verbose: bool = False  # also show the libraries' log lines (faiss, transformers, ...)
     settings: Annotated[PretrainConfig, tyro.conf.arg(name="")] = field(default_factory=PretrainConfig)
 
 
-def parse_typed_command(command_class, argv: list[str] | None, prog: str, default=None):
+def parse_typed_command(command_class, argv: list[str] | None, prog: str, default=None, description=None):
     """The kit's one way from a dataclass to a command line: ``tyro`` on ``command_class``.
 
     Every field is a flag (``--section.field`` for nested sections, ``--field`` for sections named
     ``""``), its help the field's comment, its default shown; the class docstring is the description.
     A field's value check (``__post_init__``) raises :class:`ConfigError` (one line, said by the
-    program) instead of tyro's boxed message; unknown flags and bad choices exit with usage (status 2).
+    program) instead of tyro's boxed message, and so is a usage error tyro finds (an unknown flag, with
+    tyro's "did you mean" suggestion; a value that does not parse; a bad choice):
+    :func:`vclip.logs.one_line_usage_error`.
     """
+    import io
+    import sys
+
+    from vclip.logs import one_line_usage_error
+
+    boxed = io.StringIO()
     try:
-        with deferred_checks():  # the sections' checks run once on the resolved values, by the caller
-            return tyro.cli(command_class, args=argv, prog=prog, default=default, description=command_class.__doc__)
+        with deferred_checks(), contextlib.redirect_stderr(boxed):  # the checks run once, by the caller
+            command = tyro.cli(command_class, args=argv, prog=prog, default=default,
+                               description=description or command_class.__doc__)
     except ConfigError:
         raise
     except ValueError as error:  # a plain dataclass's own check of a value (e.g. EvalConfig)
         raise ConfigError(str(error)) from None
+    except SystemExit as exit_:
+        if exit_.code in (0, None):  # --help (on stdout): not an error
+            sys.stderr.write(boxed.getvalue())
+            raise
+        # tyro's boxed usage error (unknown option, unparsable value, bad choice): one line, its suggestion kept
+        raise ConfigError(one_line_usage_error(boxed.getvalue())) from None
+    sys.stderr.write(boxed.getvalue())  # what tyro said on a successful parse (a warning) is not lost
+    return command
 
 
 def parse_command_line(argv: list[str] | None = None, prog: str = "python -m vclip.pretrain") -> PretrainCommand:

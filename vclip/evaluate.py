@@ -40,6 +40,7 @@ import tyro
 from vclip.cli import program
 from vclip.config import ConfigError, parse_typed_command
 from vclip.data.formats import DataFormatError
+from vclip.logs import setup_logging
 from vclip.tasks import (
     TASKS,
     EvalConfig,
@@ -158,7 +159,7 @@ class EvaluateCommand:
 
     task: Annotated[str, tyro.conf.arg(help=_TASK_HELP, metavar="TASK")]
     data: str  # evaluation folder (or the world root with --task all)
-    checkpoint: str | None = None  # native checkpoint folder, run directory, fine-tuning run, or reference checkpoint_best.pt
+    checkpoint: str | None = None  # checkpoint folder (a Hugging Face Hub model folder), run directory, fine-tuning run, reference checkpoint_best.pt, or a Hub name org/name
     init: str | None = None  # with a fine-tuning run: the model it started from, for the zero-shot (init) column (default: the init_checkpoint its finetune.json names)
     untrained: str | None = None  # evaluate a randomly initialised model of this preset (tiny, minilm, paper): a baseline
     json: str | None = None  # also write every result (and baseline) to this JSON file
@@ -166,6 +167,7 @@ class EvaluateCommand:
     device: str = "auto"  # cpu, cuda or cuda:N (auto: cuda when available, else cpu)
     seed: int = 0  # initialisation seed of --untrained
     print_config: Annotated[bool, tyro.conf.FlagCreatePairsOff] = False  # print the resolved settings as JSON and exit
+    verbose: Annotated[bool, tyro.conf.FlagCreatePairsOff] = False  # also show the libraries' log lines (faiss, transformers, ...)
     evaluation: Annotated[EvalConfig, tyro.conf.arg(name="")] = field(default_factory=EvalConfig)
 
 
@@ -192,7 +194,7 @@ def main(argv=None) -> int:
     if args.print_config:
         print(json.dumps(dataclasses.asdict(args), indent=2))
         return 0
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    setup_logging(args.verbose, fmt="%(levelname)s %(name)s: %(message)s")
     data = Path(args.data)
     if not data.is_dir():
         raise ConfigError(f"--data {data} is not a folder")

@@ -66,6 +66,7 @@ class ExtractConfig:
     output: Literal["video_embedding", "mixed_5c"] = "video_embedding"  # mixed_5c: the 1024-d pooled layer before fc
     device: str = "auto"  # "auto" = cuda when available, else cpu
     progress: bool = True  # tqdm progress bars
+    verbose: bool = False  # also show the libraries' log lines (av, torch hub, ...)
 
     def __post_init__(self):
         if self.output not in OUTPUTS:
@@ -289,12 +290,17 @@ def extract(config: ExtractConfig) -> ExtractReport:
 @program
 def main(argv=None) -> int:
     """Returns 0 when every video has features, 1 when some failed (listed), 2 on a usage error."""
-    import tyro
+    from vclip.config import ConfigError, parse_typed_command
+    from vclip.logs import setup_logging
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    config = tyro.cli(ExtractConfig, args=argv, prog="python -m vclip.extract", description=(
-        "Per-second S3D features of raw videos with VideoCLIP's recipe (30 fps, 224 px centre crop, "
-        "L2-normalised float16 <video_id>.npy of shape (seconds, 512)). " + WEIGHTS_HELP))
+    description = ("Per-second S3D features of raw videos with VideoCLIP's recipe (30 fps, 224 px centre crop, "
+                   "L2-normalised float16 <video_id>.npy of shape (seconds, 512)). " + WEIGHTS_HELP)
+    try:
+        config = parse_typed_command(ExtractConfig, argv, prog="python -m vclip.extract", description=description)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    setup_logging(config.verbose, fmt="%(levelname)s %(name)s: %(message)s")
     if not config.videos or not config.out:
         print("error: --videos (files and/or folders) and --out (the output folder) are required", file=sys.stderr)
         return 2

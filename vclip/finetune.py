@@ -87,6 +87,7 @@ from vclip.config import (
     parse_typed_command,
 )
 from vclip.localization import sliding_windows
+from vclip.logs import setup_logging, verbose_requested
 from vclip.rundir import (
     CHECKPOINTS_DIR,
     STEP_NAME,
@@ -150,7 +151,7 @@ class FinetuneConfig:
     ``--task`` choose it and the defaults ``--help`` shows are that recipe's)."""
 
     task: TaskName  # the downstream task (its loss and head: vclip.tasks.heads)
-    init: str = ""  # the pre-trained model: a vclip run directory (its checkpoints/BEST), a checkpoint folder, or the reference's checkpoint_best.pt
+    init: str = ""  # the pre-trained model: a vclip run directory (its checkpoints/BEST), a checkpoint folder, the reference's checkpoint_best.pt, or a Hugging Face Hub name org/name
     data: str = ""  # the task folder (as for vclip.evaluate --task T --data, with the training split), or a world root holding <task>/
     output: str = ""  # the new run directory (vclip.evaluate --checkpoint takes it)
     config: Literal["teaching", "paper"] = "teaching"  # the recipe: teaching (CPU minutes) or paper (the reference's projects/retri/videoclip/*_videoclip.yaml)
@@ -171,6 +172,8 @@ class FinetuneConfig:
     val_fraction: float = 0.1  # training videos held out for validation (not CrossTask: its videos_val.csv)
     eval_batch_size: int = 128  # clips per forward pass of the test evaluations
     log_every: int = 10  # updates between training-loss records in metrics.jsonl
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"  # as pre-training's: auto = fp16 autocast + loss scaling on GPU (the reference's --fp16), fp32 on CPU
+    tensorboard: bool = False  # also write metrics.jsonl's records as TensorBoard scalars to <run>/tensorboard (pip install -e '.[tensorboard]')
     device: str | None = None  # cpu, cuda, cuda:N (None: cuda when available; torchrun gives each rank its GPU)
     progress: bool = True  # progress bar (--no-progress)
 
@@ -200,6 +203,10 @@ class FinetuneConfig:
             raise ConfigError(f"select='val' needs 0 < val_fraction < 1, got {self.val_fraction}")
         if self.device is not None:
             _check_device(self.device)
+        if self.tensorboard:
+            from vclip.tensorboard_log import require_tensorboard
+
+            require_tensorboard("--tensorboard")
 
 
 def recipe(task: str, config: str = "teaching", **overrides) -> FinetuneConfig:
@@ -246,7 +253,10 @@ def resolve_init(path: str | Path) -> Path:
 def load_init(path: str | Path):
     """(model in train mode, the resolved checkpoint path) for ``--init``."""
     from vclip.checkpoint import load_model
+    from vclip.hub import is_hub_name
 
+    if not Path(path).exists() and is_hub_name(path):  # a Hugging Face Hub name (vclip.hub)
+        return load_model(path).train(), str(path)
     resolved = resolve_init(path)
     return load_model(resolved).train(), resolved
 
@@ -460,9 +470,9 @@ class FineTuner:
     """One (per-rank) fine-tuning process: model, head, optimiser, data, selection and run directory."""
 
     def __init__(self, config: FinetuneConfig, dist: vdist.DistInfo | None = None):
-        from vclip.pretrain import polynomial_decay
         from vclip.tasks import resolve_task_folder
         from vclip.tasks.training import load_split
+        from vclip.training.update import Precision, polynomial_decay
 
         self.cfg = cfg = config
         if not cfg.output:
@@ -509,6 +519,7 @@ class FineTuner:
             self.net = nn.parallel.DistributedDataParallel(self.objective, device_ids=ids, find_unused_parameters=True)
         self.optimizer = torch.optim.Adam(self.objective.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.adam_eps,
                                           weight_decay=cfg.weight_decay)
+        self.precision = Precision(cfg.precision, self.device)  # pre-training's autocast and fp16 loss scaling
         # Every rank gathers the batch counts before any check, so that all of them raise together (a rank
         # that raised alone would leave the others waiting in the gather); then every rank makes the same
         # number of updates (the fewest any rank has), one DDP all-reduce each.
@@ -531,11 +542,11 @@ class FineTuner:
     def train_step(self, batch: dict) -> dict:
         torch.manual_seed(int(np.random.SeedSequence([self.cfg.seed, 3, self.step, self.dist.rank])
                               .generate_state(1, np.uint64)[0] >> 1))  # dropout
-        loss = self.net(self._to_device(batch))
+        with self.precision.autocast():
+            loss = self.net(self._to_device(batch))
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.objective.parameters(), self.cfg.clip_norm)
-        self.optimizer.step()
+        self.precision.backward(loss)
+        grad_norm = self.precision.clip_and_step(self.optimizer, self.objective.parameters(), self.cfg.clip_norm)
         lr = self.optimizer.param_groups[0]["lr"]
         self.scheduler.step()
         self.step += 1
@@ -548,7 +559,8 @@ class FineTuner:
         total, count = 0.0, 0
         try:
             for batch in self.val_batches.epoch(0, self.dist.rank, self.dist.world_size, train=False):
-                total += float(self.objective(self._to_device(batch)))
+                with self.precision.autocast():
+                    total += float(self.objective(self._to_device(batch)))
                 count += 1
         finally:
             self.objective.train()
@@ -585,7 +597,12 @@ class FineTuner:
         name = epoch_name(epoch)
 
         def write(folder: Path) -> None:
-            self.model.save_pretrained(folder)
+            from vclip.hub import model_card_fields
+
+            card = model_card_fields(title=f"VideoCLIP fine-tuned on {self.cfg.task} (vclip)", config=self.model.config,
+                                     description=f"Epoch {epoch} of a fine-tuning run; its test table is written "
+                                                 "here when the run finishes.")
+            self.model.save_pretrained(folder, model_card_kwargs=card)
             if self.head is not None:
                 self.head.save(folder)
 
@@ -600,6 +617,8 @@ class FineTuner:
                 raise FileExistsError(f"{self.run_dir} already holds a run; choose another --output")
             self.rundir.write_config(json.loads(json.dumps(dataclasses.asdict(self.cfg))))
             self.rundir.rewrite_metrics([])
+            if self.cfg.tensorboard:
+                self.rundir.open_tensorboard()  # metrics records, also as TensorBoard scalars (vclip.tensorboard_log)
         vdist.barrier()
 
     def _selection_score(self, epoch_record: dict) -> float:
@@ -618,6 +637,7 @@ class FineTuner:
             self._prepare_run_dir()
             return self._train()
         finally:
+            self.rundir.close_sinks()
             if self._lock is not None:
                 self._lock.release()
                 self._lock = None
@@ -667,7 +687,7 @@ class FineTuner:
             head = SegmentationHead.load(folder).to(self.device) if cfg.task == "coin" else None
         final = self.test_metrics(model, head)
         summary = {
-            "task": cfg.task, "config": cfg.config, "init": str(cfg.init), "init_checkpoint": str(Path(self.init_path).resolve()),
+            "task": cfg.task, "config": cfg.config, "init": str(cfg.init), "init_checkpoint": self.init_path if isinstance(self.init_path, str) else str(Path(self.init_path).resolve()),
             "loss": LOSS_NAMES[cfg.task], "select": cfg.select, "selection_note": SELECTION_NOTES[cfg.select],
             "selected_epoch": chosen, "checkpoint": str(folder.relative_to(self.run_dir)),
             "train_items": len(self.train_split), "val_items": len(self.val_split) if self.val_split else 0,
@@ -676,7 +696,10 @@ class FineTuner:
             "seconds": time.perf_counter() - started,
         }
         if self.dist.is_main:
+            from vclip.hub import run_card_fields, write_model_card
+
             atomic_write_text(self.run_dir / SUMMARY_NAME, json.dumps(summary, indent=1) + "\n")
+            write_model_card(folder, self.model, run_card_fields(self.run_dir, self.model.config))  # the test table
         vdist.barrier()
         return FinetuneResult(self.run_dir, summary)
 
@@ -695,8 +718,8 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
 
 
 # ---------------------------------------------------------------------------------------- CLI
-def format_summary(summary: dict) -> str:
-    """Fine-tuned beside zero-shot (the init model, same test split) and the paper's numbers."""
+def summary_rows(summary: dict) -> list[list[str]]:
+    """The rows of :func:`format_summary` (a header, then one per metric), as text cells."""
     from vclip.tasks import TASKS
 
     task = summary["task"]
@@ -711,6 +734,12 @@ def format_summary(summary: dict) -> str:
         zero = summary["zero_shot_test"]["metrics"].get(metric)
         rows.append([metric, "-" if tuned is None else f"{tuned:.1f}", "-" if zero is None else f"{zero:.1f}",
                      paper(metric, "zero-shot"), paper(metric, "fine-tuned")])
+    return rows
+
+
+def format_summary(summary: dict) -> str:
+    """Fine-tuned beside zero-shot (the init model, same test split) and the paper's numbers."""
+    rows = summary_rows(summary)
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -742,6 +771,7 @@ class FinetuneCommand:
     """
 
     print_config: bool = False  # print the resolved configuration as JSON and exit
+    verbose: bool = False  # also show the libraries' log lines (faiss, transformers, ...)
     settings: Annotated[FinetuneConfig, tyro.conf.arg(name="")] = field(
         default_factory=lambda: recipe("youcook2"))
 
@@ -770,7 +800,7 @@ def config_from_args(argv=None) -> FinetuneConfig:
 @program
 def main(argv=None) -> int:
     """``python -m vclip.finetune``: exit 0 when fine-tuned, 2 on a user's mistake (one line, :mod:`vclip.cli`)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(verbose_requested(sys.argv[1:] if argv is None else argv))
     try:
         command = parse_command_line(argv)
         config = command.settings

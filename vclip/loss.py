@@ -86,6 +86,21 @@ def contrastive_loss(
 ) -> torch.Tensor:
     """VideoCLIP's loss (reference ``MMContraLoss``): CE over video->text plus text->video logits.
 
+    The sum of the two terms of :func:`contrastive_loss_terms` (same arguments).
+    """
+    video_to_text, text_to_video = contrastive_loss_terms(pooled_video, pooled_text, temperature, normalize, gather)
+    return video_to_text + text_to_video
+
+
+def contrastive_loss_terms(
+    pooled_video: torch.Tensor,
+    pooled_text: torch.Tensor,
+    temperature: float | None = None,
+    normalize: bool = False,
+    gather: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two directions of :func:`contrastive_loss`: (video->text CE, text->video CE), each a mean.
+
     Args:
         pooled_video: (B, H) video embeddings; row i is paired with ``pooled_text[i]``.
         pooled_text: (B, H) text embeddings.
@@ -95,7 +110,7 @@ def contrastive_loss(
             the reference contrasts each GPU's batch alone). See the module docstring for scaling.
 
     Returns:
-        A scalar: the sum of the two directions' mean cross-entropies.
+        Two scalars: the video->text and the text->video mean cross-entropies.
     """
     if pooled_video.dim() != 2 or pooled_video.shape != pooled_text.shape:
         raise ValueError(
@@ -124,7 +139,7 @@ def contrastive_loss(
     if logits_per_video.dtype in (torch.float16, torch.bfloat16):  # softmax in float32 under autocast/half
         logits_per_video, logits_per_text = logits_per_video.float(), logits_per_text.float()
     labels = torch.arange(offset, offset + batch, device=pooled_video.device)
-    return F.cross_entropy(logits_per_video, labels) + F.cross_entropy(logits_per_text, labels)
+    return F.cross_entropy(logits_per_video, labels), F.cross_entropy(logits_per_text, labels)
 
 
 class ContrastiveLoss(nn.Module):
@@ -141,4 +156,4 @@ class ContrastiveLoss(nn.Module):
         return f"temperature={self.temperature}, normalize={self.normalize}, gather={self.gather}"
 
 
-__all__ = ["ContrastiveLoss", "all_gather_with_grad", "contrastive_loss"]
+__all__ = ["ContrastiveLoss", "all_gather_with_grad", "contrastive_loss", "contrastive_loss_terms"]

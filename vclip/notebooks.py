@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from vclip.cli import program
+from vclip.logs import VERBOSE_FLAG, VERBOSE_HELP, setup_logging
 
 log = logging.getLogger(__name__)
 
@@ -591,9 +592,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--cell-timeout", type=int, default=None, help="seconds per cell (default: no limit)")
     listing = sub.add_parser("list", help="list the notebooks and their parameters")
     listing.add_argument("--notebooks-dir", type=Path, default=NOTEBOOKS_DIR)
+    parser.add_argument(VERBOSE_FLAG, action="store_true", help=VERBOSE_HELP)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    logging.getLogger("papermill").setLevel(logging.WARNING)  # its per-notebook INFO lines repeat the summary
+    setup_logging(args.verbose, fmt="%(message)s")  # papermill's per-notebook INFO lines repeat the summary
     if args.command == "list":
         for nb in discover_notebooks(args.notebooks_dir):
             params = notebook_parameters(nb)

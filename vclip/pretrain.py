@@ -48,6 +48,7 @@ import sys
 from vclip import distributed as vdist
 from vclip.cli import program
 from vclip.config import ConfigError, PretrainConfig, load_recipe, parse_command_line  # noqa: F401 (re-exported)
+from vclip.logs import setup_logging, verbose_requested
 from vclip.training.trainer import PretrainResult, Trainer, open_pretrain_data  # noqa: F401 (re-exported)
 from vclip.training.update import polynomial_decay  # noqa: F401 (re-exported)
 
@@ -72,7 +73,7 @@ def main(argv=None) -> int:
     """``python -m vclip.pretrain``: exit 0 when trained, 2 on a user's mistake (one line, :mod:`vclip.cli`)."""
     from vclip.bert import resolve_folder
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(verbose_requested(sys.argv[1:] if argv is None else argv))
     is_main = os.environ.get("RANK", "0") == "0"
     try:  # everything a user can get wrong is found before any training, or refused by the run directory
         command = parse_command_line(argv)

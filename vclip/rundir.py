@@ -7,6 +7,7 @@ through a temporary file) as used by ``examples/MMPT`` ``projects/retri/videocli
 
     <run>/config.json                     the run's configuration (what it was started with)
     <run>/metrics.jsonl                   one JSON object per line: epoch plans, train, val, eval records
+    <run>/tensorboard/                    the same records as TensorBoard scalars (optional: vclip.tensorboard_log)
     <run>/.lock                           held while a process owns the run (pid and host inside)
     <run>/checkpoints/step_XXXXXX/        model.safetensors, config.json, trainer_state.pt
     <run>/checkpoints/LATEST              the name of the newest complete checkpoint
@@ -279,6 +280,8 @@ class RunDir:
         self.checkpoints = self.path / CHECKPOINTS_DIR
         self.latest_path = self.checkpoints / LATEST_FILE
         self.best_path = self.checkpoints / BEST_FILE
+        # Where else each appended metrics record goes (vclip.tensorboard_log.TensorBoardSink): .write(record), .close()
+        self.sinks: list = []
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
@@ -460,9 +463,22 @@ class RunDir:
         return records
 
     def append_metrics(self, record: dict) -> None:
-        """Append one record as one line (a crash mid-append leaves a torn line that reading drops)."""
+        """Append one record as one line (a crash mid-append leaves a torn line that reading drops), then
+        hand it to the run's :attr:`sinks` (TensorBoard): the one place both training loops log through."""
         with open(self.metrics_path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
+        for sink in self.sinks:
+            sink.write(record)
+
+    def open_tensorboard(self, purge_step: int | None = None) -> None:
+        """Also write every record appended from now on as TensorBoard scalars (``<run>/tensorboard``)."""
+        from vclip.tensorboard_log import TensorBoardSink
+
+        self.sinks.append(TensorBoardSink(self.path, purge_step))
+
+    def close_sinks(self) -> None:
+        while self.sinks:
+            self.sinks.pop().close()
 
     def rewrite_metrics(self, records: list[dict]) -> None:
         """Replace ``metrics.jsonl`` atomically with ``records``."""
@@ -487,7 +503,7 @@ class RunDir:
 RESUMABLE_CHANGES = (
     "steps", "epochs", "total_num_update",  # train longer (or shorter); the decay horizon follows
     "resume", "progress", "device",  # how this process runs, not what it computes
-    "log_every", "save_every", "keep_last", "val_every", "eval_every", "eval_data", "eval_task",  # bookkeeping
+    "log_every", "save_every", "keep_last", "val_every", "eval_every", "eval_data", "eval_task", "tensorboard",  # bookkeeping
     "output",  # the run directory itself (it may have been moved)
 )
 """Settings a resumed run may change; every other difference from the saved configuration is refused."""

@@ -17,6 +17,7 @@ import sys
 from vclip.cli import program
 from vclip.data.check import check_path, layouts
 from vclip.data.formats import DataFormatError
+from vclip.logs import VERBOSE_FLAG, VERBOSE_HELP, setup_logging
 
 
 @program
@@ -37,8 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--dedup-seed", type=int, default=0, help="seed of the dedup coin (the reference's is unseeded)")
     build.add_argument("--no-dedup", action="store_true", help="keep the raw rolling captions")
     build.add_argument("--overwrite", action="store_true", help="rebuild an existing store")
+    parser.add_argument(VERBOSE_FLAG, action="store_true", help=VERBOSE_HELP)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    setup_logging(args.verbose, fmt="%(levelname)s %(message)s", level=logging.WARNING)
 
     if args.command == "check":
         try:

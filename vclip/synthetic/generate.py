@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from vclip.cli import program
+from vclip.logs import VERBOSE_FLAG, VERBOSE_HELP, setup_logging
 from vclip.progress import progress_bar
 from vclip.synthetic.language import STEPS, TASKS, TASKS_BY_TITLE, Task, annotation, description
 from vclip.synthetic.splits import write_training_splits
@@ -506,12 +507,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-regime", action="store_true",
                         help="skip printing the retrieval regime beside HowTo100M's (it embeds every training "
                              "video with an untrained model: seconds)")
+    parser.add_argument(VERBOSE_FLAG, action="store_true", help=VERBOSE_HELP)
     args = parser.parse_args(argv)
     if args.tasks_per_domain is not None and args.tasks_per_domain < 1:
         print(f"error: --tasks-per-domain must be >= 1, got {args.tasks_per_domain}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # its CPU-feature probing is not news
+    setup_logging(args.verbose, fmt="%(message)s")
     started = time.perf_counter()
     try:
         config = world_config(args.preset)

@@ -6,8 +6,9 @@ and ``--keep-last-epochs`` in ``projects/retri/videoclip/how2.yaml``). The layou
 metrics, lock, ``checkpoints/step_XXXXXX``, ``LATEST``, ``BEST``) belongs to :mod:`vclip.rundir`;
 the resume rules are ``docs/reliability.md``.
 
-A checkpoint folder holds the weights in the native format (``model.safetensors``, ``config.json``,
-loadable by :func:`vclip.checkpoint.load_model`) and ``trainer_state.pt``: tensors and plain
+A checkpoint folder holds the weights as a Hugging Face Hub model folder (``model.safetensors``,
+``config.json``, a ``README.md`` model card; :mod:`vclip.hub`, loadable by
+:func:`vclip.checkpoint.load_model`) and ``trainer_state.pt``: tensors and plain
 containers only, read back with ``torch.load(weights_only=True)``.
 """
 
@@ -84,6 +85,8 @@ class RunCheckpoints:
                 )
             self.rundir.write_config(config_record(self.cfg))
             self.rundir.rewrite_metrics([])
+            if self.cfg.tensorboard:
+                self.rundir.open_tensorboard()
         return []
 
     def _refuse_resume_without_checkpoint(self) -> None:
@@ -99,10 +102,13 @@ class RunCheckpoints:
             return None
         history = self.rundir.metrics_until(step)
         self.rundir.write_config(config_record(self.cfg))
+        if self.cfg.tensorboard:
+            self.rundir.open_tensorboard(purge_step=step + 1)  # the events after the checkpoint are logged again
         return history
 
     def release(self) -> None:
-        """Let go of the lock this process took (a lock the caller gave stays the caller's)."""
+        """Close the metric sinks and let go of the lock this process took (a lock the caller gave stays the caller's)."""
+        self.rundir.close_sinks()
         if self._lock is not None and self._lock is not self._given_lock:
             self._lock.release()
         self._lock = None
@@ -139,7 +145,10 @@ class RunCheckpoints:
         if self.dist.is_main:
 
             def write(folder: Path) -> None:
-                model.save_pretrained(folder)
+                from vclip.hub import run_card_fields
+
+                # a Hub model folder (config.json, model.safetensors, README.md: the run's evaluations so far)
+                model.save_pretrained(folder, model_card_kwargs=run_card_fields(self.rundir.path, model.config))
                 torch.save(state(), folder / STATE_FILE)
 
             path = self.rundir.save_checkpoint(step, write, best_step)

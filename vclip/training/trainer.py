@@ -223,6 +223,8 @@ class Trainer:
                 loss = vdist.all_reduce_mean(float(record["loss"]), self.device)
                 entry = {"kind": "train", "step": self.step, "epoch": self.epoch, "loss": loss, "lr": record["lr"],
                          "grad_norm": float(record["grad_norm"]), "pairs_per_s": window_pairs / max(elapsed, 1e-9)}
+                for term in ("loss_video_to_text", "loss_text_to_video"):  # the two directions of the loss
+                    entry[term] = vdist.all_reduce_mean(float(record[term]), self.device)
                 self._log(entry)
                 bar.set_postfix(loss=f"{loss:.3f}", epoch=self.epoch)
                 if not cfg.progress and self.dist.is_main:

@@ -16,7 +16,7 @@ import torch
 
 from vclip import distributed as vdist
 from vclip.config import ConfigError, PretrainConfig
-from vclip.loss import contrastive_loss
+from vclip.loss import contrastive_loss_terms
 from vclip.training import seeds
 
 
@@ -39,6 +39,37 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return {"auto": torch.float16, "fp16": torch.float16, "bf16": torch.bfloat16, "fp32": None}[precision]
 
 
+class Precision:
+    """The arithmetic of an update, shared by pre-training (:class:`Optimisation`) and fine-tuning
+    (:class:`vclip.finetune.FineTuner`): the autocast context of ``precision`` on ``device`` and, under
+    fp16, fairseq's dynamic loss scaling (initial scale 128; an update with inf/NaN gradients is skipped
+    and the scale lowered).
+    """
+
+    def __init__(self, precision: str, device: torch.device):
+        self.device = torch.device(device)
+        self.dtype = autocast_dtype(precision, self.device)
+        self.scaler = torch.amp.GradScaler(
+            "cuda", init_scale=128.0, enabled=self.dtype == torch.float16
+        )  # fairseq --fp16 starts its loss scale at 128
+
+    def autocast(self):
+        """The autocast context (a no-op in float32)."""
+        return torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        self.scaler.scale(loss).backward()
+
+    def clip_and_step(self, optimizer: torch.optim.Optimizer, parameters, clip_norm: float) -> torch.Tensor:
+        """Unscale the gradients, clip their norm to ``clip_norm``, step (skipped on inf/NaN under fp16);
+        returns the gradient norm before clipping (a 0-dim device tensor)."""
+        self.scaler.unscale_(optimizer)
+        grad_norm = torch.nn.utils.clip_grad_norm_(parameters, clip_norm)
+        self.scaler.step(optimizer)
+        self.scaler.update()
+        return grad_norm.detach()
+
+
 class Optimisation:
     """The model's optimiser, lr schedule and loss scaler, and the update that uses them.
 
@@ -54,7 +85,8 @@ class Optimisation:
             ids = [self.device.index] if self.device.type == "cuda" else None
             # The BERT poolers are computed but unused (as the reference), so they get no gradient.
             self.ddp = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
-        self.autocast_dtype = autocast_dtype(config.precision, self.device)
+        self.precision = Precision(config.precision, self.device)
+        self.autocast_dtype = self.precision.dtype
         self.optimizer = torch.optim.Adam(
             model.parameters(),
             lr=config.lr,
@@ -63,9 +95,7 @@ class Optimisation:
             weight_decay=config.weight_decay,
             fused=True,  # one kernel for all parameters: 5x faster than the per-tensor loop on a CPU (docs/performance.md)
         )
-        self.scaler = torch.amp.GradScaler(
-            "cuda", init_scale=128.0, enabled=self.autocast_dtype == torch.float16
-        )  # fairseq --fp16 starts its loss scale at 128
+        self.scaler = self.precision.scaler
         total = config.total_num_update or total_steps
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: polynomial_decay(s, config.warmup_updates, total, 1.0)
@@ -73,8 +103,7 @@ class Optimisation:
 
     def autocast(self):
         """The autocast context of the run's precision (a no-op in float32)."""
-        dtype = self.autocast_dtype
-        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
+        return self.precision.autocast()
 
     def forward_backward(self, batch) -> torch.Tensor:
         """The loss of this rank's V*C pairs, with gradients left in ``.grad`` (DDP-averaged over ranks)."""
@@ -86,10 +115,13 @@ class Optimisation:
                 out = net(batch.vfeats, batch.vmask, batch.input_ids, batch.attention_mask)
         finally:
             self.model.check_input_values = True
-        loss = contrastive_loss(out.pooled_video.float(), out.pooled_text.float(), self.cfg.temperature,
-                                self.cfg.normalize, gather=self.cfg.global_negatives)
+        video_to_text, text_to_video = contrastive_loss_terms(
+            out.pooled_video.float(), out.pooled_text.float(), self.cfg.temperature, self.cfg.normalize,
+            gather=self.cfg.global_negatives)
+        loss = video_to_text + text_to_video  # vclip.loss.contrastive_loss
+        self.terms = {"loss_video_to_text": video_to_text.detach(), "loss_text_to_video": text_to_video.detach()}
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+        self.precision.backward(loss)
         return loss.detach()
 
     def step(self, batch, step: int) -> dict:
@@ -100,13 +132,10 @@ class Optimisation:
         """
         torch.manual_seed(seeds.stable_seed(self.cfg.seed, seeds.DROPOUT, step, self.dist.rank))  # dropout
         loss = self.forward_backward(batch)
-        self.scaler.unscale_(self.optimizer)
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_norm)
-        self.scaler.step(self.optimizer)  # skipped (and the scale lowered) on inf/NaN gradients under fp16
-        self.scaler.update()
+        grad_norm = self.precision.clip_and_step(self.optimizer, self.model.parameters(), self.cfg.clip_norm)
         lr = self.optimizer.param_groups[0]["lr"]
         self.scheduler.step()
-        return {"loss": loss, "grad_norm": grad_norm.detach(), "lr": lr}
+        return {"loss": loss, "grad_norm": grad_norm, "lr": lr, **self.terms}
 
     def state_dict(self) -> dict:
         """The optimiser's, scheduler's and scaler's states (plain containers and tensors)."""
