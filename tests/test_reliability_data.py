@@ -564,7 +564,7 @@ def test_the_reliability_doc_lists_each_test_of_this_file():
     import re
 
     section = (REPO / "docs" / "reliability.md").read_text().split(
-        "## Data tools, extraction and annotations: nothing lost, nothing silently wrong")[1]
+        "## Data tools, extraction and annotations: nothing lost, nothing silently wrong")[1].split("\n## ")[0]
     named = set(re.findall(r"`(test_\w+)`", section))
     defined = {name for name in globals() if name.startswith("test_")} - {"test_the_reliability_doc_lists_each_test_of_this_file"}
     assert named == defined, (named - defined, defined - named)
