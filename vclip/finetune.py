@@ -332,6 +332,10 @@ def load_finetuned(path: str | Path):
     if summary is None:
         raise FileNotFoundError(f"{path} is not a fine-tuning run (no {SUMMARY_NAME})")
     path = Path(path)
+    if (path / SUMMARY_NAME).is_file() and (path / "model.safetensors").is_file():
+        # an exported model folder (``python -m vclip.hub``): the selected weights lie beside the summary
+        model = load_model(path).eval()
+        return model, SegmentationHead.load(path) if summary["task"] == "coin" else None, summary
     run_dir = path if (path / SUMMARY_NAME).is_file() else path.parent.parent
     folder = run_dir / summary["checkpoint"]
     if not STEP_NAME.fullmatch(folder.name) or folder.resolve().parent != (run_dir / CHECKPOINTS_DIR).resolve():
