@@ -63,3 +63,13 @@ def random_videos():
     """``random_videos(n=12, seed=0)`` -> a :class:`vclip.sampling.ArrayVideos` of random videos and captions
     (training data for the trainer, retrieval and DDP tests)."""
     return _random_videos
+
+
+def small_config(run: Path, **overrides):
+    """A two-update pre-training configuration of the tiny model on small groups (the reliability tests' run)."""
+    from vclip.pretrain import PretrainConfig
+
+    values = dict(output=str(run), preset="tiny", videos_per_group=4, clips_per_video=2, lr=1e-3, warmup_updates=2,
+                  log_every=1, progress=False, device="cpu", retrieval=False, steps=2, save_every=1)
+    values.update(overrides)
+    return PretrainConfig(**values)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import small_config
 
 import vclip
 from vclip.checkpoint import load_model
@@ -45,13 +46,6 @@ def make_videos(n: int = 28, seed: int = 0) -> ArrayVideos:
 def arrays():
     store = make_videos()
     return store, store.video_ids[:24], store.video_ids[24:]
-
-
-def small_config(run: Path, **overrides) -> PretrainConfig:
-    values = dict(output=str(run), preset="tiny", videos_per_group=4, clips_per_video=2, lr=1e-3, warmup_updates=2,
-                  log_every=1, progress=False, device="cpu", retrieval=False, steps=2, save_every=1)
-    values.update(overrides)
-    return PretrainConfig(**values)
 
 
 @pytest.fixture(scope="module")

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import small_config
 
-from vclip.pretrain import PretrainConfig, pretrain
 from vclip.pretrain import main as pretrain_main
+from vclip.pretrain import pretrain
 from vclip.rundir import CheckpointError, RunDir, RunDirError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,13 +83,6 @@ def cli_run(tmp_path_factory, world) -> Path:
 def copy_of(run: Path, target: Path) -> Path:
     shutil.copytree(run, target)
     return target
-
-
-def small_config(run: Path, **overrides) -> PretrainConfig:
-    values = dict(output=str(run), preset="tiny", videos_per_group=4, clips_per_video=2, lr=1e-3, warmup_updates=2,
-                  log_every=1, progress=False, device="cpu", retrieval=False, steps=2, save_every=1)
-    values.update(overrides)
-    return PretrainConfig(**values)
 
 
 @pytest.fixture(scope="module")
