@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from vclip.data.formats import (
-    DataFormatError,
     VideoCaptions,
     clean_captions,
     load_features,
@@ -17,6 +16,7 @@ from vclip.data.formats import (
     read_pretrain_folder,
     read_raw_caption,
 )
+from vclip.errors import DataFormatError
 from vclip.tasks.coin import read_coin
 from vclip.tasks.crosstask import (
     crosstask_split,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from vclip.data.formats import DataFormatError
+from vclip.errors import DataFormatError
 from vclip.tasks.heads import (
     SegmentationHead,
     localisation_loss,
@@ -219,8 +219,8 @@ def test_a_locked_run_directory_is_refused_before_writing(synthetic_world, tiny_
 def test_init_best_may_only_name_a_checkpoint_inside_the_run(tmp_path, tiny_init):
     import shutil
 
+    from vclip.errors import CheckpointError
     from vclip.finetune import resolve_init
-    from vclip.rundir import CheckpointError
 
     run = tmp_path / "pretrain"
     shutil.copytree(tiny_init, run / "checkpoints" / "step_000010")
@@ -270,7 +270,7 @@ def test_init_from_the_reference_checkpoint_layout(tmp_path, tiny_init):
 def test_finetuning_uses_pretrainings_precision_code(synthetic_world, tiny_init, tmp_path):
     """--precision bf16 runs the update under the autocast of vclip.training.update.Precision (CPU: bf16);
     the same first update in float32 gives a different loss, so the autocast is really on."""
-    from vclip.config import ConfigError
+    from vclip.errors import ConfigError
     from vclip.finetune import FineTuner, recipe
     from vclip.training.update import Precision
 

@@ -167,7 +167,8 @@ def test_a_finetuned_coin_model_exports_with_its_head_bit_for_bit(synthetic_worl
 def test_tensorboard_without_the_package_is_one_line(monkeypatch):
     import importlib.util
 
-    from vclip.config import ConfigError, RunSection
+    from vclip.config import RunSection
+    from vclip.errors import ConfigError
     from vclip.finetune import recipe
 
     real = importlib.util.find_spec

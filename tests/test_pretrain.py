@@ -10,7 +10,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from vclip.config import ConfigError, parse_command_line
+from vclip.config import parse_command_line
+from vclip.errors import ConfigError
 from vclip.pretrain import PretrainConfig, Trainer, load_recipe, main, polynomial_decay, pretrain
 
 

@@ -21,10 +21,11 @@ from conftest import small_config
 
 import vclip
 from vclip.checkpoint import load_model
+from vclip.errors import CheckpointError, RunDirError
 from vclip.evaluate import main as evaluate_main
 from vclip.pretrain import PretrainConfig, Trainer, pretrain
 from vclip.pretrain import main as pretrain_main
-from vclip.rundir import CheckpointError, RunDir, RunDirError
+from vclip.rundir import RunDir
 from vclip.sampling import ArrayVideos
 
 VCLIP_DIR = str(Path(vclip.__file__).resolve().parent)

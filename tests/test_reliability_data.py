@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vclip.data.formats import DataFormatError
 from vclip.data.store import STORE_FILE, FeatureStore, build_store, open_pretrain
+from vclip.errors import DataFormatError
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",

@@ -22,9 +22,10 @@ import pytest
 import torch
 from conftest import small_config
 
+from vclip.errors import CheckpointError, RunDirError
 from vclip.pretrain import main as pretrain_main
 from vclip.pretrain import pretrain
-from vclip.rundir import CheckpointError, RunDir, RunDirError
+from vclip.rundir import RunDir
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
@@ -277,7 +278,7 @@ def test_every_program_reports_users_mistakes_through_the_one_edge():
 
 def test_the_edge_is_one_line_for_a_mistake_and_a_traceback_for_a_bug(capsys):
     from vclip.cli import program
-    from vclip.config import ConfigError
+    from vclip.errors import ConfigError
 
     @program
     def refuses(argv=None):

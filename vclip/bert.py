@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from vclip.config import ConfigError
+from vclip.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 

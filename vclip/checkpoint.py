@@ -45,8 +45,9 @@ from pathlib import Path
 
 import torch
 
+from vclip.errors import CheckpointError
 from vclip.model import CONFIG_NAME, WEIGHTS_NAME, VideoCLIP, VideoCLIPConfig
-from vclip.rundir import CheckpointError, RunDir, one_line, read_json_file
+from vclip.rundir import RunDir, one_line, read_json_file
 
 logger = logging.getLogger(__name__)
 

@@ -2,9 +2,8 @@
 
 Every program of the kit (``python -m vclip``, ``vclip.pretrain``, ``vclip.finetune``, ``vclip.evaluate``,
 ``vclip.extract``, ``vclip.data``, ``vclip.synthetic``, ``vclip.notebooks``) has its ``main`` wrapped by
-:func:`program`. A refusal the kit raises on purpose (a :class:`~vclip.config.ConfigError`, a
-:class:`~vclip.rundir.RunDirError` or :class:`~vclip.rundir.CheckpointError`, a
-:class:`~vclip.data.formats.DataFormatError`, a :class:`~vclip.video.VideoDecodeError`) or a path the user
+:func:`program`. A refusal the kit raises on purpose (one of :mod:`vclip.errors`: a ``ConfigError``, a
+``RunDirError`` or ``CheckpointError``, a ``DataFormatError``; or a :class:`~vclip.video.VideoDecodeError`) or a path the user
 gave that is missing, already there, not readable or of the wrong kind (``FileNotFoundError``,
 ``FileExistsError``, ``PermissionError``, ``IsADirectoryError``, ``NotADirectoryError``) is printed as
 ``error: <message>`` on one line of stderr and the program returns :data:`USER_ERROR_STATUS` (2, as
@@ -29,10 +28,10 @@ OS_USER_ERRORS = (FileNotFoundError, FileExistsError, PermissionError, IsADirect
 """Failures of a path the user named: said in one line, as the kit's own refusals are."""
 
 KIT_ERRORS = (
-    ("vclip.config", "ConfigError"),
-    ("vclip.rundir", "RunDirError"),
-    ("vclip.rundir", "CheckpointError"),
-    ("vclip.data.formats", "DataFormatError"),
+    ("vclip.errors", "ConfigError"),
+    ("vclip.errors", "RunDirError"),
+    ("vclip.errors", "CheckpointError"),
+    ("vclip.errors", "DataFormatError"),
     ("vclip.video", "VideoDecodeError"),
 )
 """The kit's refusal types, by module: looked up only in modules already imported (an error of a module

@@ -41,6 +41,7 @@ from typing import Annotated, Literal
 
 import tyro
 
+from vclip.errors import ConfigError
 from vclip.sampling import SamplingConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -50,8 +51,6 @@ DEFAULT_RECIPE = "teaching"  # what a bare `python -m vclip.pretrain --data D --
 _DEFER_CHECKS = False
 
 
-class ConfigError(ValueError):
-    """A configuration that cannot run: a bad value, an unknown key, a missing file."""
 
 
 @contextlib.contextmanager

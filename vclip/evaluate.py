@@ -38,8 +38,8 @@ import torch
 import tyro
 
 from vclip.cli import program
-from vclip.config import ConfigError, parse_typed_command
-from vclip.data.formats import DataFormatError
+from vclip.config import parse_typed_command
+from vclip.errors import ConfigError, DataFormatError
 from vclip.logs import setup_logging
 from vclip.tasks import (
     TASKS,

@@ -290,7 +290,8 @@ def extract(config: ExtractConfig) -> ExtractReport:
 @program
 def main(argv=None) -> int:
     """Returns 0 when every video has features, 1 when some failed (listed), 2 on a usage error."""
-    from vclip.config import ConfigError, parse_typed_command
+    from vclip.config import parse_typed_command
+    from vclip.errors import ConfigError
     from vclip.logs import setup_logging
 
     description = ("Per-second S3D features of raw videos with VideoCLIP's recipe (30 fps, 224 px centre crop, "

@@ -78,24 +78,11 @@ from tqdm.auto import tqdm
 
 from vclip import distributed as vdist
 from vclip.cli import program
-from vclip.config import (
-    ConfigError,
-    _check_device,
-    checks_deferred,
-    deferred_checks,
-    early_options,
-    parse_typed_command,
-)
+from vclip.config import _check_device, checks_deferred, deferred_checks, early_options, parse_typed_command
+from vclip.errors import CheckpointError, ConfigError
 from vclip.localization import sliding_windows
 from vclip.logs import setup_logging, verbose_requested
-from vclip.rundir import (
-    CHECKPOINTS_DIR,
-    STEP_NAME,
-    CheckpointError,
-    RunDir,
-    atomic_write_text,
-    read_json_file,
-)
+from vclip.rundir import CHECKPOINTS_DIR, STEP_NAME, RunDir, atomic_write_text, read_json_file
 from vclip.tasks.common import EvalConfig, pad_clip
 from vclip.tasks.heads import (
     IGNORE_INDEX,

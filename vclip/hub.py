@@ -36,7 +36,8 @@ from typing import Annotated
 
 import tyro
 
-from vclip.rundir import CheckpointError, RunDir, atomic_write_text, one_line
+from vclip.errors import CheckpointError
+from vclip.rundir import RunDir, atomic_write_text, one_line
 
 CITATION = """@inproceedings{xu-etal-2021-videoclip,
   title     = {{VideoCLIP}: Contrastive Pre-training for Zero-shot Video-Text Understanding},
@@ -252,7 +253,8 @@ class HubCommand:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m vclip.hub SOURCE --out FOLDER``: 0 when written, 2 on bad input (one line)."""
-    from vclip.config import ConfigError, parse_typed_command
+    from vclip.config import parse_typed_command
+    from vclip.errors import ConfigError
     from vclip.logs import setup_logging, verbose_requested
 
     argv = list(sys.argv[1:] if argv is None else argv)

@@ -10,7 +10,7 @@ once at start:
 
 :func:`one_line_usage_error` turns tyro's boxed usage error (an unknown option, a value that does not
 parse, a bad choice) into the one line the kit's other errors use, keeping tyro's "did you mean"
-suggestion; :func:`vclip.config.parse_typed_command` raises it as a :class:`vclip.config.ConfigError`.
+suggestion; :func:`vclip.config.parse_typed_command` raises it as a :class:`vclip.errors.ConfigError`.
 """
 
 from __future__ import annotations

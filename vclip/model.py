@@ -466,7 +466,7 @@ class VideoCLIP(
 
         ``pretrained_model_name_or_path`` is a local folder written by :meth:`save_pretrained` or a Hub
         name (``org/name``, fetched through the mixin; with ``HF_HUB_OFFLINE=1`` only from the local
-        cache, else a one-line :class:`vclip.rundir.CheckpointError` saying how to pass a folder).
+        cache, else a one-line :class:`vclip.errors.CheckpointError` saying how to pass a folder).
         """
         from vclip.hub import hub_download_errors, is_hub_name
         from vclip.rundir import read_json_file
@@ -490,7 +490,7 @@ class VideoCLIP(
         from huggingface_hub import hf_hub_download
 
         from vclip.checkpoint import load_weights_file
-        from vclip.rundir import CheckpointError
+        from vclip.errors import CheckpointError
 
         if not strict:
             raise ValueError("vclip loads checkpoints strictly (every weight must match); strict=False is refused")

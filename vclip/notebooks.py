@@ -253,7 +253,7 @@ def teaching_run(data_dir: str | Path, work_dir: str | Path, name: str = "teachi
     from scratch with :func:`vclip.pretrain.pretrain` (deterministic for a given seed and thread count),
     saying why and showing its progress bars (in a notebook, as widgets: see :mod:`vclip.progress`). The
     run's lock is taken before anything of it is removed and held until it is trained again, so a run that
-    another process owns (a live ``vclip.pretrain``) is refused with :class:`vclip.rundir.RunDirError`,
+    another process owns (a live ``vclip.pretrain``) is refused with :class:`vclip.errors.RunDirError`,
     never removed under it.
 
     Args:
@@ -296,7 +296,8 @@ def teaching_run(data_dir: str | Path, work_dir: str | Path, name: str = "teachi
 def _why_not_reusable(run, steps: int, fingerprint: dict) -> str | None:
     """Why the run directory ``run`` cannot be reused as a finished run of ``steps`` updates trained from
     ``fingerprint`` (:func:`teaching_run`), or None when it can."""
-    from vclip.rundir import CheckpointError, config_differences, read_json_file, step_name
+    from vclip.errors import CheckpointError
+    from vclip.rundir import config_differences, read_json_file, step_name
 
     if not (run.path / FINGERPRINT_FILE).is_file():
         return "the earlier run has no fingerprint" if run.path.exists() else "no earlier run"
@@ -382,7 +383,7 @@ def load_params(path: Path | None) -> tuple[dict[str, Any], dict[str, dict[str, 
         return {}, {}
     import yaml
 
-    from vclip.config import ConfigError
+    from vclip.errors import ConfigError
 
     path = Path(path)
     if not path.is_file():
@@ -456,9 +457,9 @@ def plan_parameters(notebooks: list[Path], common: dict[str, Any], per_notebook:
     """The parameters injected into each notebook: ``work_dir`` = ``out``, then common, then per-notebook.
 
     Every name must be declared and every value of the declared default's type
-    (:func:`parameter_type_error`); else a :class:`vclip.config.ConfigError` naming ``source`` (the file).
+    (:func:`parameter_type_error`); else a :class:`vclip.errors.ConfigError` naming ``source`` (the file).
     """
-    from vclip.config import ConfigError
+    from vclip.errors import ConfigError
 
     stems = {nb.stem for nb in notebooks}
     unknown_stems = sorted(set(per_notebook) - stems)
@@ -517,7 +518,7 @@ def run_notebooks(out: Path, params_file: Path | None = None, only: list[str] | 
         chosen = [nb for nb in notebooks if nb.stem in wanted or nb.stem[:2] in wanted]
         missing = sorted(w for w in wanted if not any(nb.stem == w or nb.stem[:2] == w for nb in notebooks))
         if missing:
-            from vclip.config import ConfigError
+            from vclip.errors import ConfigError
 
             raise ConfigError(f"--only {missing}: no such notebook in {notebooks_dir}; "
                              f"have {[nb.stem for nb in notebooks]}")

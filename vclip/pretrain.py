@@ -47,7 +47,7 @@ import sys
 
 from vclip import distributed as vdist
 from vclip.cli import program
-from vclip.config import ConfigError, PretrainConfig, load_recipe, parse_command_line  # noqa: F401 (re-exported)
+from vclip.config import PretrainConfig, parse_command_line
 from vclip.logs import setup_logging, verbose_requested
 from vclip.training.trainer import PretrainResult, Trainer, open_pretrain_data  # noqa: F401 (re-exported)
 from vclip.training.update import polynomial_decay  # noqa: F401 (re-exported)

@@ -45,6 +45,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from vclip.errors import CheckpointError, RunDirError
+
 try:  # POSIX advisory locks tell a live owner from a stale lock file
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX: fall back to the pid check
@@ -65,12 +67,8 @@ CHECKPOINT_FILES = (WEIGHTS_FILE, MODEL_CONFIG_FILE, STATE_FILE)
 STEP_NAME = re.compile(r"step_\d{6,}|epoch_\d{3,}")  # pre-training updates; fine-tuning epochs
 
 
-class CheckpointError(ValueError):
-    """A checkpoint or run-directory file the kit refuses to use; the one-line message names the file."""
 
 
-class RunDirError(ValueError):
-    """The run directory cannot be used as asked (in use, already holds a run, settings differ)."""
 
 
 def step_name(step: int) -> str:
@@ -544,10 +542,8 @@ def config_differences(saved: dict, requested: dict, allowed=RESUMABLE_CHANGES) 
 
 __all__ = [
     "CHECKPOINT_FILES",
-    "CheckpointError",
     "RESUMABLE_CHANGES",
     "RunDir",
-    "RunDirError",
     "RunLock",
     "config_differences",
     "step_name",

@@ -244,7 +244,7 @@ def load_s3d_weights(path: str | Path, config: S3DConfig | None = None) -> S3D:
     fills that bookkeeping buffer). Any other missing or unexpected key, or a shape mismatch, raises.
     """
     from vclip.checkpoint import load_state_file
-    from vclip.rundir import CheckpointError
+    from vclip.errors import CheckpointError
 
     path = Path(path)
     if not path.is_file():

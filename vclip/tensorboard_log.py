@@ -15,7 +15,7 @@ file carries exactly what metrics.jsonl carries:
 The tag of a value is the record's ``kind`` (and ``task``), then its key path; ``metrics`` levels
 are left out of the path; the x axis is the record's ``step``. ``tensorboard`` is an optional
 dependency (``pip install -e '.[tensorboard]'``); asking for it without the package is a one-line
-:class:`vclip.config.ConfigError`.
+:class:`vclip.errors.ConfigError`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ INSTALL_HINT = "pip install -e '.[tensorboard]' (or pip install tensorboard)"
 
 def require_tensorboard(option: str) -> None:
     """Raise a one-line ConfigError when ``option`` is on but the ``tensorboard`` package is missing."""
-    from vclip.config import ConfigError
+    from vclip.errors import ConfigError
 
     if importlib.util.find_spec("tensorboard") is None:
         raise ConfigError(f"{option} needs the tensorboard package, which is not installed: {INSTALL_HINT}")

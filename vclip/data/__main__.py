@@ -16,7 +16,7 @@ import sys
 
 from vclip.cli import program
 from vclip.data.check import check_path, layouts
-from vclip.data.formats import DataFormatError
+from vclip.errors import DataFormatError
 from vclip.logs import VERBOSE_FLAG, VERBOSE_HELP, setup_logging
 
 

@@ -22,7 +22,6 @@ from pathlib import Path
 
 from vclip.data.dedup import dedup_captions
 from vclip.data.formats import (
-    DataFormatError,
     _read_json,
     clean_captions,
     load_features,
@@ -30,6 +29,7 @@ from vclip.data.formats import (
     read_pretrain_folder,
     read_text,
 )
+from vclip.errors import DataFormatError
 from vclip.tokenizer import special_token_texts
 
 # The data layouts that are not evaluation tasks, with the file (or folder) that identifies each; the

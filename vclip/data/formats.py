@@ -26,22 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
+from vclip.errors import DataFormatError
+
 FEATURE_DIM = 512  # S3D ``video_embedding`` width (``extract.py``); 1024 would be mixed_5c, the wrong layer
 FEATURE_DTYPES = (np.dtype(np.float16), np.dtype(np.float32))
 
 
-class DataFormatError(ValueError):
-    """A data file that cannot be used; the message names the file, the field and the expectation."""
-
-    def __init__(self, path: str | Path, field_name: str, expected: str, found: str | None = None):
-        self.path = str(path)
-        self.field = field_name
-        self.expected = expected
-        self.found = found
-        message = f"{self.path}: {field_name}: expected {expected}"
-        if found is not None:
-            message += f", found {found}"
-        super().__init__(message)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -39,7 +39,6 @@ import numpy as np
 from vclip.data.dedup import dedup_captions
 from vclip.data.formats import (
     FEATURE_DIM,
-    DataFormatError,
     VideoCaptions,
     _read_json,
     clean_captions,
@@ -47,6 +46,7 @@ from vclip.data.formats import (
     read_feature_header,
     read_pretrain_folder,
 )
+from vclip.errors import DataFormatError
 from vclip.progress import progress_bar
 
 logger = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vclip.data.formats import DataFormatError
+from vclip.errors import DataFormatError
 
 TRUTH_FILE = "synthetic_truth.json"
 TRUTH_FORMAT = "vclip-synthetic-truth/1"

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vclip.data.check import check_videos
-from vclip.data.formats import DataFormatError, _check_segment, _read_json
+from vclip.data.formats import _check_segment, _read_json
+from vclip.errors import DataFormatError
 from vclip.metrics import coin_frame_accuracy
 from vclip.tasks.common import TaskResult, encode_texts_once, eval_mode, require_file, window_scores
 from vclip.tasks.registry import FAIRSEQ_4940, PaperNumber, Task, register_task

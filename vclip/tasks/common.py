@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vclip.data.formats import DataFormatError
+from vclip.errors import DataFormatError
 from vclip.localization import average_windows, sliding_windows
 from vclip.progress import progress_bar
 from vclip.tokenizer import MAX_VIDEO_LEN, build_text_batch, load_tokenizer

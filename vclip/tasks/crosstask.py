@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from vclip.data.check import check_videos
-from vclip.data.formats import DataFormatError, _check_segment, _number, read_text, refuse_duplicates
+from vclip.data.formats import _check_segment, _number, read_text, refuse_duplicates
+from vclip.errors import DataFormatError
 from vclip.localization import step_localization
 from vclip.metrics import crosstask_recall
 from vclip.tasks.common import TaskResult, encode_texts_once, eval_mode, mean_of_dicts, window_scores

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vclip.data.check import check_videos, note_special_tokens
-from vclip.data.formats import DataFormatError, _read_json, refuse_duplicates
+from vclip.data.formats import _read_json, refuse_duplicates
+from vclip.errors import DataFormatError
 from vclip.metrics import DIDEMO_MOMENTS, didemo_metrics, moment_iou
 from vclip.tasks.common import (
     TaskResult,

@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vclip.data.formats import DataFormatError
+from vclip.errors import DataFormatError
 from vclip.tasks.coin import COIN
 from vclip.tasks.common import EvalConfig, TaskResult, eval_mode, window_scores
 
@@ -108,7 +108,8 @@ class SegmentationHead(nn.Module):
     def load(cls, directory: str | Path) -> SegmentationHead:
         """The head saved by :meth:`save` in ``directory`` (strict), in eval mode."""
         from vclip.checkpoint import load_weights_file
-        from vclip.rundir import CheckpointError, one_line, read_json_file
+        from vclip.errors import CheckpointError
+        from vclip.rundir import one_line, read_json_file
 
         directory = Path(directory)
         for name in (HEAD_CONFIG, HEAD_WEIGHTS):

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from vclip.data.check import check_whole_video_items, note_special_tokens
-from vclip.data.formats import DataFormatError, _read_csv, _text, refuse_duplicates
+from vclip.data.formats import _read_csv, _text, refuse_duplicates
+from vclip.errors import DataFormatError
 from vclip.metrics import qa_accuracy
 from vclip.tasks.common import (
     TaskResult,

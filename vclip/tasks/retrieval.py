@@ -19,15 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from vclip.data.check import check_videos, check_whole_video_items, count_segments_inside, note_special_tokens
-from vclip.data.formats import (
-    DataFormatError,
-    _check_segment,
-    _number,
-    _read_csv,
-    _read_json,
-    _text,
-    refuse_duplicates,
-)
+from vclip.data.formats import _check_segment, _number, _read_csv, _read_json, _text, refuse_duplicates
+from vclip.errors import DataFormatError
 from vclip.metrics import retrieval_metrics
 from vclip.tasks.common import (
     TaskResult,

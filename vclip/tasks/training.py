@@ -39,8 +39,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vclip.data.formats import DataFormatError, _read_csv, _read_json, _text, refuse_duplicates
+from vclip.data.formats import _read_csv, _read_json, _text, refuse_duplicates
 from vclip.data.store import FeatureFolder
+from vclip.errors import DataFormatError
 from vclip.tasks.coin import COIN_JSON, read_coin, video_targets
 from vclip.tasks.common import FEATURES_DIR, require_file
 from vclip.tasks.crosstask import RELEASE, crosstask_split, read_assignment, read_crosstask

@@ -22,17 +22,9 @@ from pathlib import Path
 import torch
 
 from vclip import distributed as vdist
-from vclip.config import ConfigError, PretrainConfig
-from vclip.rundir import (
-    STATE_FILE,
-    CheckpointError,
-    RunDir,
-    RunDirError,
-    RunLock,
-    config_differences,
-    read_json_file,
-    step_name,
-)
+from vclip.config import PretrainConfig
+from vclip.errors import CheckpointError, ConfigError, RunDirError
+from vclip.rundir import STATE_FILE, RunDir, RunLock, config_differences, read_json_file, step_name
 
 # What a trainer state must hold, and of which type, to be resumed from.
 STATE_FIELDS = {"step": int, "epoch": int, "group_pos": int, "world_size": int, "optimizer": dict,

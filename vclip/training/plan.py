@@ -18,7 +18,8 @@ import time
 import numpy as np
 
 from vclip import distributed as vdist
-from vclip.config import ConfigError, PretrainConfig
+from vclip.config import PretrainConfig
+from vclip.errors import ConfigError
 from vclip.retrieval import random_groups, retrieval_groups, video_vectors
 from vclip.sampling import sample_group
 from vclip.training import seeds

@@ -23,9 +23,10 @@ from pathlib import Path
 import torch
 
 from vclip import distributed as vdist
-from vclip.config import ConfigError, PretrainConfig
+from vclip.config import PretrainConfig
+from vclip.errors import CheckpointError, ConfigError
 from vclip.progress import progress_bar
-from vclip.rundir import CheckpointError, RunLock, one_line
+from vclip.rundir import RunLock, one_line
 from vclip.training.checkpoints import RunCheckpoints, config_record
 from vclip.training.plan import EpochPlan
 from vclip.training.update import Optimisation

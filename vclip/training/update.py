@@ -15,7 +15,8 @@ from __future__ import annotations
 import torch
 
 from vclip import distributed as vdist
-from vclip.config import ConfigError, PretrainConfig
+from vclip.config import PretrainConfig
+from vclip.errors import ConfigError
 from vclip.loss import contrastive_loss_terms
 from vclip.training import seeds
 
