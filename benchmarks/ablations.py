@@ -110,9 +110,9 @@ def mechanism_through_training(world: Path, config, run_dir: Path, data, seed: i
     (the epoch ends and the last update), each model forming its own retrieved groups."""
     import torch
 
-    from vclip.checkpoint import load_weights_file
     from vclip.synthetic import load_truth
     from vclip.synthetic.measure import group_mechanism
+    from vclip.weights import load_weights_file
 
     store, train_ids, _ = data
     truth = load_truth(world / "pretrain")

@@ -31,7 +31,7 @@ PROGRAMS = frozenset({
     "vclip.data.__main__",
     "vclip.synthetic.__main__",
     "vclip.notebooks.__main__",
-    "vclip.hub.__main__",
+    "vclip.hub",
 })
 
 

@@ -14,17 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from vclip.checkpoint import (
-    CheckpointError,
-    InertObject,
-    UnsafeCheckpointError,
-    load_mmpt_checkpoint,
-    load_model,
-    safe_torch_load,
-    save_mmpt_checkpoint,
-)
+from vclip.checkpoint import CheckpointError, load_mmpt_checkpoint, load_model, save_mmpt_checkpoint
 from vclip.model import VideoCLIP
 from vclip.tokenizer import encode_texts
+from vclip.weights import InertObject, UnsafeCheckpointError, safe_torch_load
 
 
 def _tiny() -> VideoCLIP:

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from transformers import BertConfig
 from transformers.models.bert.modeling_bert import BertEmbeddings, BertEncoder
 
-from vclip.model import PRESETS, VideoCLIP, VideoCLIPConfig
+from vclip.model import VideoCLIP
+from vclip.model_config import PRESETS, VideoCLIPConfig
 from vclip.tokenizer import build_text_batch, encode_texts
 
 TOL = 1e-5

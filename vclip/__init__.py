@@ -55,7 +55,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {  # name -> the module that defines it
     "VideoCLIP": "vclip.model",
-    "VideoCLIPConfig": "vclip.model",
+    "VideoCLIPConfig": "vclip.model_config",
     "PretrainConfig": "vclip.pretrain",
     "EvalConfig": "vclip.tasks",
     "load_model": "vclip.checkpoint",

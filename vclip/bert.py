@@ -190,7 +190,7 @@ def init_from_bert(model_class, name_or_path: str | os.PathLike, video_layers: i
     ``num_text_layers``), the video tower the embeddings, first ``video_layers`` layers and pooler.
     Reference: ``mmpt/models/transformermodel.py`` (``MMBertForEncoder.from_pretrained``).
     """
-    from vclip.model import VideoCLIPConfig
+    from vclip.model_config import VideoCLIPConfig
 
     cls = model_class
     bert = open_bert(name_or_path)

@@ -92,7 +92,7 @@ def _short(*names: str):
 class ModelSection:
     """The two towers (paper section 3.1; reference ``mmpt/models/mmfusion.py``)."""
 
-    preset: Literal["tiny", "minilm", "paper"] = "tiny"  # architecture when init_from is empty (vclip.model.PRESETS; tiny is the kit's CPU size)
+    preset: Literal["tiny", "minilm", "paper"] = "tiny"  # architecture when init_from is empty (vclip.model_config.PRESETS; tiny is the kit's CPU size)
     init_from: Annotated[str, _short("init-from")] = ""  # a BERT checkpoint folder or hub name (the paper: bert-base-uncased): shapes and weights come from it, the video tower gets its first num_video_layers layers
     num_video_layers: int | None = None  # video tower layers (None: the preset's; 6 with init_from, the paper's)
     num_text_layers: int | None = None  # text tower layers (None: the preset's, or all of init_from's)

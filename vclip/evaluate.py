@@ -74,7 +74,8 @@ def load_for_evaluation(checkpoint: str | None, untrained: str | None, seed: int
 
         model = load_model(checkpoint)
     else:
-        from vclip.model import PRESETS, VideoCLIP
+        from vclip.model import VideoCLIP
+        from vclip.model_config import PRESETS
 
         if untrained not in PRESETS:
             raise ConfigError(f"--untrained: unknown preset {untrained!r}; expected one of {', '.join(PRESETS)}")

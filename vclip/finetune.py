@@ -240,7 +240,7 @@ def resolve_init(path: str | Path) -> Path:
 def load_init(path: str | Path):
     """(model in train mode, the resolved checkpoint path) for ``--init``."""
     from vclip.checkpoint import load_model
-    from vclip.hub import is_hub_name
+    from vclip.huggingface import is_hub_name
 
     if not Path(path).exists() and is_hub_name(path):  # a Hugging Face Hub name (vclip.hub)
         return load_model(path).train(), str(path)
@@ -588,7 +588,7 @@ class FineTuner:
         name = epoch_name(epoch)
 
         def write(folder: Path) -> None:
-            from vclip.hub import model_card_fields
+            from vclip.huggingface import model_card_fields
 
             card = model_card_fields(title=f"VideoCLIP fine-tuned on {self.cfg.task} (vclip)", config=self.model.config,
                                      description=f"Epoch {epoch} of a fine-tuning run; its test table is written "
@@ -687,7 +687,8 @@ class FineTuner:
             "seconds": time.perf_counter() - started,
         }
         if self.dist.is_main:
-            from vclip.hub import run_card_fields, write_model_card
+            from vclip.huggingface import write_model_card
+            from vclip.training.export import run_card_fields
 
             atomic_write_text(self.run_dir / SUMMARY_NAME, json.dumps(summary, indent=1) + "\n")
             write_model_card(folder, self.model, run_card_fields(self.run_dir, self.model.config))  # the test table

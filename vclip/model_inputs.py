@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:
-    from vclip.model import VideoCLIPConfig
+    from vclip.model_config import VideoCLIPConfig
 
 logger = logging.getLogger("vclip.model")
 

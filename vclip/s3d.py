@@ -243,8 +243,8 @@ def load_s3d_weights(path: str | Path, config: S3DConfig | None = None) -> S3D:
     key (files saved from ``DataParallel``). A file missing ``*.num_batches_tracked`` loads (PyTorch
     fills that bookkeeping buffer). Any other missing or unexpected key, or a shape mismatch, raises.
     """
-    from vclip.checkpoint import load_state_file
     from vclip.errors import CheckpointError
+    from vclip.weights import load_state_file
 
     path = Path(path)
     if not path.is_file():

@@ -107,9 +107,9 @@ class SegmentationHead(nn.Module):
     @classmethod
     def load(cls, directory: str | Path) -> SegmentationHead:
         """The head saved by :meth:`save` in ``directory`` (strict), in eval mode."""
-        from vclip.checkpoint import load_weights_file
         from vclip.errors import CheckpointError
         from vclip.rundir import one_line, read_json_file
+        from vclip.weights import load_weights_file
 
         directory = Path(directory)
         for name in (HEAD_CONFIG, HEAD_WEIGHTS):

@@ -137,7 +137,7 @@ class RunCheckpoints:
         if self.dist.is_main:
 
             def write(folder: Path) -> None:
-                from vclip.hub import run_card_fields
+                from vclip.training.export import run_card_fields
 
                 # a Hub model folder (config.json, model.safetensors, README.md: the run's evaluations so far)
                 model.save_pretrained(folder, model_card_kwargs=run_card_fields(self.rundir.path, model.config))
@@ -150,7 +150,7 @@ class RunCheckpoints:
 
     def read(self, path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
         """The trainer state and the weights of a checkpoint folder, checked; nothing in them is executed."""
-        from vclip.checkpoint import load_state_file, load_weights_file
+        from vclip.weights import load_state_file, load_weights_file
 
         state_path = Path(path) / STATE_FILE
         state = load_state_file(state_path)

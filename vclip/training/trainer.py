@@ -126,7 +126,7 @@ class Trainer:
     # ---------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict:
         """Everything exact resume needs beside the weights: tensors and plain containers only, so that
-        ``torch.load(weights_only=True)`` reads it back (:func:`vclip.checkpoint.load_state_file`)."""
+        ``torch.load(weights_only=True)`` reads it back (:func:`vclip.weights.load_state_file`)."""
         return {
             "step": self.step,
             "epoch": self.epoch,
