@@ -78,7 +78,7 @@ def training_overrides(world_record: dict, steps: int | None, candidates: int | 
 
 def baseline_views(world: Path) -> dict[str, dict]:
     """Chance and oracle on the headline and the MSR-VTT-like set."""
-    from vclip.evaluate import evaluate_baselines
+    from vclip.tasks import evaluate_baselines
 
     out = {}
     for task in ("youcook2", "msrvtt"):
@@ -90,7 +90,7 @@ def baseline_views(world: Path) -> dict[str, dict]:
 
 def group_shares(trainer) -> dict:
     """Same-task and same-domain share (%) of the video pairs in the trainer's current groups."""
-    from vclip.synthetic import load_truth
+    from vclip.data.truth import load_truth
     from vclip.synthetic.language import TASKS_BY_TITLE
     from vclip.synthetic.measure import same_task_share
 
@@ -110,7 +110,7 @@ def mechanism_through_training(world: Path, config, run_dir: Path, data, seed: i
     (the epoch ends and the last update), each model forming its own retrieved groups."""
     import torch
 
-    from vclip.synthetic import load_truth
+    from vclip.data.truth import load_truth
     from vclip.synthetic.measure import group_mechanism
     from vclip.weights import load_weights_file
 
@@ -131,8 +131,9 @@ def mechanism_through_training(world: Path, config, run_dir: Path, data, seed: i
 
 def run_one(world: Path, out: Path, condition: str, seed: int, overrides: dict, data,
             hardness_groups: int = 0) -> list[dict]:
-    from vclip.pretrain import Trainer, load_recipe
+    from vclip.config import load_recipe
     from vclip.synthetic.measure import retrieval_views
+    from vclip.training.trainer import Trainer
 
     output = str(out / f"{condition}_seed{seed}")
     config = load_recipe("teaching").updated(**overrides, **CONDITIONS[condition], seed=seed, output=output,
@@ -523,9 +524,9 @@ def main(argv=None) -> int:
 
     import torch
 
+    from vclip.config import load_recipe
     from vclip.data.store import open_pretrain
     from vclip.model import VideoCLIP
-    from vclip.pretrain import load_recipe
     from vclip.synthetic.measure import retrieval_views
 
     world, out = Path(args.world), Path(args.out)

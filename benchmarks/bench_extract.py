@@ -2,7 +2,7 @@
 
 Decoding (PyAV, 30 fps, short side 224, centre crop) and S3D (random-init weights: the speed does not
 depend on the values) at the recipe's 224x224, measured separately and end to end
-(``vclip.extract.extract_features``). Prints figures; asserts nothing.
+(``vclip.features.extract_features``). Prints figures; asserts nothing.
 
     python benchmarks/bench_extract.py                       # bikes.mp4 (10 s, 640x272), CPU
     python benchmarks/bench_extract.py --video my.mp4 --device cuda --batch-size 32
@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from vclip.extract import chunk_features, extract_features, resolve_device
+from vclip.features import chunk_features, extract_features, resolve_device
 from vclip.s3d import S3D
 from vclip.video import decode_video, frames_to_chunks, sample_video_path
 

@@ -5,7 +5,7 @@ Paper: VideoCLIP section 4.1 (512 pairs per GPU per update). Reference: ``how2.y
     python benchmarks/bench_train.py --threads 1 --clock cpu            # writes benchmarks/results/train.json
     python benchmarks/bench_train.py --presets tiny --profile --compile --threads 1 --clock cpu
 
-What one training step of ``vclip.pretrain.Trainer`` costs, on the path training runs:
+What one training step of ``vclip.training.trainer.Trainer`` costs, on the path training runs:
 
 * **Data path** (``data_ms``, ``data_clips_per_s``): ``Trainer.batch_for``, which is what the training
   loop calls before each update, in the training process (the kit uses no DataLoader workers):
@@ -91,7 +91,8 @@ class Bench:
             torch.cuda.synchronize()
 
     def trainer(self, preset: str, videos: int, clips: int, tmp: str):
-        from vclip.pretrain import PretrainConfig, Trainer
+        from vclip.config import PretrainConfig
+        from vclip.training.trainer import Trainer
 
         cfg = PretrainConfig(data=str(self.store_path), output=tmp, preset=preset, videos_per_group=videos,
                              clips_per_video=clips, retrieval=False, progress=False, device=self.device,

@@ -21,7 +21,7 @@ ANNOTATIONS = Path(os.environ.get("VCLIP_ANNOTATIONS", REPO / "data" / "annotati
 @pytest.fixture(scope="session")
 def synthetic_world(tmp_path_factory) -> Path:
     """The default synthetic world, generated once per session (seed 0). Treat it as read-only."""
-    from vclip.synthetic import main as synthetic_main
+    from vclip.synthetic.__main__ import main as synthetic_main
 
     root = tmp_path_factory.mktemp("world") / "synthetic"
     assert synthetic_main(["--out", str(root), "--seed", "0", "--no-regime"]) in (0, None)
@@ -67,7 +67,7 @@ def random_videos():
 
 def small_config(run: Path, **overrides):
     """A two-update pre-training configuration of the tiny model on small groups (the reliability tests' run)."""
-    from vclip.pretrain import PretrainConfig
+    from vclip.config import PretrainConfig
 
     values = dict(output=str(run), preset="tiny", videos_per_group=4, clips_per_video=2, lr=1e-3, warmup_updates=2,
                   log_every=1, progress=False, device="cpu", retrieval=False, steps=2, save_every=1)

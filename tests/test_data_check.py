@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from vclip.data.__main__ import main as data_main
-from vclip.data.check import check_path, detect_layout
+from vclip.tasks.check import check_path, detect_layout
 
 
 def test_world_root_checks_every_folder(synthetic_world, capsys):

@@ -25,7 +25,7 @@ def free_port() -> int:
 
 
 def _config(out: Path, global_negatives: bool):
-    from vclip.pretrain import PretrainConfig
+    from vclip.config import PretrainConfig
 
     return PretrainConfig(
         output=str(out), preset="tiny", videos_per_group=4, clips_per_video=3, retrieval=False, progress=False,
@@ -38,7 +38,7 @@ def _rank_main(rank: int, world: int, port: int, out: str, global_negatives: boo
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
     from vclip import distributed as vdist
-    from vclip.pretrain import Trainer
+    from vclip.training.trainer import Trainer
 
     info = vdist.init_distributed("cpu")
     try:
@@ -55,7 +55,7 @@ def _rank_main(rank: int, world: int, port: int, out: str, global_negatives: boo
 @pytest.mark.parametrize("global_negatives", [False, True])
 def test_two_processes_equal_one(tmp_path, global_negatives, random_videos):
     from vclip.loss import contrastive_loss
-    from vclip.pretrain import Trainer
+    from vclip.training.trainer import Trainer
 
     store = random_videos(16)
     mp.spawn(_rank_main, args=(2, free_port(), str(tmp_path), global_negatives, store), nprocs=2, join=True)

@@ -218,7 +218,7 @@ def test_program_rejects_bad_arguments(tmp_path):
 
 
 def test_broken_feature_file_is_skipped_and_counted_as_the_check_says(small_world, tmp_path, capsys, caplog):
-    from vclip.data.check import check_path
+    from vclip.tasks.check import check_path
 
     folder = tmp_path / "didemo"
     shutil.copytree(small_world / "didemo", folder)

@@ -13,14 +13,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vclip.extract import (
-    FAILURES_NAME,
-    MANIFEST_NAME,
-    RANDOM_INIT_README,
-    chunk_features,
-    extract_features,
-    main,
-)
+from vclip.extract import main
+from vclip.features import FAILURES_NAME, MANIFEST_NAME, RANDOM_INIT_README, chunk_features, extract_features
 from vclip.s3d import OFFICIAL_WEIGHTS_URL, S3D
 from vclip.video import decode_video, frames_to_chunks, write_video
 

@@ -18,7 +18,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from vclip.pretrain import PretrainConfig, pretrain
+from vclip.config import PretrainConfig
+from vclip.training.pretraining import pretrain
 
 REPO = Path(__file__).resolve().parents[1]
 OFFLINE_ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vclip.extract import extract_features
+from vclip.features import extract_features
 from vclip.inference import InferenceConfig, VideoCLIPPipeline
 from vclip.model import VideoCLIP
 from vclip.s3d import S3D

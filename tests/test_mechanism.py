@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from vclip.synthetic import generate, load_truth, world_config
+from vclip.data.truth import load_truth
+from vclip.synthetic import generate, world_config
 from vclip.synthetic.measure import (
     TruthPair,
     containment,
@@ -153,7 +154,7 @@ def test_group_hardness_of_a_hand_built_group():
 
 
 def test_group_mechanism_measures_random_and_retrieved_groups(synthetic_world):
-    from vclip.pretrain import load_recipe
+    from vclip.config import load_recipe
     from vclip.synthetic.measure import group_mechanism
 
     store, train, truth, raw = _pretrain(synthetic_world)
@@ -190,7 +191,7 @@ def test_howto_preset_holds_howto100m_regime():
 def test_howto_preset_generates_a_headline_set_of_distinct_tasks(tmp_path):
     """The howto preset, shrunk in its pre-training and side sets only: the headline set has one video per
     task (oracle 100), and WORLD.json recommends as many epochs as the full preset."""
-    from vclip.evaluate import evaluate_baselines
+    from vclip.tasks import evaluate_baselines
 
     config = dataclasses.replace(world_config("howto"), pretrain_train=32, pretrain_val=8, msrvtt_clips=6,
                                  msrvtt_qa_items=4, crosstask_videos_per_primary=3, crosstask_val_per_primary=1,

@@ -9,6 +9,7 @@ import nbformat
 import pytest
 
 from vclip import notebooks as runner
+from vclip.notebooks.__main__ import main as notebooks_main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,7 +40,7 @@ def test_run_executes_in_order_records_metrics_and_reports_failures(tiny_noteboo
     params = tmp_path / "params.yaml"
     params.write_text("common:\n  y: 5\nnotebooks:\n  01_square:\n    x: 3\n")
     out = tmp_path / "out"
-    code = runner.main(["run", "--out", str(out), "--params", str(params),
+    code = notebooks_main(["run", "--out", str(out), "--params", str(params),
                         "--notebooks-dir", str(tiny_notebooks)])
     assert code == 1  # the second notebook raised
     printed = capsys.readouterr().out
@@ -80,7 +81,7 @@ def test_the_program_refuses_unknown_parameters_in_one_line(tiny_notebooks, tmp_
     for text, named in [("common:\n  not_declared_anywhere: 1\n", "not_declared_anywhere"),
                         ("notebooks:\n  01_square:\n    z: 1\n", "'z'")]:
         bad.write_text(text)
-        code = runner.main(["run", "--out", str(tmp_path / "out"), "--params", str(bad), "--only", "01",
+        code = notebooks_main(["run", "--out", str(tmp_path / "out"), "--params", str(bad), "--only", "01",
                             "--notebooks-dir", str(tiny_notebooks)])
         err = capsys.readouterr().err.strip()
         assert code == 2 and err.startswith("error: ") and named in err and len(err.splitlines()) == 1
@@ -113,11 +114,11 @@ def test_teaching_run_is_reused_by_content_not_by_path(synthetic_world, tmp_path
     """A moved folder (data and runs together) is reused; a changed setting or a changed world trains again."""
     import shutil
 
-    import vclip.pretrain
+    import vclip.training.pretraining
 
     trained = []
-    real_pretrain = vclip.pretrain.pretrain
-    monkeypatch.setattr(vclip.pretrain, "pretrain", lambda config, *a, **k: (trained.append(config.seed),
+    real_pretrain = vclip.training.pretraining.pretrain
+    monkeypatch.setattr(vclip.training.pretraining, "pretrain", lambda config, *a, **k: (trained.append(config.seed),
                                                                                real_pretrain(config, *a, **k))[1])
     settings = dict(name="t", preset="tiny", steps=2, seed=0, val_max_groups=1)
     data = _small_pretrain_folder(synthetic_world, tmp_path / "first" / "data")

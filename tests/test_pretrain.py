@@ -10,9 +10,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from vclip.config import parse_command_line
+from vclip.config import PretrainConfig, load_recipe, parse_command_line
 from vclip.errors import ConfigError
-from vclip.pretrain import PretrainConfig, Trainer, load_recipe, main, polynomial_decay, pretrain
+from vclip.pretrain import main
+from vclip.training.pretraining import pretrain
+from vclip.training.trainer import Trainer
+from vclip.training.update import polynomial_decay
 
 
 def small_config(run: Path, **overrides) -> PretrainConfig:

@@ -12,8 +12,7 @@ import pytest
 import torch
 
 from vclip.data.__main__ import main as data_main
-from vclip.data.check import check_path, check_videos, detect_layout, layouts
-from vclip.evaluate import format_table
+from vclip.data.check import check_videos
 from vclip.evaluate import main as evaluate_main
 from vclip.model import VideoCLIP
 from vclip.tasks import (
@@ -26,8 +25,10 @@ from vclip.tasks import (
     evaluate_with_baselines,
     register_task,
 )
+from vclip.tasks.check import check_path, detect_layout, layouts
 from vclip.tasks.common import encode_clips_once, eval_mode
 from vclip.tasks.registry import unregister_task
+from vclip.tasks.report import format_table
 
 FAST = EvalConfig(batch_size=16, progress=False, baseline_repeats=2)
 

@@ -21,12 +21,14 @@ from conftest import small_config
 
 import vclip
 from vclip.checkpoint import load_model
+from vclip.config import PretrainConfig
 from vclip.errors import CheckpointError, RunDirError
 from vclip.evaluate import main as evaluate_main
-from vclip.pretrain import PretrainConfig, Trainer, pretrain
 from vclip.pretrain import main as pretrain_main
 from vclip.rundir import RunDir
 from vclip.sampling import ArrayVideos
+from vclip.training.pretraining import pretrain
+from vclip.training.trainer import Trainer
 
 VCLIP_DIR = str(Path(vclip.__file__).resolve().parent)
 
@@ -412,7 +414,7 @@ def test_special_token_text_is_ordinary_words_in_training_and_evaluation():
 
 
 def test_the_check_names_dropped_caption_rows_and_special_token_text(tmp_path):
-    from vclip.data.check import check_path
+    from vclip.tasks.check import check_path
 
     folder = _pretrain_folder(tmp_path / "pretrain", {
         "va": {"start": [0, 2, 5, 30], "end": [1, 4, 3, 31], "text": ["fine", " ", "backwards", "too late"]},

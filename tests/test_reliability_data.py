@@ -267,7 +267,7 @@ def two_videos(tmp_path_factory):
 
 
 def test_extraction_killed_then_rerun_with_other_settings_is_refused(two_videos, tmp_path, monkeypatch):
-    import vclip.extract as extract_module
+    import vclip.features as extract_module
 
     out = tmp_path / "features"
     real = extract_module.extract_features
@@ -583,5 +583,5 @@ def test_a_synthetic_truth_that_does_not_match_its_annotations_is_one_line(synth
     error_line(result, "synthetic_truth.json", "text_steps", "one per annotation row")
     truth_path.write_text(json.dumps({**truth, "format": "something else"}))
     with pytest.raises(DataFormatError, match="synthetic_truth.json: format"):
-        from vclip.synthetic.truth import load_truth
+        from vclip.data.truth import load_truth
         load_truth(folder)

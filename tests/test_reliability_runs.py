@@ -24,8 +24,8 @@ from conftest import small_config
 
 from vclip.errors import CheckpointError, RunDirError
 from vclip.pretrain import main as pretrain_main
-from vclip.pretrain import pretrain
 from vclip.rundir import RunDir
+from vclip.training.pretraining import pretrain
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
@@ -271,7 +271,8 @@ def test_every_program_reports_users_mistakes_through_the_one_edge():
     from vclip.cli import program
 
     for name in ("vclip.__main__", "vclip.pretrain", "vclip.finetune", "vclip.evaluate", "vclip.extract",
-                 "vclip.data.__main__", "vclip.synthetic.generate", "vclip.notebooks"):
+                 "vclip.data.__main__", "vclip.synthetic.__main__", "vclip.notebooks.__main__",
+                 "vclip.hub"):
         main = importlib.import_module(name).main
         assert main.__code__ is program(lambda argv=None: 0).__code__, name  # wrapped by vclip.cli.program
 

@@ -129,8 +129,8 @@ def test_synthetic_neighbours_share_the_task(synthetic_world):
     The world has hundreds of tasks (about 1.4 training videos each, as HowTo100M's random pairs rarely
     share a task), so a group cannot be mostly one task; the other members share the query's task many
     times more often than random videos do."""
-    from vclip.pretrain import open_pretrain_data
-    from vclip.synthetic import load_truth
+    from vclip.data.truth import load_truth
+    from vclip.training.trainer import open_pretrain_data
 
     store, train_ids, _ = open_pretrain_data(synthetic_world / "pretrain")
     task_of = load_truth(synthetic_world / "pretrain").video_tasks

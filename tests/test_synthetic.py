@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from vclip.data.formats import read_pretrain_folder
-from vclip.synthetic import WORLD_FILE, WorldConfig, generate, load_truth, main
+from vclip.data.truth import load_truth
+from vclip.synthetic import WORLD_FILE, WorldConfig, generate
+from vclip.synthetic.__main__ import main
 from vclip.synthetic.generate import FOLDERS
 from vclip.synthetic.language import STEPS, TASKS
 from vclip.tasks.didemo import read_didemo
@@ -274,7 +276,7 @@ def test_world_keeps_a_subset_of_tasks_per_domain(tmp_path):
 
 
 def test_youcook2_names_task_and_step_so_the_oracle_is_near_100(synthetic_world):
-    from vclip.evaluate import evaluate_baselines
+    from vclip.tasks import evaluate_baselines
 
     clips = read_youcook_csv(synthetic_world / "youcook2" / "validation_youcook.csv")
     truth = load_truth(synthetic_world / "youcook2")

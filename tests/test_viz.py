@@ -210,9 +210,9 @@ def test_a_nonsense_query_scores_below_real_ones_after_pre_training(synthetic_wo
 
     from vclip.checkpoint import load_model
     from vclip.data.formats import load_features
+    from vclip.data.truth import load_truth
     from vclip.inference import VideoCLIPPipeline
     from vclip.notebooks import teaching_run
-    from vclip.synthetic.truth import load_truth
     from vclip.tasks.retrieval import read_youcook_csv
 
     torch.manual_seed(0)

@@ -56,7 +56,7 @@ __version__ = "0.1.0"
 _EXPORTS = {  # name -> the module that defines it
     "VideoCLIP": "vclip.model",
     "VideoCLIPConfig": "vclip.model_config",
-    "PretrainConfig": "vclip.pretrain",
+    "PretrainConfig": "vclip.config",
     "EvalConfig": "vclip.tasks",
     "load_model": "vclip.checkpoint",
     "evaluate_task": "vclip.tasks",

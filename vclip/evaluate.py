@@ -17,6 +17,11 @@ paper's number for the same task and setting (measured on the REAL datasets: on 
 a different dataset and only a reference point), N evaluated, and items skipped for missing features.
 The program exits with status 1 when a task could evaluate nothing (the report says what is missing).
 
+The program reads its command line, resolves the run once (:func:`vclip.training.resolve.resolve_run`:
+a pre-trained checkpoint, an untrained preset or a fine-tuning run, with the model it started from),
+scores each task folder (:meth:`~vclip.training.resolve.ResolvedRun.evaluate`) and prints the table
+(:func:`vclip.tasks.report.format_table`).
+
 The command line is :class:`EvaluateCommand` read by ``tyro`` (``vclip.config.parse_typed_command``, the
 same as the pre-training program's): ``--help`` lists every flag with its default, the evaluation
 settings are the fields of :class:`vclip.tasks.EvalConfig` (``--batch-size``, ``--didemo-pooling``...),
@@ -28,7 +33,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,109 +45,11 @@ from vclip.cli import program
 from vclip.config import parse_typed_command
 from vclip.errors import ConfigError, DataFormatError
 from vclip.logs import setup_logging
-from vclip.tasks import (
-    TASKS,
-    EvalConfig,
-    TaskResult,
-    evaluate_all,
-    evaluate_baselines,
-    evaluate_task,
-    evaluate_with_baselines,
-)
-
-# The Python API (re-exported for notebooks and the training program): evaluate_task, evaluate_all,
-# evaluate_baselines, evaluate_with_baselines, EvalConfig, TaskResult, format_table.
-__all__ = ["EvalConfig", "TaskResult", "evaluate_all", "evaluate_baselines", "evaluate_task",
-           "evaluate_with_baselines", "format_table", "main"]
+from vclip.tasks import TASKS, EvalConfig, TaskResult
+from vclip.tasks.report import format_table, result_notes
+from vclip.training.resolve import resolve_run
 
 logger = logging.getLogger(__name__)
-
-
-def load_for_evaluation(checkpoint: str | None, untrained: str | None, seed: int = 0, device: str = "cpu"):
-    """The model to evaluate: ``load_model(checkpoint)`` or ``VideoCLIP.from_preset(untrained)`` (seeded)."""
-    if (checkpoint is None) == (untrained is None):
-        raise ConfigError("give exactly one of --checkpoint PATH or --untrained PRESET")
-    try:
-        device = torch.device(device)
-    except RuntimeError:
-        raise ConfigError(f"--device: expected cpu, cuda or cuda:N, got {device!r}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device}: no CUDA device is available here (use cpu)")
-    if checkpoint is not None:
-        from vclip.checkpoint import load_model
-
-        model = load_model(checkpoint)
-    else:
-        from vclip.model import VideoCLIP
-        from vclip.model_config import PRESETS
-
-        if untrained not in PRESETS:
-            raise ConfigError(f"--untrained: unknown preset {untrained!r}; expected one of {', '.join(PRESETS)}")
-        torch.manual_seed(seed)
-        model = VideoCLIP.from_preset(untrained)
-    return model.to(device).eval()
-
-
-def _format(value) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:.1f}" if isinstance(value, float) else str(value)
-
-
-def format_table(results: dict[str, dict[str, TaskResult]], model_label: str = "ours") -> str:
-    """A plain-text table: task, metric, ours, chance, oracle, paper (real data), N, missing features.
-
-    A fine-tuned model's results (a "zero-shot" entry beside "model": the model it started from) add
-    the columns "zero-shot (init)" and "paper fine-tuned"."""
-    tuned = any("zero-shot" in by_scorer for by_scorer in results.values())
-    scorers = ("zero-shot", "chance", "oracle") if tuned else ("chance", "oracle")
-    header = ["task", "metric", model_label, *(["zero-shot (init)"] if tuned else []), "chance", "oracle",
-              "paper zero-shot (real data)" if tuned else "paper (real data)", *(["paper fine-tuned"] if tuned else []),
-              "N", "missing features"]
-    rows = [header]
-    for task, by_scorer in results.items():
-        model = by_scorer["model"]
-        spec = TASKS[task]
-        metrics = spec.metrics
-        if not model.ok:
-            rows.append([task, "-", "not evaluated", *["-"] * (len(header) - 5), str(model.n_evaluated),
-                         str(model.n_missing_features)])
-            continue
-        for i, metric in enumerate(metrics):
-            row = [task if i == 0 else "", metric, _format(model.metrics.get(metric))]
-            for scorer in scorers:
-                other = by_scorer.get(scorer)
-                row.append(_format(other.metrics.get(metric)) if other is not None and other.ok else "-")
-            number = spec.paper_number(metric)
-            row.append(number.format() if number else "-")
-            if tuned:
-                number = spec.paper_number(metric, "fine-tuned")
-                row.append(number.format() if number else "-")
-            row += [str(model.n_evaluated), str(model.n_missing_features)] if i == 0 else ["", ""]
-            rows.append(row)
-    widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def _notes(results: dict[str, dict[str, TaskResult]]) -> list[str]:
-    lines = []
-    for task, by_scorer in results.items():
-        model = by_scorer["model"]
-        if model.missing_report():
-            lines.append(model.missing_report())
-        if not model.ok:
-            lines.append(f"{task}: nothing could be evaluated in {model.folder}")
-        lines += [f"{task}: {note}" for note in model.notes]
-        if "video_to_text" in model.details and model.ok:
-            v2t = model.details["video_to_text"]
-            lines.append(f"{task}: video->text R@1 {v2t['R@1']:.1f}, R@5 {v2t['R@5']:.1f}, R@10 {v2t['R@10']:.1f}, "
-                         f"MedR {v2t['MedR']:.1f}")
-        if "threshold" in model.details:
-            lines.append(f"{task}: label threshold lambda = {model.details['threshold']:.4g} "
-                         f"(largest off-diagonal label-label similarity)")
-    return lines
 
 
 _TASK_HELP = (f"one registered task ({', '.join(TASKS)}, and any registered later), or 'all' (then --data is "
@@ -199,24 +105,8 @@ def main(argv=None) -> int:
     data = Path(args.data)
     if not data.is_dir():
         raise ConfigError(f"--data {data} is not a folder")
-    from vclip.finetune import SUMMARY_NAME, evaluate_finetuned, finetuned_run, load_finetuned
-
-    tuned = finetuned_run(args.checkpoint) if args.checkpoint else None
-    if args.init and not tuned:
-        raise ConfigError(f"--init is for a fine-tuning run (a folder with {SUMMARY_NAME}); {args.checkpoint} is not one")
-    if tuned:  # a fine-tuning run: its task through its head, beside the model it started from
-        model, head, _ = load_finetuned(args.checkpoint)
-        model, head = model.to(args.device), head.to(args.device) if head is not None else None
-        init_path = args.init or tuned["init_checkpoint"]
-        if not args.init and not Path(init_path).exists():
-            raise FileNotFoundError(
-                f"{init_path}: no such checkpoint; this path is the init_checkpoint that {args.checkpoint}/{SUMMARY_NAME} "
-                "names (the model the run was fine-tuned from, for the zero-shot column); the run or that model was "
-                "moved: pass --init PATH to point at it"
-            )
-        init = load_for_evaluation(init_path, None, device=args.device)
-    else:
-        model = load_for_evaluation(args.checkpoint, args.untrained, args.seed, args.device)
+    run = resolve_run(args.checkpoint, args.untrained, args.init, args.seed, args.device)
+    tuned = run.summary
     tasks = TASKS if args.task == "all" else (args.task,)
     results: dict[str, dict[str, TaskResult]] = {}
     failed: list[str] = []
@@ -226,12 +116,7 @@ def main(argv=None) -> int:
             print(f"{task}: no folder {folder}; skipped", file=sys.stderr)
             continue
         try:
-            if tuned and task == tuned["task"]:  # baselines and zero-shot from the init, then the fine-tuned model
-                results[task] = evaluate_with_baselines(init, task, folder, config, baselines=not args.no_baselines)
-                results[task]["zero-shot"] = results[task].pop("model")
-                results[task]["model"] = evaluate_finetuned(model, head, task, folder, config)
-            else:
-                results[task] = evaluate_with_baselines(model, task, folder, config, baselines=not args.no_baselines)
+            results[task] = run.evaluate(task, folder, config, baselines=not args.no_baselines)
         except DataFormatError as error:  # unusable data: say which file and field, go on with the others
             print(f"{task}: error: {error}", file=sys.stderr)
             failed.append(task)
@@ -239,15 +124,14 @@ def main(argv=None) -> int:
         print(f"error: nothing evaluated under {data}" + (f" (failed: {', '.join(failed)})" if failed else
                                                           " (no task folder found)"), file=sys.stderr)
         return 1
-    label = f"untrained {args.untrained}" if args.untrained else f"fine-tuned ({tuned['task']})" if tuned else "ours"
-    print(format_table(results, model_label=label))
+    print(format_table(results, model_label=run.label))
     print("paper: VideoCLIP's zero-shot numbers on the real datasets (a different dataset from a synthetic world);"
           " '(unconfirmed)' = recalled, not confirmed in a source")
     if tuned:
         print(f"fine-tuned on {tuned['task']} from {tuned['init_checkpoint']} ({tuned['config']} recipe); "
               f"{tuned['selection_note']}. 'paper fine-tuned': the paper's fine-tuned rows "
               "(paperswithcode's VideoCLIP page; MSR-VTT QA recalled)")
-    for line in _notes(results):
+    for line in result_notes(results):
         print(line)
     if args.json:
         source = {"checkpoint": args.checkpoint, "untrained": args.untrained, "data": str(data),

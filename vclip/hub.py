@@ -1,4 +1,4 @@
-"""Hugging Face Hub model folders: a run's model card, Hub names, and ``python -m vclip.hub`` (export, convert).
+"""``python -m vclip.hub``: write the Hugging Face Hub model folder of a run, a checkpoint, or the release (export, convert).
 
 Paper: VideoCLIP (Xu et al., EMNLP 2021). Reference: fairseq ``examples/MMPT``, whose released
 pre-trained model is ``runs/retri/videoclip/checkpoint_best.pt`` (:mod:`vclip.checkpoint`).
@@ -17,7 +17,8 @@ One command makes a self-contained folder to share (``push_to_hub`` or ``hf uplo
     python -m vclip.hub runs/ft-coin --out hub/vclip-coin               # a fine-tuning run (model, head, summary)
     python -m vclip.hub checkpoint_best.pt --out hub/videoclip-release  # the reference's released checkpoint
 
-Loading (:func:`vclip.checkpoint.load_model`, ``--checkpoint``, ``--init``) takes such a folder or a
+The export is :func:`vclip.training.export.export`; Hub names and the card's template are
+:mod:`vclip.huggingface`. Loading (:func:`vclip.checkpoint.load_model`, ``--checkpoint``, ``--init``) takes such a folder or a
 Hub name ``org/name``. With ``HF_HUB_OFFLINE=1`` (the kit's tests, a machine without network) a Hub
 name that is not in the local cache is one line saying how to pass a local folder instead.
 """
@@ -30,6 +31,7 @@ from typing import Annotated
 
 import tyro
 
+from vclip.cli import program
 from vclip.errors import CheckpointError
 from vclip.rundir import one_line
 from vclip.training.export import export
@@ -47,6 +49,7 @@ class HubCommand:
     verbose: bool = False  # also show the libraries' log lines
 
 
+@program
 def main(argv: list[str] | None = None) -> int:
     """``python -m vclip.hub SOURCE --out FOLDER``: 0 when written, 2 on bad input (one line)."""
     from vclip.config import parse_typed_command

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vclip.extract import chunk_features, extract_features, resolve_device
+from vclip.features import chunk_features, extract_features, resolve_device
 from vclip.model import VideoCLIP
 from vclip.progress import progress_bar
 from vclip.s3d import S3D, WEIGHTS_HELP, load_s3d_weights

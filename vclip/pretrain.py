@@ -18,9 +18,10 @@ Programs::
 The configuration (sections, recipes, command line) is ``vclip.config``; the parts of the training
 process (epoch plan, update, validation, checkpoints, the loop) are ``vclip.training``.
 
-Python API (used by the notebooks)::
+Python API (used by the notebooks; this module is only the program around it)::
 
-    from vclip.pretrain import load_recipe, pretrain
+    from vclip.config import parse_command_line
+    from vclip.training.pretraining import pretrain
     result = pretrain(load_recipe("teaching").updated(data=..., output=..., steps=200))
     result.run_dir, result.history
 
@@ -47,25 +48,11 @@ import sys
 
 from vclip import distributed as vdist
 from vclip.cli import program
-from vclip.config import PretrainConfig, parse_command_line
+from vclip.config import parse_command_line
 from vclip.logs import setup_logging, verbose_requested
-from vclip.training.trainer import PretrainResult, Trainer, open_pretrain_data  # noqa: F401 (re-exported)
-from vclip.training.update import polynomial_decay  # noqa: F401 (re-exported)
+from vclip.training.trainer import Trainer
 
 log = logging.getLogger(__name__)
-
-
-# ---------------------------------------------------------------------------------------- API / CLI
-def pretrain(config: PretrainConfig, data=None, model=None, lock=None) -> PretrainResult:
-    """Run (or resume) one pre-training run; under torchrun each process calls this.
-
-    ``data`` and ``model`` are optional ready objects (see :class:`Trainer`); by default the run reads
-    ``config.data`` and builds ``config.preset``. ``lock``: the run directory's lock when the caller
-    holds it already (:func:`vclip.notebooks.teaching_run`).
-    """
-    info = vdist.init_distributed(config.device)
-    trainer = Trainer(config, info, data=data, model=model, lock=lock)
-    return trainer.fit()
 
 
 @program

@@ -15,9 +15,9 @@ import logging
 import sys
 
 from vclip.cli import program
-from vclip.data.check import check_path, layouts
 from vclip.errors import DataFormatError
 from vclip.logs import VERBOSE_FLAG, VERBOSE_HELP, setup_logging
+from vclip.tasks.check import check_path, layouts
 
 
 @program

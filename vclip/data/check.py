@@ -1,55 +1,32 @@
-"""``python -m vclip.data check <folder>``: recognise a dataset layout, validate it, report what is there.
+"""The checks a data folder's report is made of: the report, feature files, the pre-training folder, the store.
 
 Paper: VideoCLIP (Xu et al., EMNLP 2021) section 4 (the pre-training and evaluation datasets).
 Reference: the meta processors of fairseq ``examples/MMPT/mmpt/processors/dsprocessor.py`` and
 ``how2processor.py`` read these layouts; they drop items whose features are missing without saying
-so (``dsprocessor.py`` lines 279-302 for YouCook2), which users of the reference trip over (fairseq issues 4734, 5049, 5050). Here every
-missing feature is listed by id and every problem names the file, the field and the expectation.
+so (``dsprocessor.py`` lines 279-302 for YouCook2), which users of the reference trip over (fairseq issues
+4734, 5049, 5050). Here every missing feature is listed by id and every problem names the file, the
+field and the expectation.
 
-Layouts (see ``data/README.md``): ``pretrain``, ``store``, ``world`` (a synthetic world root: every
-folder in it), and one per registered evaluation task (``vclip.tasks.TASKS``: ``youcook2``, ``msrvtt``,
-``msrvtt_qa``, ``didemo``, ``crosstask``, ``coin``), whose markers and checks live with the task.
-An annotation *file* can be checked too (e.g. the real ``youcook2_validation.csv``); its features
-are looked for in ``features/`` beside it unless ``--features`` says otherwise.
+The tasks' own checks (``Task.check``) are made of :class:`Report`, :func:`check_videos` and the helpers
+below; recognising a folder's layout and dispatching to the pre-training folder, the store or a
+registered task is :mod:`vclip.tasks.check` (above the tasks), behind ``python -m vclip.data check``.
 """
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from vclip.data.dedup import dedup_captions
 from vclip.data.formats import (
-    _read_json,
     clean_captions,
     load_features,
     read_feature_header,
     read_pretrain_folder,
-    read_text,
 )
 from vclip.errors import DataFormatError
 from vclip.tokenizer import special_token_texts
-
-# The data layouts that are not evaluation tasks, with the file (or folder) that identifies each; the
-# tasks' own markers come from the task registry (vclip.tasks.TASKS) and are looked at after these.
-DATA_MARKERS = {
-    "world": ("WORLD.json",),
-    "store": ("STORE.json",),
-    "pretrain": ("raw_caption.json",),
-}
-
-
-def layout_markers() -> dict[str, tuple[str, ...]]:
-    """layout -> its marker files, in order of precedence: the data layouts, then every registered task."""
-    from vclip.tasks import TASKS
-
-    return {**DATA_MARKERS, **{task.name: task.markers for task in TASKS.values()}}
-
-
-def layouts() -> tuple[str, ...]:
-    return tuple(layout_markers())
 
 
 @dataclass
@@ -79,38 +56,6 @@ class Report:
         lines += [f"  problem: {p}" for p in self.problems]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
-
-
-def detect_layout(path: str | Path) -> str:
-    """The layout of a folder (by its marker files) or of an annotation file (by name, header or content)."""
-    from vclip.tasks import TASKS
-
-    path = Path(path)
-    markers = layout_markers()
-    if path.is_dir():
-        for layout, names in markers.items():
-            if any((path / marker).exists() for marker in names):
-                return layout
-        raise DataFormatError(path, "layout", "a folder holding one of " + ", ".join(
-            sorted({m for ms in markers.values() for m in ms})), "none of them")
-    if not path.is_file():
-        raise DataFormatError(path, "path", "an existing folder or annotation file", "nothing there")
-    for layout, names in markers.items():
-        if path.name in names:
-            return layout
-    columns = document = None
-    if path.suffix in (".csv", ".tsv"):
-        header = (read_text(path, "an annotation file").splitlines() or [""])[0]
-        columns = set(next(csv.reader([header], delimiter="\t" if "\t" in header else ","), []))
-    elif path.suffix == ".json":
-        document = _read_json(path)
-    for task in TASKS.values():
-        if task.recognises(path, columns, document):
-            return task.name
-    if isinstance(document, dict):
-        return "pretrain"
-    raise DataFormatError(path, "layout", "a known annotation file (YouCook2/MSR-VTT CSV, COIN.json, "
-                          "test_data.json, raw_caption.json...)", "an unrecognised file")
 
 
 SHOW = 5  # examples named in a note (the count is always given)
@@ -181,7 +126,7 @@ def note_special_tokens(report: Report, texts, noun: str) -> None:
                             f"words in training and evaluation alike: {_examples(found)}")
 
 
-def _check_pretrain(report: Report, folder: Path, check_values: bool, dedup_seed: int) -> None:
+def check_pretrain(report: Report, folder: Path, check_values: bool, dedup_seed: int) -> None:
     data = read_pretrain_folder(folder)
     report.counts["train videos listed"] = len(data.train_ids)
     report.counts["val videos listed"] = len(data.val_ids)
@@ -219,7 +164,7 @@ def _check_pretrain(report: Report, folder: Path, check_values: bool, dedup_seed
     report.usable_items = len(seconds) - len(no_captions)
 
 
-def _check_store(report: Report, folder: Path) -> None:
+def check_store(report: Report, folder: Path) -> None:
     """Open the store as training opens it (:class:`vclip.data.store.FeatureStore` validates the meta files
     and every shard's offsets): a store that fails here fails ``vclip.pretrain`` with the same message."""
     from vclip.data.store import FeatureStore
@@ -231,76 +176,3 @@ def _check_store(report: Report, folder: Path) -> None:
     for reason, ids in store.skipped.items():
         report.notes.append(f"{len(ids)} videos left out when built ({reason}): {ids[:10]}")
     report.usable_items = len(store)
-
-
-def check_path(path: str | Path, layout: str | None = None, features: str | Path | None = None,
-               check_values: bool = True, dedup_seed: int = 0) -> list[Report]:
-    """Check a folder or annotation file; a synthetic world root gives one report per folder."""
-    path = Path(path)
-    layout = layout or detect_layout(path)
-    if layout not in layouts():
-        raise ValueError(f"layout: expected one of {layouts()}, got {layout!r}")
-    if layout == "world":
-        return [r for child in sorted(p for p in path.iterdir() if p.is_dir())
-                for r in check_path(child, None, None, check_values, dedup_seed)]
-    folder = path if path.is_dir() else path.parent
-    features_dir = Path(features) if features else folder / "features"
-    report = Report(path, layout)
-    try:
-        _check_layout(report, path, folder, layout, features_dir, check_values, dedup_seed)
-        if path.is_dir() and not features:
-            _check_training_split(report, folder, layout)
-    except DataFormatError as error:
-        report.problems.append(f"FATAL {error}")
-    if report.missing_features and report.usable_items == 0:
-        report.problems.append(f"FATAL {features_dir}: features: expected <video_id>.npy for the listed videos, "
-                               f"found none of {len(report.missing_features)}")
-    return [report]
-
-
-def _check_layout(report: Report, path: Path, folder: Path, layout: str, features_dir: Path,
-                  check_values: bool, dedup_seed: int) -> None:
-    if layout == "pretrain":
-        _check_pretrain(report, folder, check_values, dedup_seed)
-    elif layout == "store":
-        _check_store(report, folder)
-    else:
-        from vclip.tasks import TASKS
-
-        TASKS[layout].check(report, path, features_dir, check_values)
-
-
-TRAINING_MARKERS = {  # the fine-tuning data of a task folder (vclip.tasks.training)
-    "youcook2": ("youcookii_annotations_trainval.json",), "msrvtt": ("MSRVTT_train.9k.csv", "MSRVTT_train.csv"),
-    "msrvtt_qa": ("MSRVTT_train.9k.csv", "MSRVTT_train.csv"), "coin": ("COIN.json",),
-    "crosstask": ("crosstask_release", "videos.csv"),
-}
-
-
-def _check_training_split(report: Report, folder: Path, layout: str) -> None:
-    """Count the training and validation items ``vclip.finetune`` would use (none is not a problem:
-    a folder may hold the evaluation split only)."""
-    if layout not in TRAINING_MARKERS or not any((folder / m).exists() for m in TRAINING_MARKERS[layout]):
-        return
-    from vclip.tasks.coin import read_coin
-    from vclip.tasks.retrieval import read_youcook_json
-    from vclip.tasks.training import load_split
-
-    if layout == "coin" and not any(v.subset == "training" for v in read_coin(folder / "COIN.json").videos.values()):
-        report.notes.append("no training videos (COIN.json has no 'training' subset): vclip.finetune cannot run here")
-        return
-    if layout == "youcook2" and not read_youcook_json(folder / "youcookii_annotations_trainval.json", "training"):
-        report.notes.append("no training clips (no 'training' subset in youcookii_annotations_trainval.json): "
-                            "vclip.finetune cannot run here")
-        return
-    for split in ("train", "val"):
-        try:
-            data = load_split(layout, folder, split)
-        except DataFormatError as error:  # a broken training file or feature: a problem, not the folder's end
-            report.problems.append(f"fine-tuning {split} split: {error}")
-            continue
-        report.counts[f"fine-tuning {split} items"] = len(data)
-        if data.missing:
-            report.missing_features += [v for v in dict.fromkeys(data.missing) if v not in report.missing_features]
-            report.notes.append(f"fine-tuning {split} split: {len(data.missing)} items without features (skipped)")
-        report.notes += [f"fine-tuning {split} split: {note}" for note in data.notes]

@@ -128,7 +128,7 @@ class VideoCaptions:
 def read_raw_caption(path: str | Path) -> dict[str, VideoCaptions]:
     """Read ``raw_caption.json`` = ``{video_id: {"start": [s], "end": [s], "text": [str]}}``."""
     path = Path(path)
-    data = _read_json(path)
+    data = read_json(path)
     if not isinstance(data, dict):
         raise DataFormatError(path, "top level", "an object {video_id: {start, end, text}}", type(data).__name__)
     captions = {}
@@ -306,7 +306,7 @@ def refuse_duplicates(path: str | Path, rows, what: str) -> None:
         raise DataFormatError(path, where, f"unique {what}", f"{shown!r} already on {first[key]}{more}")
 
 
-def _read_json(path: Path):
+def read_json(path: Path):
     """A JSON document; invalid UTF-8 or JSON, and an object with a key twice (json keeps the last
     silently), raise :class:`DataFormatError`."""
     text = read_text(path, "a JSON file")
@@ -329,7 +329,7 @@ def _read_json(path: Path):
     return document
 
 
-def _read_csv(path: str | Path, columns: tuple[str, ...], delimiter: str = ",") -> list[tuple[int, dict]]:
+def read_csv_rows(path: str | Path, columns: tuple[str, ...], delimiter: str = ",") -> list[tuple[int, dict]]:
     """Rows of a CSV with a header, as (line number, row); every column in ``columns`` is required."""
     path = Path(path)
     text = read_text(path, f"a CSV with columns {','.join(columns)}")
@@ -354,7 +354,7 @@ def _read_csv(path: str | Path, columns: tuple[str, ...], delimiter: str = ",") 
     return rows
 
 
-def _number(path, line, name: str, value: str) -> float:
+def parse_number(path, line, name: str, value: str) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -364,13 +364,13 @@ def _number(path, line, name: str, value: str) -> float:
     return number
 
 
-def _text(path, line, name: str, value) -> str:
+def parse_text(path, line, name: str, value) -> str:
     if not isinstance(value, str) or not value.strip():
         raise DataFormatError(path, f"line {line} {name}", "a non-empty string", repr(value))
     return value.strip()
 
 
-def _check_segment(path, where, start: float, end: float) -> None:
+def check_segment(path, where, start: float, end: float) -> None:
     finite = math.isfinite(start) and math.isfinite(end)  # json reads NaN and Infinity as numbers
     if not finite or start < 0 or end < start:
         raise DataFormatError(path, f"{where if isinstance(where, str) else f'line {where}'} start/end",

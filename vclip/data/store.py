@@ -40,10 +40,10 @@ from vclip.data.dedup import dedup_captions
 from vclip.data.formats import (
     FEATURE_DIM,
     VideoCaptions,
-    _read_json,
     clean_captions,
     load_features,
     read_feature_header,
+    read_json,
     read_pretrain_folder,
 )
 from vclip.errors import DataFormatError
@@ -270,7 +270,7 @@ def read_store_info(folder: Path) -> dict:
     if not info_path.is_file():
         raise DataFormatError(info_path, "file", "a feature store written by `python -m vclip.data build-store`",
                               "no such file (an incomplete or missing store)")
-    info = _read_json(info_path)
+    info = read_json(info_path)
     if not isinstance(info, dict) or info.get("format") != STORE_FORMAT:
         raise DataFormatError(info_path, "format", repr(STORE_FORMAT),
                               repr(info.get("format") if isinstance(info, dict) else info))
@@ -287,7 +287,7 @@ def read_store_meta(folder: Path, info: dict) -> dict[str, dict[int, list[str]]]
     meta, where = {}, []
     for split in info["splits"]:
         path = folder / f"{split}_meta.json"
-        document = _read_json(path)
+        document = read_json(path)
         if not isinstance(document, dict) or set(document) != {str(k) for k in range(len(document))}:
             raise DataFormatError(path, "shards", '{"0": [video ids], "1": [...], ...}',
                                   repr(list(document) if isinstance(document, dict) else document)[:80])
@@ -438,7 +438,7 @@ def _store_written_files(out: Path) -> list[Path]:
     """The files the store in ``out`` wrote: those its ``STORE.json`` lists (``files``, kept while a build
     runs) or, for a finished store, the shards its meta files name. Anything else in ``out`` is not the store's."""
     info_path = out / STORE_FILE
-    info = _read_json(info_path)
+    info = read_json(info_path)
     if not isinstance(info, dict) or info.get("format") != STORE_FORMAT:
         raise DataFormatError(info_path, "format", f"{STORE_FORMAT!r} (a store this command wrote; nothing was removed)",
                               repr(info.get("format") if isinstance(info, dict) else info)[:60])

@@ -10,15 +10,13 @@ On a machine without the real data, ``python -m vclip.synthetic --out DIR [--pre
 domains of hundreds of how-to tasks built from shared steps (:mod:`~vclip.synthetic.language`);
 per-second S3D-like features from latent factors, and ASR captions said before, during or after the
 action, with chatter and rolling duplicates (:mod:`~vclip.synthetic.world`); every evaluation set
-(:mod:`~vclip.synthetic.generate`); the latent truth for oracle scores (:mod:`~vclip.synthetic.truth`,
-:func:`load_truth`); and ground-truth measurements of what overlap and retrieval change in a batch
+(:mod:`~vclip.synthetic.generate`); the latent truth for oracle scores (its format: :mod:`vclip.data.truth`,
+``load_truth``); and ground-truth measurements of what overlap and retrieval change in a batch
 (:mod:`~vclip.synthetic.measure`). The ``howto`` preset has HowTo100M's retrieval regime (videos per task
 of one rank's share, hundreds of tasks, a headline set of distinct tasks) and records the training it is
 meant for in ``WORLD.json``.
 """
 
-from vclip.synthetic.generate import PRESETS, WORLD_FILE, WorldConfig, generate, main, world_config
-from vclip.synthetic.truth import TRUTH_FILE, SyntheticTruth, load_truth
+from vclip.synthetic.generate import PRESETS, WORLD_FILE, WorldConfig, generate, world_config
 
-__all__ = ["PRESETS", "TRUTH_FILE", "WORLD_FILE", "SyntheticTruth", "WorldConfig", "generate", "load_truth",
-           "main", "world_config"]
+__all__ = ["PRESETS", "WORLD_FILE", "WorldConfig", "generate", "world_config"]

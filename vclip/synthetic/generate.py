@@ -22,31 +22,27 @@ Output (``WORLD.json`` is written last, so its presence means the world is compl
     <out>/coin/{features/, COIN.json}
     <out>/didemo/{features/, test_data.json}
 
-and ``synthetic_truth.json`` (the latent truth, :mod:`vclip.synthetic.truth`) in every folder.
+and ``synthetic_truth.json`` (the latent truth, :mod:`vclip.data.truth`) in every folder.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import json
 import logging
 import math
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from vclip.cli import program
-from vclip.logs import VERBOSE_FLAG, VERBOSE_HELP, setup_logging
+from vclip.data.truth import TRUTH_FILE, SyntheticTruth
 from vclip.progress import progress_bar
 from vclip.synthetic.language import STEPS, TASKS, TASKS_BY_TITLE, Task, annotation, description
 from vclip.synthetic.splits import write_training_splits
-from vclip.synthetic.truth import TRUTH_FILE, SyntheticTruth
 from vclip.synthetic.world import FeatureScales, NarrationStyle, Timeline, World
 
 logger = logging.getLogger(__name__)
@@ -492,48 +488,3 @@ def generate(out: str | Path, preset: str = "default", seed: int = 0, overwrite:
     with open(out / WORLD_FILE, "w") as handle:
         json.dump(record, handle, indent=1)
     return record
-
-
-@program
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vclip.synthetic", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", required=True, help="folder to write the world into")
-    parser.add_argument("--preset", default="default", choices=sorted(PRESETS))
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--overwrite", action="store_true", help="replace a complete world at --out")
-    parser.add_argument("--tasks-per-domain", type=int, default=None,
-                        help="keep at most this many tasks of each domain (default: the preset's; "
-                             "all, hundreds per domain, except howto's 40)")
-    parser.add_argument("--no-regime", action="store_true",
-                        help="skip printing the retrieval regime beside HowTo100M's (it embeds every training "
-                             "video with an untrained model: seconds)")
-    parser.add_argument(VERBOSE_FLAG, action="store_true", help=VERBOSE_HELP)
-    args = parser.parse_args(argv)
-    if args.tasks_per_domain is not None and args.tasks_per_domain < 1:
-        print(f"error: --tasks-per-domain must be >= 1, got {args.tasks_per_domain}", file=sys.stderr)
-        return 2
-    setup_logging(args.verbose, fmt="%(message)s")
-    started = time.perf_counter()
-    try:
-        config = world_config(args.preset)
-        if args.tasks_per_domain is not None:
-            config.tasks_per_domain = args.tasks_per_domain
-        record = generate(args.out, args.preset, args.seed, args.overwrite, config)
-    except FileExistsError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(f"synthetic world (preset {args.preset}, seed {args.seed}) written to {args.out} "
-          f"in {time.perf_counter() - started:.1f} s")
-    for name, count in record["counts"].items():
-        print(f"  {name:<10} " + ", ".join(f"{k} {v}" for k, v in count.items()))
-    size = sum(f.stat().st_size for f in Path(args.out).rglob("*") if f.is_file())
-    print(f"  on disk    {size / 2**20:,.0f} MiB")
-    recommended = record["recommended"]
-    print(f"  training   {recommended['steps']} updates, {recommended['num_candidates']} candidates "
-          f"({recommended['why']}); benchmarks/ablations.py reads this from {WORLD_FILE}")
-    if not args.no_regime:
-        from vclip.synthetic.measure import regime, regime_lines
-
-        for line in regime_lines(regime(args.out, recommended["num_candidates"], args.seed)):
-            print("  " + line)
-    return 0

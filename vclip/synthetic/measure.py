@@ -32,8 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vclip.data.truth import SyntheticTruth
 from vclip.sampling import SamplingConfig, sample_clip_pairs
-from vclip.synthetic.truth import SyntheticTruth
 
 HOWTO100M_SAME_TASK_PERCENT = 100 / 23_611  # two random HowTo100M videos share a task (uniform tasks)
 
@@ -166,10 +166,9 @@ def retrieval_views(model, world, config=None) -> dict[str, dict]:
     """
     from pathlib import Path
 
-    from vclip.evaluate import evaluate_task
+    from vclip.data.truth import load_truth
     from vclip.metrics import retrieval_metrics
-    from vclip.synthetic.truth import load_truth
-    from vclip.tasks import load_task_data
+    from vclip.tasks import evaluate_task, load_task_data
     from vclip.tasks.common import EvalConfig, encode_clips_once, encode_texts_once, eval_mode
 
     world = Path(world)
@@ -433,10 +432,10 @@ def regime(world, num_candidates: int | None = None, seed: int = 0, groups: int 
 
     import torch
 
+    from vclip.config import load_recipe
     from vclip.data.store import open_pretrain
-    from vclip.pretrain import load_recipe
+    from vclip.data.truth import load_truth
     from vclip.retrieval import random_groups, retrieval_groups, video_vectors
-    from vclip.synthetic.truth import load_truth
 
     world = Path(world)
     record = json.loads((world / "WORLD.json").read_text()) if (world / "WORLD.json").is_file() else {}

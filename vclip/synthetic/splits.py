@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vclip.data.truth import load_truth
 from vclip.synthetic.language import STEPS, TASKS, annotation, description
-from vclip.synthetic.truth import load_truth
 
 MSRVTT_TRAIN_LIST = "MSRVTT_train.9k.csv"
 MSRVTT_DATA = "MSRVTT_data.json"

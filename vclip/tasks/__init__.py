@@ -81,7 +81,7 @@ def _load(spec: Task, folder: Path, config: EvalConfig):
 
 def _evaluate(model, task: str, folder, config: EvalConfig | None, device, baselines: bool) -> dict[str, TaskResult]:
     """Load the task's folder once, then score the model (when given) and the baselines (when asked) on it."""
-    from vclip.synthetic import TRUTH_FILE, load_truth
+    from vclip.data.truth import TRUTH_FILE, load_truth
 
     spec = get_task(task)
     config = config or EvalConfig()

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vclip.data.check import check_videos
-from vclip.data.formats import _check_segment, _read_json
+from vclip.data.formats import check_segment, read_json
 from vclip.errors import DataFormatError
 from vclip.metrics import coin_frame_accuracy
 from vclip.tasks.common import TaskResult, encode_texts_once, eval_mode, require_file, window_scores
@@ -71,7 +71,7 @@ def read_coin(path: str | Path) -> CoinData:
     ids 1..N must all occur there (the reference assumes it), else a DataFormatError names the gaps.
     """
     path = Path(path)
-    data = _read_json(path)
+    data = read_json(path)
     database = data.get("database") if isinstance(data, dict) else None
     if not isinstance(database, dict):
         raise DataFormatError(path, "database", "an object {video_id: {...}}", repr(database)[:60])
@@ -95,7 +95,7 @@ def read_coin(path: str | Path) -> CoinData:
             if not (isinstance(segment, list) and len(segment) == 2
                     and all(isinstance(x, (int, float)) for x in segment)):
                 raise DataFormatError(path, f"{field_name}.segment", "[start, end] in seconds", repr(segment))
-            _check_segment(path, field_name, float(segment[0]), float(segment[1]))
+            check_segment(path, field_name, float(segment[0]), float(segment[1]))
             label = ann.get("label")
             if not isinstance(label, str) or not label.strip():
                 raise DataFormatError(path, f"{field_name}.label", "a non-empty string", repr(label))

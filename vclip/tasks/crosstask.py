@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from vclip.data.check import check_videos
-from vclip.data.formats import _check_segment, _number, read_text, refuse_duplicates
+from vclip.data.formats import check_segment, parse_number, read_text, refuse_duplicates
 from vclip.errors import DataFormatError
 from vclip.localization import step_localization
 from vclip.metrics import crosstask_recall
@@ -131,9 +131,9 @@ def read_crosstask_annotation(path: str | Path, n_steps: int | None = None) -> l
         step = parts[0].strip()
         if not step.isdigit() or int(step) < 1 or (n_steps is not None and int(step) > n_steps):
             raise DataFormatError(path, f"line {number} step", f"a 1-based step index <= {n_steps}", repr(step))
-        start = _number(path, number, "start", parts[1])
-        end = _number(path, number, "end", parts[2])
-        _check_segment(path, number, start, end)
+        start = parse_number(path, number, "start", parts[1])
+        end = parse_number(path, number, "end", parts[2])
+        check_segment(path, number, start, end)
         segments.append(StepSegment(int(step), start, end))
     return segments
 

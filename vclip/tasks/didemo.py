@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vclip.data.check import check_videos, note_special_tokens
-from vclip.data.formats import _read_json, refuse_duplicates
+from vclip.data.formats import read_json, refuse_duplicates
 from vclip.errors import DataFormatError
 from vclip.metrics import DIDEMO_MOMENTS, didemo_metrics, moment_iou
 from vclip.tasks.common import (
@@ -59,7 +59,7 @@ def read_didemo(path: str | Path) -> list[DidemoQuery]:
     A record repeated (same video, description and times), or an ``annotation_id`` twice, is refused.
     """
     path = Path(path)
-    data = _read_json(path)
+    data = read_json(path)
     if not isinstance(data, list):
         raise DataFormatError(path, "top level", "a list of records", type(data).__name__)
     queries = []

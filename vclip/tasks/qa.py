@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from vclip.data.check import check_whole_video_items, note_special_tokens
-from vclip.data.formats import _read_csv, _text, refuse_duplicates
+from vclip.data.formats import parse_text, read_csv_rows, refuse_duplicates
 from vclip.errors import DataFormatError
 from vclip.metrics import qa_accuracy
 from vclip.tasks.common import (
@@ -50,12 +50,12 @@ def read_msrvtt_mc(path: str | Path) -> list[MultipleChoice]:
     """Read ``MSR_MC_test.csv``: tab-separated ``vid_key, a1..a5, answer`` (0-based); one question per video
     (a ``vid_key`` twice is refused, naming both lines)."""
     items = []
-    rows = _read_csv(path, MSRVTT_QA_COLUMNS, delimiter="\t")
+    rows = read_csv_rows(path, MSRVTT_QA_COLUMNS, delimiter="\t")
     refuse_duplicates(path, ((f"line {line} vid_key", row["vid_key"].strip()) for line, row in rows),
                       "vid_keys (one question per video)")
     for line, row in rows:
-        vid_key = _text(path, line, "vid_key", row["vid_key"])
-        candidates = [_text(path, line, f"a{i}", row[f"a{i}"]) for i in range(1, 6)]
+        vid_key = parse_text(path, line, "vid_key", row["vid_key"])
+        candidates = [parse_text(path, line, f"a{i}", row[f"a{i}"]) for i in range(1, 6)]
         answer = row["answer"].strip()
         if answer not in {"0", "1", "2", "3", "4"}:
             raise DataFormatError(path, f"line {line} answer", "a 0-based index 0..4", repr(row["answer"]))

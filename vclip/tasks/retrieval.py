@@ -19,7 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from vclip.data.check import check_videos, check_whole_video_items, count_segments_inside, note_special_tokens
-from vclip.data.formats import _check_segment, _number, _read_csv, _read_json, _text, refuse_duplicates
+from vclip.data.formats import (
+    check_segment,
+    parse_number,
+    parse_text,
+    read_csv_rows,
+    read_json,
+    refuse_duplicates,
+)
 from vclip.errors import DataFormatError
 from vclip.metrics import retrieval_metrics
 from vclip.tasks.common import (
@@ -66,16 +73,16 @@ def read_youcook_csv(path: str | Path) -> list[YoucookClip]:
 
     A row repeated verbatim (same video, start, end and text) is refused, naming both lines.
     """
-    rows = _read_csv(path, YOUCOOK_COLUMNS)
+    rows = read_csv_rows(path, YOUCOOK_COLUMNS)
     refuse_duplicates(path, ((f"line {line}", tuple(row[c].strip() for c in YOUCOOK_COLUMNS)) for line, row in rows),
                       "rows (the same clip and text listed twice)")
     clips, per_video = [], Counter()
     for line, row in rows:
-        start = _number(path, line, "start", row["start"])
-        end = _number(path, line, "end", row["end"])
-        _check_segment(path, line, start, end)
-        text = _text(path, line, "text", row["text"])
-        video_id = _text(path, line, "video_id", row["video_id"])
+        start = parse_number(path, line, "start", row["start"])
+        end = parse_number(path, line, "end", row["end"])
+        check_segment(path, line, start, end)
+        text = parse_text(path, line, "text", row["text"])
+        video_id = parse_text(path, line, "video_id", row["video_id"])
         clips.append(YoucookClip(video_id, start, end, text, row["task"].strip(), per_video[video_id]))
         per_video[video_id] += 1
     return clips
@@ -88,7 +95,7 @@ def read_youcook_json(path: str | Path, subset: str = "validation") -> list[Youc
     A video id twice in ``database``, or one of its annotations repeated (same segment and sentence), is refused.
     """
     path = Path(path)
-    data = _read_json(path)
+    data = read_json(path)
     database = data.get("database") if isinstance(data, dict) else None
     if not isinstance(database, dict):
         raise DataFormatError(path, "database", "an object {video_id: {...}}", repr(database)[:60])
@@ -105,7 +112,7 @@ def read_youcook_json(path: str | Path, subset: str = "validation") -> list[Youc
             if not (isinstance(segment, list) and len(segment) == 2
                     and all(isinstance(x, (int, float)) for x in segment)):
                 raise DataFormatError(path, f"{field_name}.segment", "[start, end] in seconds", repr(segment))
-            _check_segment(path, field_name, float(segment[0]), float(segment[1]))
+            check_segment(path, field_name, float(segment[0]), float(segment[1]))
             sentence = ann.get("sentence")
             if not isinstance(sentence, str) or not sentence.strip():
                 raise DataFormatError(path, f"{field_name}.sentence", "a non-empty string", repr(sentence))
@@ -137,9 +144,9 @@ def read_msrvtt_csv(path: str | Path) -> list[MsrvttClip]:
 
     1k-A pairs each video with one sentence: a ``key`` or ``video_id`` twice is refused, naming both lines.
     """
-    rows = _read_csv(path, MSRVTT_COLUMNS)
-    clips = [MsrvttClip(row["key"].strip(), row["vid_key"].strip(), _text(path, line, "video_id", row["video_id"]),
-                        _text(path, line, "sentence", row["sentence"])) for line, row in rows]
+    rows = read_csv_rows(path, MSRVTT_COLUMNS)
+    clips = [MsrvttClip(row["key"].strip(), row["vid_key"].strip(), parse_text(path, line, "video_id", row["video_id"]),
+                        parse_text(path, line, "sentence", row["sentence"])) for line, row in rows]
     for column in ("key", "video_id"):
         refuse_duplicates(path, ((f"line {line} {column}", getattr(clip, column)) for (line, _), clip in zip(rows, clips)),
                           f"{column}s (1k-A: one sentence per video)")

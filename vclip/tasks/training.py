@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vclip.data.formats import _read_csv, _read_json, _text, refuse_duplicates
+from vclip.data.formats import parse_text, read_csv_rows, read_json, refuse_duplicates
 from vclip.data.store import FeatureFolder
 from vclip.errors import DataFormatError
 from vclip.tasks.coin import COIN_JSON, read_coin, video_targets
@@ -74,10 +74,10 @@ def read_msrvtt_train(list_path: str | Path, data_path: str | Path) -> dict[str,
     ``{"video_id", "caption"}`` records (``sen_id`` and the ``videos`` list are not needed). A listed
     video without a caption, a video listed twice and a ``sen_id`` twice are errors naming them.
     """
-    rows = _read_csv(list_path, ("video_id",))
-    listed = [_text(list_path, line, "video_id", row["video_id"]) for line, row in rows]
+    rows = read_csv_rows(list_path, ("video_id",))
+    listed = [parse_text(list_path, line, "video_id", row["video_id"]) for line, row in rows]
     refuse_duplicates(list_path, zip((f"line {line} video_id" for line, _ in rows), listed), "video ids")
-    data = _read_json(Path(data_path))
+    data = read_json(Path(data_path))
     sentences = data.get("sentences") if isinstance(data, dict) else None
     if not isinstance(sentences, list):
         raise DataFormatError(data_path, "sentences", "a list of {video_id, caption} records", repr(sentences)[:60])

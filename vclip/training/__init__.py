@@ -12,8 +12,11 @@ retrieval pass before each epoch), ``projects/retri/videoclip/how2.yaml`` and fa
 ``vclip.training.validation``          validation loss on val.lst groups; the zero-shot evaluation hook
 ``vclip.training.checkpoints``         the run directory as training sees it: lock, resume rule, save
 ``vclip.training.trainer``             the loop that calls them: plan, update, log, validate, save
+``vclip.training.pretraining``         ``pretrain(config)``: one run, the library call of the program
+``vclip.training.export``              a run as a Hugging Face Hub model folder: its model card, the export
+``vclip.training.resolve``             a run to evaluate, resolved once (pre-trained, untrained, fine-tuned)
 =====================================  ===================================================================
 
-The program around them (command line, ``pretrain()``) is :mod:`vclip.pretrain`; the configuration is
+The program around them (the command line) is :mod:`vclip.pretrain`; the configuration is
 :mod:`vclip.config`.
 """

@@ -66,7 +66,7 @@ def validation_loss(model, store, val_ids: list[str], config: PretrainConfig, di
 
 def zero_shot_record(model, config: PretrainConfig, dist: vdist.DistInfo) -> dict:
     """Zero-shot ``eval_task`` on ``eval_data`` as a metrics record (rank 0 evaluates; the others wait)."""
-    from vclip.evaluate import evaluate_task
+    from vclip.tasks import evaluate_task
 
     record: dict = {}
     if dist.is_main:

@@ -5,8 +5,8 @@ loading (paper section 4.1 "pre-training data", reference ``scripts/video_featur
 ``processors/how2processor.py``), pre-training with overlapped clips and retrieval-augmented groups
 (sections 3.3-3.4; ``tasks/retritask.py``), the full-scale programs, the zero-shot tasks (section 5;
 ``projects/retri/videoclip/test_*_zs.yaml``), visual exploration, and fine-tuning on the downstream
-tasks (section 4; ``projects/retri/videoclip/*_videoclip.yaml``). This module is the program behind
-``make demo``::
+tasks (section 4; ``projects/retri/videoclip/*_videoclip.yaml``). This package holds the notebooks'
+helpers and the runner behind ``make demo``; the command line is :mod:`vclip.notebooks.__main__`::
 
     python -m vclip.notebooks run --out runs/notebooks [--params notebooks/params/large.yaml]
 
@@ -49,12 +49,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vclip.cli import program
 from vclip.logs import VERBOSE_FLAG, VERBOSE_HELP, setup_logging
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 RECORD_ENV = "VCLIP_NOTEBOOK_RECORD"
 """Environment variable naming the JSON file that :func:`record` writes (set by the runner)."""
@@ -250,7 +249,7 @@ def teaching_run(data_dir: str | Path, work_dir: str | Path, name: str = "teachi
     checkpoint is at the requested step) whose ``fingerprint.json`` equals :func:`run_fingerprint` of the
     requested configuration: the same settings and the same data *by content*, so a copied or moved folder
     is reused and a regenerated world or a changed setting is trained again. Otherwise the run is trained
-    from scratch with :func:`vclip.pretrain.pretrain` (deterministic for a given seed and thread count),
+    from scratch with :func:`vclip.training.pretraining.pretrain` (deterministic for a given seed and thread count),
     saying why and showing its progress bars (in a notebook, as widgets: see :mod:`vclip.progress`). The
     run's lock is taken before anything of it is removed and held until it is trained again, so a run that
     another process owns (a live ``vclip.pretrain``) is refused with :class:`vclip.errors.RunDirError`,
@@ -265,9 +264,10 @@ def teaching_run(data_dir: str | Path, work_dir: str | Path, name: str = "teachi
     Returns:
         the run directory (``vclip.checkpoint.load_model`` opens its latest checkpoint).
     """
-    from vclip.pretrain import load_recipe, pretrain
+    from vclip.config import load_recipe
     from vclip.progress import progress_note
     from vclip.rundir import RunDir, atomic_write_text
+    from vclip.training.pretraining import pretrain
 
     run = RunDir(Path(work_dir) / "runs" / name)
     data = Path(data_dir)
@@ -577,36 +577,3 @@ def format_summary(results: list[NotebookResult], out: Path) -> str:
                  f"summary.json are in {Path(out).resolve()}")
     lines.append("Open them with: jupyter lab " + str(Path(out)))
     return "\n".join(lines)
-
-
-@program
-def main(argv: list[str] | None = None) -> int:
-    """``python -m vclip.notebooks``: 0 when every notebook ran, 1 when one failed, 2 on a user's mistake."""
-    parser = argparse.ArgumentParser(prog="python -m vclip.notebooks", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="execute every numbered notebook with papermill and print a summary")
-    run.add_argument("--out", type=Path, default=Path("runs/notebooks"), help="folder for executed notebooks")
-    run.add_argument("--params", type=Path, default=None, help="YAML parameters file (common / notebooks)")
-    run.add_argument("--only", nargs="+", default=None, help="stems or two-digit prefixes to run")
-    run.add_argument("--notebooks-dir", type=Path, default=NOTEBOOKS_DIR)
-    run.add_argument("--kernel", default="python3", help="Jupyter kernel name")
-    run.add_argument("--cell-timeout", type=int, default=None, help="seconds per cell (default: no limit)")
-    listing = sub.add_parser("list", help="list the notebooks and their parameters")
-    listing.add_argument("--notebooks-dir", type=Path, default=NOTEBOOKS_DIR)
-    parser.add_argument(VERBOSE_FLAG, action="store_true", help=VERBOSE_HELP)
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose, fmt="%(message)s")  # papermill's per-notebook INFO lines repeat the summary
-    if args.command == "list":
-        for nb in discover_notebooks(args.notebooks_dir):
-            params = notebook_parameters(nb)
-            print(nb.stem)
-            for name, info in params.items():
-                print(f"    {name} = {info['default']}   {info.get('help', '')}".rstrip())
-        return 0
-    results = run_notebooks(args.out, args.params, args.only, args.notebooks_dir, args.kernel, args.cell_timeout)
-    print(format_summary(results, args.out))
-    return 0 if all(r.ok for r in results) else 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
