@@ -1,6 +1,6 @@
 # vclip: the two commands of the README.
 #   make demo   set up .venv, generate the default synthetic data, run every notebook with papermill
-#   make test   set up .venv, then ruff, the unit tests, the slow/distributed tests, and nbval
+#   make test   set up .venv, then ruff and lint-imports, the unit tests, the slow/distributed tests, and nbval
 # Both are idempotent: the venv is reinstalled only when pyproject.toml changes, the data only
 # when it is missing.
 
@@ -35,6 +35,7 @@ data: install
 
 lint: install
 	$(TIMED) "ruff" $(PY) -m ruff check vclip tests benchmarks
+	$(TIMED) "import floors (lint-imports)" $(VENV)/bin/lint-imports
 
 unit: install
 	$(TIMED) "unit tests" $(PY) -m pytest -q -m "not slow and not distributed and not notebook"
