@@ -10,10 +10,10 @@ cycle or a library module importing a program too. The imports the contract list
 from __future__ import annotations
 
 import importlib.util
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 
