@@ -41,13 +41,26 @@ def test_torch_is_pinned():
     assert _pyproject_requirements()["torch"] == "==2.13.0"
 
 
-def test_info_command_reports_versions(capsys):
-    from vclip.__main__ import main
+def test_info_command_reports_the_install_one_fact_a_line():
+    """``python -m vclip info`` as a user runs it: exit 0, one ``key  value`` line per fact."""
+    import os
+    import subprocess
+    import sys
 
-    assert main(["info"]) == 0
-    out = capsys.readouterr().out
-    for key in ("vclip", "torch", "transformers", "faiss", "gpu", "offline text model", "torch threads"):
-        assert re.search(rf"^{re.escape(key)}\s", out, re.MULTILINE), f"{key!r} missing from:\n{out}"
+    from vclip.config import CONFIG_DIR
+    from vclip.tasks import TASKS
+
+    result = subprocess.run([sys.executable, "-m", "vclip", "info"], capture_output=True, text=True, timeout=300,
+                            cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 0, result.stderr
+    facts = dict(re.match(r"^(\S+(?: \S+)*)\s{2,}(.*)$", line).groups() for line in result.stdout.splitlines())
+    for key in ("vclip", "torch", "torch threads", "cuda available", "devices", "faiss", "transformers", "tokenizer",
+                "synthetic data", "recipes", "HF_HUB_OFFLINE"):
+        assert key in facts, f"{key!r} missing from:\n{result.stdout}"
+    assert facts["HF_HUB_OFFLINE"] == "1" and facts["tokenizer"].startswith("loads offline")
+    assert facts["recipes"].split(" (")[0] == ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.json")))
+    for name in TASKS:
+        assert "paper numbers: zero-shot" in facts[f"task {name}"]
 
 
 def _imported_top_level_modules(folder: Path) -> set[str]:
