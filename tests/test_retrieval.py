@@ -72,6 +72,34 @@ def test_ivf_index_for_large_n_and_guideline():
         build_index(vecs, "hnsw")
 
 
+def test_paper_index_trains_its_kmeans_on_the_first_24576_vectors_as_the_reference():
+    """retri.py finalize_training: db.train(hidden_states[: 512 * 48]), then every vector is added."""
+    import faiss
+
+    from vclip.retrieval import REFERENCE_LISTS, REFERENCE_TRAIN_PER_LIST
+
+    first = REFERENCE_LISTS * REFERENCE_TRAIN_PER_LIST
+    assert first == 24_576
+    rng = np.random.default_rng(0)
+    vecs = rng.standard_normal((first + 2000, 4)).astype(np.float32)
+    vecs[first:] += 5.0  # the vectors past the sample lie elsewhere: k-means on all of them would place centroids there
+    index, desc = build_index(vecs, "ivf512", seed=7)
+    assert desc == "ivf512/nprobe1" and index.ntotal == len(vecs) and index.nprobe == 1
+
+    def centroids(trained):
+        return trained.quantizer.reconstruct_n(0, trained.nlist)
+
+    expected = faiss.IndexIVFFlat(faiss.IndexFlatL2(4), 4, REFERENCE_LISTS, faiss.METRIC_L2)
+    expected.cp.seed = 7
+    expected.train(vecs[:first])
+    np.testing.assert_array_equal(centroids(index), centroids(expected))
+    small, _ = build_index(vecs[:1000], "ivf512", seed=7)  # a smaller share: k-means on all of it, as the reference
+    all_of_it = faiss.IndexIVFFlat(faiss.IndexFlatL2(4), 4, REFERENCE_LISTS, faiss.METRIC_L2)
+    all_of_it.cp.seed = 7
+    all_of_it.train(vecs[:1000])
+    np.testing.assert_array_equal(centroids(small), centroids(all_of_it))
+
+
 def test_auto_ivf_probes_a_shrinking_share_of_the_lists():
     # the measured points (docs/performance.md): 256/8 at 100k, 1024/23 at 1.2M
     assert [auto_ivf(n) for n in (100_000, 300_000, 1_200_000)] == [(256, 8), (512, 13), (1024, 23)]

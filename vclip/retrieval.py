@@ -12,7 +12,9 @@ Reference (fairseq ``examples/MMPT``):
   forms [query] + [hits != query] and samples 32 of them (the query may be dropped).
 * ``mmpt/modules/vectorpool.py``: per clip (pooled video + pooled text) / 2, mean over the clips.
 * ``mmpt/modules/retri.py``: faiss ``IndexIVFFlat`` (L2, 512 lists, nprobe 1), one index per rank
-  over that rank's share of the videos.
+  over that rank's share of the videos; its k-means trains on the first 512 x 48 = 24,576 vectors of the
+  share (``examples_per_cent_to_train`` 48; all of them when the share is smaller), with faiss's
+  k-means seed (1234, the same every epoch), then every vector is added.
 
 Index choice here: an exact ``IndexFlatL2`` for up to ``exact_max_videos`` (50,000) vectors, where an
 exact search of N/V queries costs only N^2/V * H flops; above that an ``IndexIVFFlat`` whose size,
@@ -20,9 +22,10 @@ training sample and nprobe were chosen by measurement at 100k, 300k and 1.2M vid
 ``benchmarks/bench_retrieval.py``, docs/performance.md). The epoch's N/V queries are searched list
 by list (:func:`search_index`): the queries that visit one inverted list are compared with its
 vectors in one matrix product, which is several times faster than faiss's per-query scan.
-``index="ivf512"`` with nprobe 1 reproduces the reference's index exactly; ``index="ivf"`` is
-faiss's default training with round(4 sqrt(N)) lists. All randomness comes from a ``numpy.random.Generator`` (and a faiss
-k-means seed drawn from it), so groups are deterministic given the seed.
+``index="ivf512"`` with nprobe 1 reproduces the reference's index (512 lists, k-means on the share's
+first 24,576 vectors); ``index="ivf"`` is faiss's default training with round(4 sqrt(N)) lists. All
+randomness comes from a ``numpy.random.Generator``, and the k-means seed is drawn from it (the
+reference keeps faiss's fixed seed 1234), so groups are deterministic given the run's seed.
 """
 
 from __future__ import annotations
@@ -134,6 +137,10 @@ def auto_nprobe(lists: int) -> int:
     return max(1, min(lists, round(8 * (lists / 256) ** 0.75)))
 
 
+REFERENCE_LISTS = 512  # the reference's IVF lists (vectorpool.py build_retriver: centroids=512)
+REFERENCE_TRAIN_PER_LIST = 48  # its k-means sample per list (examples_per_cent_to_train=48): the first 24,576 vectors
+
+
 def choose_nlist(num_vectors: int) -> int:
     """IVF lists for N vectors: round(4 * sqrt(N)), the low end of the faiss guideline."""
     if num_vectors < 1:
@@ -157,7 +164,7 @@ def build_index(
             measured choice of :func:`auto_ivf`).
         nprobe: lists visited per query (the reference leaves faiss's default, 1); "auto" visits at
             least the lists :func:`auto_ivf` chooses.
-        seed: the k-means seed (the reference's is faiss's default, unseeded per run).
+        seed: the k-means seed (the reference keeps faiss's default, 1234, every epoch).
 
     Returns:
         (index, description) where description is e.g. "flat" or "ivf1265/nprobe1".
@@ -175,12 +182,14 @@ def build_index(
         flat = faiss.IndexFlatL2(dim)
         flat.add(vectors)
         return flat, "flat"
-    lists = 512 if index == "ivf512" else (nlist or choose_nlist(n))
-    return _ivf(vectors, lists, nprobe, seed)
+    if index == "ivf512":  # the reference: k-means on the share's first 512 x 48 vectors (retri.py)
+        return _ivf(vectors, REFERENCE_LISTS, nprobe, seed, train_first=REFERENCE_LISTS * REFERENCE_TRAIN_PER_LIST)
+    return _ivf(vectors, nlist or choose_nlist(n), nprobe, seed)
 
 
-def _ivf(vectors, lists, nprobe, seed, points_per_list=None, kmeans_iters=None, hnsw_coarse=False):
-    """An ``IndexIVFFlat`` (L2) with ``lists`` k-means lists; by default trained as faiss does."""
+def _ivf(vectors, lists, nprobe, seed, points_per_list=None, kmeans_iters=None, hnsw_coarse=False, train_first=None):
+    """An ``IndexIVFFlat`` (L2) with ``lists`` k-means lists; by default trained as faiss does (on every
+    vector, which faiss subsamples to 256 per list); ``train_first``: on the first that many vectors only."""
     n, dim = vectors.shape
     if lists > n:
         raise ValueError(f"an IVF index with {lists} lists needs at least {lists} vectors, got {n}")
@@ -191,7 +200,7 @@ def _ivf(vectors, lists, nprobe, seed, points_per_list=None, kmeans_iters=None, 
         ivf.cp.max_points_per_centroid = int(points_per_list)
     if kmeans_iters:
         ivf.cp.niter = int(kmeans_iters)
-    ivf.train(vectors)
+    ivf.train(vectors[:train_first] if train_first else vectors)
     ivf.add(vectors)
     ivf.nprobe = int(nprobe)
     desc = f"ivf{lists}" + ("/hnsw/train32" if hnsw_coarse else "")
