@@ -9,19 +9,22 @@ localisation and action segmentation.
 The package mirrors the paper, one module per idea:
 
 =======================  ============================================================
-``vclip.model``          video and text towers (paper section 3.1), presets, ``from_bert``
+``vclip.model``          video and text towers (paper section 3.1), ``from_bert``
+``vclip.model_config``   their configuration and presets, importable without the model
 ``vclip.model_inputs``   what the towers accept: input checks, the cut and padding to 32 seconds
 ``vclip.bert``           reading a pre-trained BERT checkpoint (folder or hub name)
 ``vclip.tokenizer``      bert-base-uncased WordPiece text layout, offline
 ``vclip.loss``           the symmetric InfoNCE loss (section 3.2), distributed all-gather
 ``vclip.checkpoint``     the reference release's ``checkpoint_best.pt`` layout, native format
+``vclip.weights``        reading weight files without running code from them
 ``vclip.data``           dataset formats, checks, caption de-duplication, sharded feature store
 ``vclip.synthetic``      a synthetic instructional-video world in the real formats
 ``vclip.sampling``       overlapped video/text clip sampling (section 3.3)
 ``vclip.retrieval``      retrieval-augmented batches (section 3.4)
 ``vclip.config``         the pre-training configuration: sections, recipes, command line
 ``vclip.pretrain``       the pre-training program (single process or ``torchrun``)
-``vclip.training``       its parts: epoch plan, update, validation, checkpoints, the loop
+``vclip.training``       its parts: epoch plan, update, validation, checkpoints, the loop,
+                         ``pretrain()``, a run's export and its resolution for evaluation
 ``vclip.distributed``    process groups from torchrun's environment
 ``vclip.metrics``        retrieval, QA, localisation and segmentation metrics
 ``vclip.localization``   sliding windows and the CrossTask order-constrained dynamic program
@@ -30,11 +33,17 @@ The package mirrors the paper, one module per idea:
 ``vclip.evaluate``       the zero-shot evaluation program
 ``vclip.s3d``            the S3D video network used to make the features
 ``vclip.video``          decoding and preprocessing with the reference's extraction recipe
-``vclip.extract``        the feature-extraction program for raw videos
+``vclip.features``       feature extraction from raw videos (the reference's recipe)
+``vclip.extract``        the feature-extraction program
 ``vclip.inference``      VideoCLIP on a user's own videos: video-text and per-second scores
 ``vclip.viz``            figures and the ipywidgets explorer used by the notebooks
-``vclip.notebooks``      the papermill runner behind ``make demo``
+``vclip.notebooks``      the notebooks' helpers and the papermill runner behind ``make demo``
+``vclip.huggingface``    Hugging Face Hub names and model cards; ``vclip.hub`` is the export program
+``vclip.errors``         the kit's refusals (one line each at the programs' edge, ``vclip.cli``)
 =======================  ============================================================
+
+The modules sit on floors that only import downward (``docs/design.md``, "Floors"; checked by
+``lint-imports``).
 
 Deliberate deviations from the reference implementation are listed in ``DEVIATIONS.md``.
 
