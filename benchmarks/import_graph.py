@@ -2,6 +2,7 @@
 
     python benchmarks/import_graph.py            # one line of numbers, then each cycle and each bad import
     python benchmarks/import_graph.py --edges    # every edge, ``importer -> imported``
+    python benchmarks/import_graph.py --package OTHER/vclip   # another checkout's package (before/after)
 
 Every ``import`` and ``from ... import`` of a ``vclip`` module counts, at module level or inside a
 function (a lazy import is still a dependency); an import under ``if TYPE_CHECKING:`` does not (it
@@ -175,8 +176,9 @@ def library_to_program(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--edges", action="store_true", help="print every edge")
+    parser.add_argument("--package", type=Path, default=PACKAGE, help="the package folder (default: this checkout's vclip/)")
     args = parser.parse_args(argv)
-    graph = import_graph()
+    graph = import_graph(args.package)
     if args.edges:
         for importer in sorted(graph):
             for imported in sorted(graph[importer]):

@@ -1,6 +1,6 @@
 """The programs' edge: one place that turns a user's mistake into one line and an exit status.
 
-Every program of the kit (``python -m vclip``, ``vclip.pretrain``, ``vclip.finetune``, ``vclip.evaluate``,
+Every program of the kit (``python -m vclip``, ``vclip.pretrain``, ``vclip.finetune``, ``vclip.evaluate``, ``vclip.hub``,
 ``vclip.extract``, ``vclip.data``, ``vclip.synthetic``, ``vclip.notebooks``) has its ``main`` wrapped by
 :func:`program`. A refusal the kit raises on purpose (one of :mod:`vclip.errors`: a ``ConfigError``, a
 ``RunDirError`` or ``CheckpointError``, a ``DataFormatError``; or a :class:`~vclip.video.VideoDecodeError`) or a path the user
