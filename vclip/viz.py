@@ -34,7 +34,7 @@ import numpy as np
 
 BACKGROUND_COLOR = (0.92, 0.92, 0.92)
 FIGURE_DPI = 120
-"""The dpi of the figures drawn for chapters 04-05 and the explorer (readable at their shown size)."""
+"""The dpi of the figures drawn for chapters 06-07 and the explorer (readable at their shown size)."""
 
 
 def _plt():
