@@ -3,7 +3,7 @@
     python benchmarks/zero_shot.py --world data/generated/synthetic --out benchmarks/results
     python benchmarks/zero_shot.py --table benchmarks/results/zero_shot.json      # README/docs table
 
-The pre-trained model is the run chapters 02, 04 and 05 share (``vclip.notebooks.teaching_run``: tiny
+The pre-trained model is the run chapters 02, 06 and 07 share (``vclip.notebooks.teaching_run``: tiny
 preset, 128 updates, seed 0, in ``<work-dir>/runs/tiny-steps128-seed0``); it is reused when chapter 02 made
 it and trained otherwise (about a minute on 2 cores). The untrained model is what
 ``python -m vclip.evaluate --task all --untrained tiny`` scores (random initialisation, seed 0). Both are

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vclip.data.dedup import dedup_all, dedup_captions
+from vclip.data.dedup import RULES, dedup_all, dedup_captions
 from vclip.data.formats import VideoCaptions, read_pretrain_folder
 
 
@@ -96,3 +96,15 @@ def test_reference_assertion_becomes_a_clear_error(seed):
     # an appended caption that ends before it starts: the reference asserts (clean_captions drops these first)
     with pytest.raises(ValueError, match="video 'v': de-duplication produced a caption ending before it starts"):
         dedup_captions(_captions((0, 1, "x"), (5, 2, "yz")), seed)
+
+
+
+def test_rules_counter_names_the_rule_that_handled_each_line():
+    from collections import Counter
+
+    rules = Counter()
+    dedup_captions(_captions((0.0, 2.0, "a b c"), (1.0, 2.5, "b c"), (2.0, 4.0, "a b c d"), (5.0, 6.0, "x y"),
+                             (5.5, 7.0, "y z")), seed=0, rules=rules)
+    overlap = rules["overlap cut from the new line"] + rules["overlap cut from the previous line"]
+    assert (rules["subset"], rules["superset"], rules["appended"], overlap) == (1, 1, 1, 1)
+    assert set(rules) <= set(RULES)

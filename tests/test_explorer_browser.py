@@ -1,4 +1,4 @@
-"""The explorer of notebook 05 in a real browser: JupyterLab on localhost, driven by Playwright for Python
+"""The explorer of notebook 07 in a real browser: JupyterLab on localhost, driven by Playwright for Python
 through Debian's ``chromium`` executable (no browser download).
 
 Opens a notebook with a live kernel, runs its cells, types a query into the explorer's text box, presses

@@ -215,3 +215,15 @@ def test_ablations_take_training_from_world_json_unless_given():
     assert overrides == {"steps": 100, "num_candidates": 16} and sources["steps"] == "the command line"
     assert ablations.training_overrides({}, None, None) == (
         {}, {"steps": "the teaching recipe", "num_candidates": "the teaching recipe"})
+
+
+def test_narrated_step_counts_lines_that_end_where_the_float32_clip_ends():
+    # the store keeps caption times as float32 (148.56 -> 148.5599976); the raw lines are float64
+    from vclip.synthetic.measure import narrated_step
+
+    raw_starts, raw_ends = [85.6, 100.0, 120.0, 140.0, 147.6], [88.5, 110.0, 130.0, 148.56, 148.56]
+    raw_steps = [3, 3, 5, 5, 5]
+    clip_start, clip_end = np.float32(85.6), np.float32(148.56)
+    assert narrated_step(raw_starts, raw_ends, raw_steps, float(clip_start), float(clip_end)) == 5
+    assert narrated_step(raw_starts, raw_ends, raw_steps, 85.6, 129.0) == 3  # lines past the end stay out
+    assert narrated_step(raw_starts, raw_ends, [-1] * 5, 0.0, 200.0) == -1

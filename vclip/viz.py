@@ -34,7 +34,7 @@ import numpy as np
 
 BACKGROUND_COLOR = (0.92, 0.92, 0.92)
 FIGURE_DPI = 120
-"""The dpi of the figures drawn for chapters 04-05 and the explorer (readable at their shown size)."""
+"""The dpi of the figures drawn for chapters 06-07 and the explorer (readable at their shown size)."""
 
 
 def _plt():
@@ -151,6 +151,51 @@ def video_timeline(features: np.ndarray | None, starts: Sequence[float], ends: S
     if title:
         axes[0].set_title(title)
     fig.tight_layout()
+    return fig
+
+
+def similarity_with_truth(cosine: np.ndarray, step_of_second: Sequence[int], step_names: Sequence[str] = (),
+                          title: str = ""):
+    """A video's second-by-second cosine matrix with the world's truth drawn along both axes.
+
+    Args:
+        cosine: (T, T) similarity of every second with every other.
+        step_of_second: (T,) the latent step each second shows (-1 background, drawn grey).
+        step_names: names of the latent steps, for the legend of the strip.
+    Returns:
+        a matplotlib Figure: the matrix, a truth strip under it and one beside it, so a bright block can be
+        read as one step, two related steps, or background.
+    """
+    cosine = _as_2d("cosine", cosine)
+    steps = np.asarray(step_of_second)
+    if cosine.shape[0] != cosine.shape[1] or steps.shape != (cosine.shape[0],):
+        raise ValueError(f"cosine must be (T, T) and step_of_second (T,), got {cosine.shape} and {steps.shape}")
+    plt = _plt()
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    present = [int(s) for s in np.unique(steps) if s >= 0]
+    palette = plt.get_cmap("tab10")
+    colours = [(0.8, 0.8, 0.8)] + [palette(k % 10) for k in range(len(present))]
+    index = np.array([0 if s < 0 else present.index(int(s)) + 1 for s in steps])
+    fig = plt.figure(figsize=(6.4, 5.2))
+    grid = fig.add_gridspec(2, 3, width_ratios=[0.05, 1, 0.05], height_ratios=[1, 0.05], wspace=0.04, hspace=0.04)
+    ax = fig.add_subplot(grid[0, 1])
+    image = ax.imshow(cosine, cmap="viridis", interpolation="nearest", aspect="auto")
+    ax.set(ylabel="", title=title)
+    ax.tick_params(labelbottom=False, labelleft=False)
+    strip_cmap = ListedColormap(colours)
+    side, bottom = fig.add_subplot(grid[0, 0], sharey=ax), fig.add_subplot(grid[1, 1], sharex=ax)
+    side.imshow(index[:, None], cmap=strip_cmap, vmin=0, vmax=len(colours) - 1, aspect="auto", interpolation="nearest")
+    bottom.imshow(index[None, :], cmap=strip_cmap, vmin=0, vmax=len(colours) - 1, aspect="auto",
+                  interpolation="nearest")
+    side.set(xticks=[], ylabel="second (truth strip: the step shown)")
+    bottom.set(yticks=[], xlabel="second")
+    fig.colorbar(image, cax=fig.add_subplot(grid[0, 2]), label="cosine similarity of the two seconds")
+    names = ["background"] + [step_names[s] if s < len(step_names) else f"step {s}" for s in present]
+    fig.legend(handles=[Patch(color=c, label=n) for c, n in zip(colours, names)], loc="lower center",
+               ncol=min(len(names), 3), fontsize=7, frameon=False, bbox_to_anchor=(0.5, -0.02))
+    fig.subplots_adjust(bottom=0.16)
     return fig
 
 

@@ -26,20 +26,25 @@ result does not depend on the other videos.
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 from vclip.data.formats import VideoCaptions
+
+RULES = ("subset", "superset", "overlap cut from the new line", "overlap cut from the previous line", "appended")
 
 
 def _coin(seed: int | None, video_id: str) -> random.Random:
     return random.Random() if seed is None else random.Random(f"{seed}/{video_id}")
 
 
-def dedup_captions(captions: VideoCaptions, seed: int | None = 0) -> VideoCaptions:
+def dedup_captions(captions: VideoCaptions, seed: int | None = 0, rules: Counter | None = None) -> VideoCaptions:
     """De-duplicate one video's rolling captions (``dedupprocessor.py`` ``_dedup``).
 
     Args:
         captions: the raw lines of one video (text may hold non-strings; they are dropped).
         seed: makes the random 50/50 choice deterministic per video; None draws unseeded (the reference).
+        rules: if given, a Counter that receives, for every usable line after the first, the rule that
+            handled it (one of ``RULES``), so a reader can see which rules a video exercises.
     Returns:
         a new VideoCaptions with the kept lines (start/end in seconds, text stripped).
     Raises:
@@ -50,8 +55,11 @@ def dedup_captions(captions: VideoCaptions, seed: int | None = 0) -> VideoCaptio
     ends: list[float] = []
     texts: list[str] = []
 
+    rules = Counter() if rules is None else rules
+
     def random_merge(end_idx: int, start: float, end: float, text: str) -> None:
         if rng.random() > 0.5:  # the overlap stays with the previous caption: cut it from the new one
+            rules["overlap cut from the new line"] += 1
             ends[-1] = max(ends[-1], start)
             rest_text = text[end_idx:].strip()
             if rest_text:
@@ -59,6 +67,7 @@ def dedup_captions(captions: VideoCaptions, seed: int | None = 0) -> VideoCaptio
                 ends.append(max(end, starts[-1]))
                 texts.append(rest_text)
         else:  # the overlap goes to the new caption: cut it from the tail of the previous one
+            rules["overlap cut from the previous line"] += 1
             left_text = texts[-1][:-end_idx].strip()
             if left_text:
                 ends[-1] = min(ends[-1], start)
@@ -83,8 +92,10 @@ def dedup_captions(captions: VideoCaptions, seed: int | None = 0) -> VideoCaptio
             texts.append(text)
             continue
         if texts[-1].endswith(text):  # subset of the previous caption
+            rules["subset"] += 1
             ends[-1] = max(ends[-1], end)
         elif text.startswith(texts[-1]):  # superset of the previous caption
+            rules["superset"] += 1
             texts[-1] = text
             starts[-1] = min(starts[-1], start)
             ends[-1] = max(ends[-1], end)
@@ -94,6 +105,7 @@ def dedup_captions(captions: VideoCaptions, seed: int | None = 0) -> VideoCaptio
                     random_merge(end_idx, start, end, text)
                     break
             else:
+                rules["appended"] += 1
                 starts.append(start)
                 ends.append(end)
                 texts.append(text)

@@ -317,7 +317,7 @@ def run_program(args: list[str], keep: str | None = None, threads: int = 1, time
                 launcher: list[str] | None = None) -> str:
     """Run ``python -m <args>`` (or ``<launcher> <args>``) as a subprocess, print its output, return it.
 
-    The programs of the kit are meant for the command line; chapter 03 runs them for real. The child gets
+    The programs of the kit are meant for the command line; chapter 05 runs them for real. The child gets
     ``TQDM_DISABLE=1`` (no progress bars in the notebook), ``OMP_NUM_THREADS=threads`` and the offline flags.
 
     Args:
@@ -499,7 +499,7 @@ def run_notebooks(out: Path, params_file: Path | None = None, only: list[str] | 
     Args:
         out: folder for the executed notebooks and their ``.metrics.json`` (created).
         params_file: optional YAML parameters file (module docstring).
-        only: optional list of stems or two-digit prefixes (``["01", "04_zero_shot_evaluation"]``).
+        only: optional list of stems or two-digit prefixes (``["01", "06_zero_shot_evaluation"]``).
         notebooks_dir: where the chapters are; they execute with this as working directory.
         kernel_name: the Jupyter kernel (the Makefile installs ``python3`` into the venv).
         cell_timeout: seconds a cell may run before papermill fails it (None: no limit).

@@ -67,10 +67,17 @@ class TruthPair:
     seconds: np.ndarray  # latent step of each second of the video clip the model reads (<= max_video_len)
 
 
-def _text_step(raw_starts, raw_ends, raw_steps, start: float, end: float) -> int:
-    """The majority step (background excluded) of the raw caption lines said inside [start, end]."""
-    starts, ends, steps = np.asarray(raw_starts), np.asarray(raw_ends), np.asarray(raw_steps)
-    inside = (starts >= start - 1e-6) & (ends <= end + 1e-6) & (steps >= 0)
+def narrated_step(raw_starts, raw_ends, raw_steps, start: float, end: float) -> int:
+    """The majority step (background excluded) of the raw caption lines said inside [start, end].
+
+    The clip's times come from the store, which keeps caption times as float32; the raw lines' times are
+    float64. Both are compared in float32, so a line that ends exactly where the clip ends (148.56 s is
+    148.5599976 in float32) counts as inside.
+    """
+    starts = np.asarray(raw_starts, dtype=np.float32)
+    ends = np.asarray(raw_ends, dtype=np.float32)
+    steps = np.asarray(raw_steps)
+    inside = (starts >= np.float32(start)) & (ends <= np.float32(end)) & (steps >= 0)
     if not inside.any():
         return -1
     values, counts = np.unique(steps[inside], return_counts=True)
@@ -95,7 +102,7 @@ def sample_truth_pairs(store, truth: SyntheticTruth, raw_captions: dict, video_i
         seconds = truth.seconds(video_id)
         raw = raw_captions[video_id]
         for pair in sample_clip_pairs(len(seconds), starts, ends, tokens, clips_per_video, rng, config):
-            step = _text_step(raw["start"], raw["end"], truth.caption_steps[video_id],
+            step = narrated_step(raw["start"], raw["end"], truth.caption_steps[video_id],
                               float(starts[pair.text_first]), float(ends[pair.text_last]))
             read_end = min(pair.video_end, pair.video_start + config.max_video_len)  # as collate_pairs reads it
             pairs.append(TruthPair(position, step, seconds[pair.video_start:read_end]))
@@ -361,7 +368,7 @@ def sample_truth_group(store, truth: SyntheticTruth, raw_captions: dict, video_i
         drawn = sample_clip_pairs(len(feat), starts, ends, tokens, clips_per_video, rng, config)
         seconds, raw = truth.seconds(video_id), raw_captions[video_id]
         for pair in drawn:
-            step = _text_step(raw["start"], raw["end"], truth.caption_steps[video_id],
+            step = narrated_step(raw["start"], raw["end"], truth.caption_steps[video_id],
                               float(starts[pair.text_first]), float(ends[pair.text_last]))
             read_end = min(pair.video_end, pair.video_start + config.max_video_len)
             truth_pairs.append(TruthPair(position, step, seconds[pair.video_start:read_end]))
