@@ -281,3 +281,20 @@ def test_help_documents_every_flag_and_print_config_resolves(tmp_path, capsys):
     assert resolved["evaluation"]["batch_size"] == 7 and resolved["untrained"] == "tiny"
     assert evaluate_main(["--task", "coin", "--data", str(tmp_path)]) == 2  # neither --checkpoint nor --untrained
     assert "exactly one of --checkpoint" in capsys.readouterr().err
+
+
+def test_a_run_is_resolved_once_into_what_its_evaluation_needs(tmp_path):
+    """resolve_run: an untrained preset or a pre-trained checkpoint is no fine-tuning run (no head, no init);
+    --init is refused for it; exactly one of checkpoint and untrained."""
+    from vclip.errors import ConfigError
+    from vclip.training.resolve import resolve_run
+
+    run = resolve_run(untrained="tiny", seed=3)
+    assert (run.summary, run.head, run.init, run.finetuned_task, run.label) == (None, None, None, None, "untrained tiny")
+    run.model.save_pretrained(tmp_path / "model")
+    loaded = resolve_run(checkpoint=str(tmp_path / "model"))
+    assert loaded.summary is None and loaded.label == "ours" and not loaded.model.training
+    with pytest.raises(ConfigError, match="--init is for a fine-tuning run"):
+        resolve_run(checkpoint=str(tmp_path / "model"), init=str(tmp_path / "model"))
+    with pytest.raises(ConfigError, match="exactly one of"):
+        resolve_run()
