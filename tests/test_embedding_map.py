@@ -76,6 +76,15 @@ def test_neighbour_shares_match_a_naive_loop():
     assert neighbour_shares(vectors, {"task": labels}, k=4)["task"] == pytest.approx(100.0 * same / (25 * 4))
 
 
+def test_neighbour_bounds_by_hand():
+    from vclip.embedding_map import neighbour_bounds
+
+    # labels: a x3, b x2, c x1 (N = 6), k = 2. Others with one's label: a 2, b 1, c 0.
+    bounds = neighbour_bounds({"task": ["a", "a", "a", "b", "b", "c"]}, k=2)["task"]
+    assert bounds["chance"] == pytest.approx(100 * (3 * 2 + 2 * 1 + 0) / 6 / 5)
+    assert bounds["ceiling"] == pytest.approx(100 * (3 * 1.0 + 2 * 0.5 + 0) / 6)
+
+
 def test_the_map_outlines_the_retrieved_group_and_labels_from_the_truth(small_world, tiny_model):
     from vclip.embedding_map import embedding_map, embedding_map_figure
     from vclip.knobs import knob_view, world_vectors
@@ -99,6 +108,8 @@ def test_the_map_outlines_the_retrieved_group_and_labels_from_the_truth(small_wo
     assert set(emap.neighbour_percent) == {"domain", "base", "task"}
     assert emap.neighbour_percent["domain"] >= emap.neighbour_percent["base"] >= emap.neighbour_percent["task"]
     assert emap.line("untrained").startswith("untrained: of each video's 5 nearest videos")
+    for name, share in emap.neighbour_percent.items():
+        assert share <= emap.neighbour_bounds[name]["ceiling"] + 1e-9
 
     fig = embedding_map_figure([emap.coords, again.coords], emap.labels, [emap.group, again.group],
                                ["untrained", "again"])

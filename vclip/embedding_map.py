@@ -9,7 +9,8 @@ base ("make _ soup") and task should lie together.
 
 * :func:`project_2d`: (N, H) -> (N, 2) with scikit-learn (t-SNE or PCA), deterministic for a seed;
 * :func:`neighbour_shares`: the share of each video's nearest neighbours *in the full vector space* (what the
-  search sees, not the picture) that share its domain, base and task;
+  search sees, not the picture) that share its domain, base and task, beside :func:`neighbour_bounds` (what
+  random neighbours would share, and the most any space could: a task with two videos has one same-task video);
 * :func:`embedding_map`: one model's map of a synthetic world's training videos, with one retrieved group
   (the first group :func:`vclip.knobs.knob_view` shows for the same seed, V and k);
 * :func:`embedding_map_figure`: maps (rows, e.g. before and after training) x colourings (domain, base, task),
@@ -81,6 +82,24 @@ def neighbour_shares(vectors: np.ndarray, labels: Mapping[str, Sequence], k: int
     return shares
 
 
+def neighbour_bounds(labels: Mapping[str, Sequence], k: int = 5) -> dict[str, dict[str, float]]:
+    """{labelling: {"chance", "ceiling"}} for :func:`neighbour_shares` with ``k`` neighbours: the percentage that
+    ``k`` videos drawn at random would share (a label held by c of N videos: (c - 1) / (N - 1), averaged), and
+    the most any vector space could give (min(k, c - 1) / k, averaged: a task with two videos gives at most one
+    same-task neighbour of five)."""
+    bounds = {}
+    for name, values in labels.items():
+        values = np.asarray(values)
+        n = len(values)
+        if not 1 <= k < n:
+            raise ValueError(f"k must be in [1, {n - 1}] for {n} labels, got {k}")
+        _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+        others = counts[inverse] - 1  # per video, the other videos with its label
+        bounds[name] = {"chance": 100.0 * float(others.mean()) / (n - 1),
+                        "ceiling": 100.0 * float(np.minimum(others, k).mean()) / k}
+    return bounds
+
+
 def world_labels(world, video_ids: Sequence[str] | None = None) -> dict[str, list[str]]:
     """{"domain", "base", "task"}: each video's labels from a synthetic world's truth (a :class:`vclip.knobs.KnobWorld`);
     a base is named by its title with the variant left out ("make _ soup")."""
@@ -103,6 +122,7 @@ class EmbeddingMap:
         group: one retrieved group, as row indices (the first group of
             :func:`vclip.retrieval.retrieval_groups` over this model's vectors).
         neighbour_percent: :func:`neighbour_shares` of the vectors (not of the picture).
+        neighbour_bounds: :func:`neighbour_bounds`, the chance and the ceiling of each share.
         method: "tsne" or "pca".
         neighbours: the k of ``neighbour_percent``.
     """
@@ -112,12 +132,14 @@ class EmbeddingMap:
     labels: dict[str, list[str]]
     group: list[int]
     neighbour_percent: dict[str, float]
+    neighbour_bounds: dict[str, dict[str, float]]
     method: str
     neighbours: int = 5
 
     def line(self, name: str) -> str:
-        """The neighbour shares in words, rounded to 0.1 percent."""
-        shares = ", ".join(f"{key} {value:.1f}%" for key, value in self.neighbour_percent.items())
+        """The neighbour shares in words beside their chance and ceiling, rounded to 0.1 percent."""
+        shares = ", ".join(f"{key} {value:.1f}% (chance {self.neighbour_bounds[key]['chance']:.1f}, at most "
+                           f"{self.neighbour_bounds[key]['ceiling']:.1f})" for key, value in self.neighbour_percent.items())
         return f"{name}: of each video's {self.neighbours} nearest videos (vector space), same {shares}"
 
 
@@ -148,7 +170,8 @@ def embedding_map(world, model, seed: int = 0, method: str = "tsne", videos_per_
                                  index="flat")
     labels = world_labels(world)
     return EmbeddingMap(project_2d(vectors, method, seed), list(world.video_ids), labels, list(groups[0]),
-                        neighbour_shares(vectors, labels, neighbours), method, neighbours)
+                        neighbour_shares(vectors, labels, neighbours), neighbour_bounds(labels, neighbours), method,
+                        neighbours)
 
 
 def _colours(values: Sequence[str], plt):
@@ -222,5 +245,6 @@ def embedding_map_figure(coordinates: Sequence[np.ndarray], labels: Mapping[str,
     return fig
 
 
-__all__ = ["COLOURINGS", "METHODS", "EmbeddingMap", "embedding_map", "embedding_map_figure", "neighbour_shares",
+__all__ = ["COLOURINGS", "METHODS", "EmbeddingMap", "embedding_map", "embedding_map_figure", "neighbour_bounds",
+           "neighbour_shares",
            "project_2d", "world_labels"]

@@ -370,6 +370,8 @@ class KnobExplorer:
         model: the model whose groups are shown (the untrained tiny model in chapter 03).
         seed: passed to :func:`knob_view`; the video vectors are computed once, with this seed.
         num_groups: groups of each kind measured per move.
+        vectors: the model's video vectors when already computed (:func:`world_vectors`: the retrieval pass's,
+            4 aligned clips per video, ``default_rng(seed)``); computed once otherwise.
         **initial: starting values of the knobs (``temperature``, ``normalize``, ``group_size``,
             ``num_candidates``, ``videos_per_group``); the defaults are the teaching recipe's.
     Use ``display(explorer.widget)``; ``explorer.update(group_size=16)`` moves a knob from code (its slider
@@ -377,12 +379,13 @@ class KnobExplorer:
     figure as plain outputs, so a notebook executed without a live front-end keeps them in its widget state.
     """
 
-    def __init__(self, world: KnobWorld | str | Path, model, seed: int = 0, num_groups: int = 2, **initial):
+    def __init__(self, world: KnobWorld | str | Path, model, seed: int = 0, num_groups: int = 2,
+                 vectors: np.ndarray | None = None, **initial):
         import ipywidgets as widgets
 
         self.world = world if isinstance(world, KnobWorld) else KnobWorld.load(world)
         self.model, self.seed, self.num_groups = model, seed, num_groups
-        self.vectors = world_vectors(self.world, model, seed)
+        self.vectors = world_vectors(self.world, model, seed) if vectors is None else np.asarray(vectors)
         self.values = {"temperature": 1.0, "normalize": False, "group_size": 64, "num_candidates": 64,
                        "videos_per_group": 8}
         unknown = sorted(set(initial) - set(self.values))
