@@ -197,3 +197,11 @@ def test_moving_a_slider_recomputes_the_view_and_redraws_the_output(small_world,
     assert explorer.view.clips_per_video == 1
     with pytest.raises(ValueError, match="unknown knobs"):
         explorer.update(batch=4)
+
+
+def test_a_folder_without_the_worlds_truth_is_refused_in_one_line(tmp_path):
+    from vclip.knobs import KnobWorld
+
+    with pytest.raises(FileNotFoundError, match="no latent truth here") as error:
+        KnobWorld.load(tmp_path)
+    assert "\n" not in str(error.value)

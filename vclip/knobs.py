@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from vclip.sampling import ClipPair, SamplingConfig, collate_pairs, sample_clip_pairs
 from vclip.synthetic.measure import TruthPair, _majority, _text_step, false_negative_share, group_shares
@@ -252,13 +253,13 @@ def _check_knobs(world: KnobWorld, temperature: float, group_size: int, num_cand
     return group_size // videos_per_group
 
 
-def knob_view(world: KnobWorld, model, temperature: float = 1.0, group_size: int = 64, num_candidates: int = 64,
+def knob_view(world: KnobWorld | str | Path, model, temperature: float = 1.0, group_size: int = 64, num_candidates: int = 64,
               videos_per_group: int = 8, seed: int = 0, normalize: bool = False, num_groups: int = 4,
               vectors: np.ndarray | None = None) -> KnobView:
     """Random and retrieved groups at one setting of the knobs, measured against the world's truth.
 
     Args:
-        world: :meth:`KnobWorld.load` of a synthetic world.
+        world: :meth:`KnobWorld.load` of a synthetic world (or its folder, loaded here).
         model: a :class:`vclip.model.VideoCLIP` (run in eval mode, without gradients; its mode is restored).
         temperature: tau, the logits are divided by it (the paper: 1).
         group_size: B, pairs per group; a multiple of ``videos_per_group`` (clips per video C = B / V).
@@ -275,6 +276,8 @@ def knob_view(world: KnobWorld, model, temperature: float = 1.0, group_size: int
     from vclip.loss import contrastive_loss
     from vclip.retrieval import random_groups, retrieval_groups
 
+    if not isinstance(world, KnobWorld):
+        world = KnobWorld.load(world)
     clips = _check_knobs(world, temperature, group_size, num_candidates, videos_per_group, num_groups)
     if vectors is None:
         vectors = world_vectors(world, model, seed)
@@ -294,10 +297,11 @@ def knob_view(world: KnobWorld, model, temperature: float = 1.0, group_size: int
                       for position, p in enumerate(group) for t in world.clip_pairs(p, clips, seed)[1]]
             losses.append(float(loss))
             fn_percents.append(false_negative_share(truths)["all"])
-            if first is None:
+            if first is None:  # the group drawn in the figure
                 if normalize:
-                    video, text = torch.nn.functional.normalize(video, dim=-1), torch.nn.functional.normalize(text, dim=-1)
-                first = ((text @ video.T / temperature).numpy(), false_negative_mask(truths), np.repeat(np.arange(len(group)), clips),
+                    video, text = F.normalize(video, dim=-1), F.normalize(text, dim=-1)
+                logits = (text @ video.T / temperature).numpy()  # (B, B): row i text i, column j video clip j
+                first = (logits, false_negative_mask(truths), np.repeat(np.arange(len(group)), clips),
                          [world.truth.video_tasks[world.video_ids[p]] for p in group])
         shares = group_shares(groups, world.video_ids, world.truth)
         views[kind] = GroupsView(kind, groups, losses, fn_percents, shares["same task"], *first,
