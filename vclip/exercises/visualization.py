@@ -38,7 +38,7 @@ def unordered_steps_found(example) -> int:
 def check_unordered_steps_found(answer, example) -> Feedback:
     """07.1: the count of annotated steps found when each step takes its own best second."""
     return compare_number("07.1", "your count of steps found without the order constraint", answer,
-                          unordered_steps_found(example), "the annotations (example.ground_truth)")
+                          unordered_steps_found(example), "example.ground_truth (the annotations)")
 
 
 def missed_steps(example) -> set[str]:
@@ -53,7 +53,7 @@ def check_missed_steps(answer, example) -> Feedback:
     if isinstance(answer, str):
         return Feedback("07.2", False, f"give a collection of step names, e.g. {{'{answer}'}}, not one string")
     return compare_set("07.2", "your missed steps", answer, missed_steps(example),
-                       "the annotations (example.ground_truth)")
+                       "example.ground_truth (the annotations)")
 
 
 def median_threshold_no_bg(strip) -> float:
