@@ -303,3 +303,33 @@ def test_shading_against_truth_counts_recall_and_precision():
     assert all(np.isnan(viz.shading_against_truth(quiet)))
     with pytest.raises(ValueError, match="no calibrated"):
         viz.shading_against_truth(viz.RankedVideo("v", 1.0, np.zeros(6)))
+
+
+def test_hits_table_says_when_runs_are_cut():
+    """The explorer's table lists four runs of standing-out seconds and says how many seconds there are in all."""
+    z = np.array([3.0, 0.0] * 6)  # six one-second runs: 0, 2, 4, 6, 8, 10
+    hit = viz.RankedVideo("v", 1.0, np.zeros(12), [], z=2.0, per_second_z=z)
+    table = viz._hits_html([hit])
+    assert "0-1s, 2-3s, 4-5s, 6-7s, ... (6 s in all)" in table
+    short = viz.RankedVideo("w", 1.0, np.zeros(4), [], z=2.0, per_second_z=np.array([3.0, 0.0, 3.0, 0.0]))
+    assert "in all" not in viz._hits_html([short])
+
+
+@pytest.mark.slow
+def test_coin_labelled_index_picks_the_most_rightly_labelled_video(synthetic_world):
+    import torch
+
+    from vclip.model import VideoCLIP
+    from vclip.tasks import load_task_data
+    from vclip.tasks.coin import predict_videos
+    from vclip.tasks.common import EvalConfig
+
+    torch.manual_seed(0)
+    model = VideoCLIP.from_preset("tiny").eval()
+    index = viz.coin_labelled_index(model, synthetic_world / "coin")
+    data = load_task_data("coin", synthetic_world / "coin", EvalConfig(progress=False))
+    predictions, _ = predict_videos(model, data, EvalConfig(progress=False))
+    right = [int(((predictions[v] > 0) & (predictions[v] == data.targets[v])).sum()) for v in data.video_ids]
+    example = viz.coin_example(model, synthetic_world / "coin", index=index)
+    assert example.video_id == data.video_ids[index] and right[index] == max(right)
+    assert int(((example.predicted > 0) & (example.predicted == example.target)).sum()) == max(right)

@@ -762,8 +762,10 @@ def figure_png(fig, dpi: int | None = None) -> bytes:
 def _hits_html(hits: Sequence[RankedVideo]) -> str:
     rows = []
     for rank, hit in enumerate(hits, start=1):
-        where = ", ".join(f"{s}-{e}s" for s, e in matching_seconds(hit.per_second_z)[:4]) \
-            if hit.per_second_z is not None else ""
+        runs = matching_seconds(hit.per_second_z) if hit.per_second_z is not None else []
+        where = ", ".join(f"{s}-{e}s" for s, e in runs[:4])
+        if len(runs) > 4:  # the first four runs are listed: say that more follow, and the total
+            where += f", ... ({sum(e - s for s, e in runs)} s in all)"
         z = f"{hit.z:.1f}" if np.isfinite(hit.z) else "-"
         steps = "; ".join(f"{s:g}-{e:g}s" for s, e, _ in hit.captions[:3]) or "-"
         rows.append(f"<tr><td>{rank}</td><td>{html.escape(hit.video_id)}</td><td>{hit.score:.2f}</td><td>{z}</td>"
@@ -922,3 +924,22 @@ def coin_example(model, folder, index: int | None = None) -> SegmentationExample
     used = sorted({int(x) for x in np.concatenate([target, predicted]).tolist()} - {0})
     return SegmentationExample(video_id, target, predicted, {i: data.labels[i - 1] for i in used}, float(threshold),
                                np.asarray(scores), labels.float().cpu().numpy())
+
+
+def coin_labelled_index(model, folder) -> int:
+    """The COIN testing video (index in the evaluation's order) on which the zero-shot rule labels the most
+    seconds correctly against the annotations (ties: the most seconds labelled at all, then the first).
+
+    Chapter 07 draws it so that the strip shows the rule labelling something; :func:`coin_example` with
+    ``index=None`` picks the most annotated video instead, where a small model may label nothing.
+    """
+    from vclip.tasks import load_task_data
+    from vclip.tasks.coin import predict_videos
+    from vclip.tasks.common import EvalConfig
+
+    config = EvalConfig(progress=False)
+    data = load_task_data("coin", folder, config)
+    predictions, _ = predict_videos(model, data, config)
+    keys = [(int(((predictions[v] > 0) & (predictions[v] == data.targets[v])).sum()), int((predictions[v] > 0).sum()), -i)
+            for i, v in enumerate(data.video_ids)]
+    return -max(keys)[2]

@@ -155,6 +155,43 @@ def moment_vectors(hidden: torch.Tensor, vmask: torch.Tensor, pooling: str = "un
     return torch.stack(vectors)
 
 
+def moment_scores(model, data: DidemoSet, config) -> np.ndarray:
+    """(N, 21) float64: each query's pooled text against the 21 moment vectors of its video
+    (:func:`moment_vectors` with ``config.didemo_pooling``), in the order of :data:`DIDEMO_MOMENTS`."""
+    import torch
+
+    videos = list(dict.fromkeys(data.videos))
+    with eval_mode(model):
+        text = encode_texts_once(model, data.descriptions, config, desc="didemo descriptions")  # (N, H)
+
+        def moments_of_batch(vfeats: torch.Tensor, vmask: torch.Tensor) -> torch.Tensor:
+            hidden = model.video_token_states(vfeats, vmask, attend_cls=True)  # (B, 32, H): all 32 positions
+            return torch.stack([moment_vectors(h, m, config.didemo_pooling) for h, m in zip(hidden, vmask)])
+
+        per_video = run_video_batches([data.clips[v] for v in videos], config, "didemo videos", moments_of_batch,
+                                      model_device(model))
+    moments = dict(zip(videos, per_video))  # video -> (21, H)
+    return torch.stack([moments[v] @ t for v, t in zip(data.videos, text)]).double().numpy()
+
+
+def expected_chance_rank1(times: list[list[tuple[int, int]]], valid: np.ndarray) -> float:
+    """The rank@1 (percent) a random scorer gets on average, exactly, from the annotations alone.
+
+    With random scores every valid moment is ranked first with probability ``1 / (valid moments)``. A query
+    is at rank 1 when the mean of its best 3 annotator ranks (:func:`vclip.metrics.didemo_metrics`) is 1,
+    i.e. when the first moment is the choice of ``min(3, n)`` of its ``n`` annotators whose moment is valid.
+    So a query contributes ``#{valid moments chosen by min(3, n) annotators} / #{valid moments}``.
+    """
+    index_of = {moment: k for k, moment in enumerate(DIDEMO_MOMENTS)}
+    chances = []
+    for q, annotated in enumerate(times):
+        chosen = [index_of[tuple(t)] for t in annotated if valid[q, index_of[tuple(t)]]]
+        need = min(3, len(chosen))
+        hits = sum(1 for k in set(chosen) if need and chosen.count(k) >= need)
+        chances.append(hits / valid[q].sum())
+    return float(100.0 * np.mean(chances))
+
+
 @register_task
 class DiDeMo(Task):
     """DiDeMo moment localisation: rank the 21 candidate moments (six 5-second chunks) for a sentence."""
@@ -182,21 +219,8 @@ class DiDeMo(Task):
 
     def score(self, model, data: DidemoSet, config) -> TaskResult:
         """Zero-shot rank@1, rank@5 and mIoU (percent) over the 21 candidate moments."""
-        import torch
-
         result = data.result("model")
-        videos = list(dict.fromkeys(data.videos))
-        with eval_mode(model):
-            text = encode_texts_once(model, data.descriptions, config, desc="didemo descriptions")  # (N, H)
-
-            def moments_of_batch(vfeats: torch.Tensor, vmask: torch.Tensor) -> torch.Tensor:
-                hidden = model.video_token_states(vfeats, vmask, attend_cls=True)  # (B, 32, H): all 32 positions
-                return torch.stack([moment_vectors(h, m, config.didemo_pooling) for h, m in zip(hidden, vmask)])
-
-            per_video = run_video_batches([data.clips[v] for v in videos], config, "didemo videos", moments_of_batch,
-                                          model_device(model))
-        moments = dict(zip(videos, per_video))  # video -> (21, H)
-        scores = torch.stack([moments[v] @ t for v, t in zip(data.videos, text)]).double().numpy()  # (N, 21)
+        scores = moment_scores(model, data, config)
         result.metrics = didemo_metrics(scores, data.times, data.valid())
         if config.didemo_pooling != "unmasked":
             result.notes.append(f"moment pooling: {config.didemo_pooling} (the reference averages padded rows too)")

@@ -93,6 +93,17 @@ def qa_set(folder: Path, items: list[MultipleChoice], features) -> QASet:
     return QASet(folder, len(items), rows, video_ids, candidates, np.asarray(answers, dtype=np.int64), clips, missing)
 
 
+def candidate_scores(model, data: QASet, config) -> np.ndarray:
+    """(N, 5) float64: the pooled video of each question against the pooled text of each of its 5 candidates
+    (the reference's ``QAPredictor``; the answer is the argmax, ties counting against the model)."""
+    flat = [text for options in data.candidates for text in options]
+    with eval_mode(model):
+        text = encode_texts_once(model, flat, config, desc="msrvtt_qa candidates")  # (5N, H)
+        video = encode_clips_once(model, data.video_ids, data.clips, config, desc="msrvtt_qa videos")  # (N, H)
+    n = len(data.rows)
+    return (text.view(n, 5, -1) @ video.unsqueeze(-1)).squeeze(-1).double().numpy()
+
+
 @register_task
 class MsrvttQA(Task):
     """MSR-VTT multiple choice: which of 5 sentences describes the video (accuracy; ties count as wrong)."""
@@ -119,13 +130,7 @@ class MsrvttQA(Task):
     def score(self, model, data: QASet, config) -> TaskResult:
         """Zero-shot multiple-choice accuracy (percent; ties count as wrong)."""
         result = data.result("model")
-        flat = [text for options in data.candidates for text in options]
-        with eval_mode(model):
-            text = encode_texts_once(model, flat, config, desc="msrvtt_qa candidates")  # (5N, H)
-            video = encode_clips_once(model, data.video_ids, data.clips, config, desc="msrvtt_qa videos")  # (N, H)
-        n = len(data.rows)
-        scores = (text.view(n, 5, -1) @ video.unsqueeze(-1)).squeeze(-1).double().numpy()  # (N, 5)
-        result.metrics = qa_accuracy(scores, data.answers)
+        result.metrics = qa_accuracy(candidate_scores(model, data, config), data.answers)
         return result
 
     def chance(self, data: QASet, config) -> TaskResult:
