@@ -6,8 +6,12 @@ import math
 
 import torch
 
-from vclip.exercises.model_and_loss import (check_first_adam_step, check_margin_loss, check_temperature_loss,
-                                            margin_loss)
+from vclip.exercises.model_and_loss import (
+    check_first_adam_step,
+    check_margin_loss,
+    check_temperature_loss,
+    margin_loss,
+)
 from vclip.loss import contrastive_loss
 
 

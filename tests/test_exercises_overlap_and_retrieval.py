@@ -6,8 +6,14 @@ import pytest
 
 from vclip.data.formats import read_pretrain_folder
 from vclip.data.store import open_pretrain
-from vclip.exercises.overlap_and_retrieval import (check_containment, check_false_negatives, check_random_pair_share,
-                                                   check_same_task_pairs, false_negative_count, same_task_pairs)
+from vclip.exercises.overlap_and_retrieval import (
+    check_containment,
+    check_false_negatives,
+    check_random_pair_share,
+    check_same_task_pairs,
+    false_negative_count,
+    same_task_pairs,
+)
 from vclip.sampling import SamplingConfig, sample_clip_pairs
 from vclip.synthetic import load_truth, measure
 

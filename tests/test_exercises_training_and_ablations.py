@@ -8,8 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vclip.exercises.training_and_ablations import (chance_r1, check_chance_recall, check_interval_half_width,
-                                                    check_paired_difference, view_candidates)
+from vclip.exercises.training_and_ablations import (
+    chance_r1,
+    check_chance_recall,
+    check_interval_half_width,
+    check_paired_difference,
+    view_candidates,
+)
 from vclip.tasks import evaluate_baselines, load_task_data
 
 REPO = Path(__file__).resolve().parents[1]
