@@ -3,8 +3,8 @@
     python benchmarks/zero_shot.py --world data/generated/synthetic --out benchmarks/results
     python benchmarks/zero_shot.py --table benchmarks/results/zero_shot.json      # README/docs table
 
-The pre-trained model is the run chapters 02, 06 and 07 share (``vclip.notebooks.teaching_run``: tiny
-preset, 128 updates, seed 0, in ``<work-dir>/runs/tiny-steps128-seed0``); it is reused when chapter 02 made
+The pre-trained model is the run chapters 04, 06, 07 and 08 share (``vclip.notebooks.teaching_run``: tiny
+preset, 128 updates, seed 0, in ``<work-dir>/runs/tiny-steps128-seed0``); it is reused when chapter 04 made
 it and trained otherwise (about a minute on 2 cores). The untrained model is what
 ``python -m vclip.evaluate --task all --untrained tiny`` scores (random initialisation, seed 0). Both are
 scored by :func:`vclip.tasks.evaluate_all`, as ``python -m vclip.evaluate --task all`` does, with the
@@ -61,7 +61,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--world", default="data/generated/synthetic", help="a synthetic world root")
     parser.add_argument("--work-dir", default="runs/notebooks", help="the notebooks' working folder")
-    parser.add_argument("--steps", type=int, default=128, help="updates of the teaching run (chapter 02's)")
+    parser.add_argument("--steps", type=int, default=128, help="updates of the teaching run (chapter 04's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/zero_shot", help="folder for zero_shot.json")
     parser.add_argument("--table", metavar="RESULT_JSON", default=None,

@@ -379,8 +379,8 @@ def test_a_bad_init_is_refused_before_the_run_directory_exists(case, named, tmp_
 # ----------------------------------------------------------------------------------------- notebook parameters
 def test_a_wrong_type_notebook_parameter_names_it_the_file_and_the_type(tmp_path):
     params = tmp_path / "params.yaml"
-    params.write_text("notebooks:\n  02_pretraining_subset:\n    train_steps: many\n")
-    done = run_program("vclip.notebooks", "run", "--params", params, "--out", tmp_path / "out", "--only", "02")
+    params.write_text("notebooks:\n  04_training_and_ablations:\n    train_steps: many\n")
+    done = run_program("vclip.notebooks", "run", "--params", params, "--out", tmp_path / "out", "--only", "04")
     assert_refused(done, str(params), "train_steps", "'many'", "an integer")
     assert not (tmp_path / "out").exists()  # refused before any notebook ran
 

@@ -307,7 +307,7 @@ def test_the_didemo_reader_parses_the_real_files(name, real_annotations):
 
 
 def test_measure_containment_and_group_shares(synthetic_world):
-    """Ground-truth measurements behind notebook 02: same-task shares, false negatives, containment."""
+    """Ground-truth measurements behind notebook 03: same-task shares, false negatives, containment."""
     from vclip.data.store import open_pretrain
     from vclip.sampling import SamplingConfig
     from vclip.synthetic.measure import (

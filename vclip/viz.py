@@ -253,7 +253,7 @@ def clip_alignment_figure(step_of_second: Sequence[int], pairs: Sequence[Mapping
 
 
 # ----------------------------------------------------------------------------------------------------
-# 02: retrieval-augmented groups and loss curves
+# 03-04: retrieval-augmented groups and loss curves
 
 
 def retrieval_group_figure(vectors: np.ndarray, labels: Sequence, groups: Sequence[Sequence[int]],
@@ -943,3 +943,44 @@ def coin_labelled_index(model, folder) -> int:
     keys = [(int(((predictions[v] > 0) & (predictions[v] == data.targets[v])).sum()), int((predictions[v] > 0).sum()), -i)
             for i, v in enumerate(data.video_ids)]
     return -max(keys)[2]
+
+
+# ----------------------------------------------------------------------------------------------------
+# 04: the ablations' paired differences (section 5.5, Table 7)
+
+
+def paired_differences_figure(by_view: Mapping[str, Sequence[tuple[float, float]]], views: Sequence[str],
+                              by_step: Mapping[str, Sequence[tuple[float, float]]], steps: Sequence[int],
+                              title: str = ""):
+    """Paired differences (mean, 95% half width) of the paper's recipe minus each ablation, two panels:
+    by evaluation view at the end of training (``by_view[ablation][i]`` for ``views[i]``) and on the
+    headline by training length (``by_step[ablation][j]`` at ``steps[j]``). Above zero: the paper's idea
+    helps. The views' names are written on two lines ("youcook2" / "same step"), so that they never overlap;
+    one legend sits below the panels, where it hides no error bar.
+    """
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(8.6, 3.7), gridspec_kw={"width_ratios": [1.15, 1]})
+    colors = ("tab:green", "tab:purple", "tab:orange", "tab:blue")
+    offsets = np.linspace(-0.12, 0.12, max(len(by_view), 1))
+    spacing = (max(steps) - min(steps)) / max(len(steps) - 1, 1) if len(steps) > 1 else 1.0
+    for (ablation, points), color, shift in zip(by_view.items(), colors, offsets):
+        m, h = np.asarray(points, dtype=float).reshape(-1, 2).T
+        axes[0].errorbar(np.arange(len(m)) + shift, m, yerr=h, fmt="o", color=color, capsize=4,
+                         label=f"paper - {ablation}")
+        m, h = np.asarray(by_step[ablation], dtype=float).reshape(-1, 2).T
+        axes[1].errorbar(np.asarray(steps, dtype=float) + shift * spacing, m, yerr=h, fmt="o-", color=color,
+                         capsize=4, label=f"paper - {ablation}")
+    names = [v.replace("youcook2_", "youcook2\n").replace("_", " ") for v in views]
+    axes[0].set_xticks(range(len(views)), names, fontsize=8)
+    axes[0].set(ylabel="R@1 difference (points)", title="by evaluation view (end of training)")
+    axes[1].set_xticks(list(steps))
+    axes[1].set(xlabel="training updates", ylabel="headline R@1 difference (points)",
+                title="by training length (headline)")
+    for ax in axes:
+        ax.axhline(0, color="gray", lw=0.8)
+    handles, labels = axes[0].get_legend_handles_labels()  # one legend, below the panels: it hides no point
+    fig.legend(handles, labels, loc="lower center", ncol=max(len(labels), 1), fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return fig

@@ -27,7 +27,7 @@ Parameters files (YAML) have two optional sections::
     common:                 # applied to every notebook that declares the parameter
       data_dir: data/generated/synthetic_large
     notebooks:              # per notebook; an unknown parameter name is an error
-      02_pretraining_subset:
+      04_training_and_ablations:
         train_steps: 2000
 
 Values of parameters whose name ends in ``_dir`` or ``_path`` that are relative paths are resolved
