@@ -984,3 +984,31 @@ def paired_differences_figure(by_view: Mapping[str, Sequence[tuple[float, float]
         fig.suptitle(title, fontsize=9)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig
+
+
+def coin_head_example(model, head, folder, video_id: str) -> SegmentationExample:
+    """Segment one COIN testing video with a fine-tuned segmentation head, as
+    :func:`vclip.tasks.heads.evaluate_coin_head` does (each second: the argmax of the window-averaged logits,
+    0 = background), so that it can be drawn beside :func:`coin_example`'s zero-shot strip of the same video.
+
+    ``threshold`` is NaN (the head needs no λ); ``scores`` are the (T, L + 1) logits, column 0 background.
+    """
+    from vclip.tasks import load_task_data
+    from vclip.tasks.common import EvalConfig, eval_mode, window_scores
+
+    config = EvalConfig(progress=False)
+    data = load_task_data("coin", folder, config)
+    if video_id not in data.video_ids:
+        raise ValueError(f"{video_id!r} is not one of the {len(data.video_ids)} COIN testing videos of {folder}")
+    if head.num_labels != len(data.labels):
+        raise ValueError(f"the head has {head.num_labels} labels, {folder} has {len(data.labels)}")
+    weight = head.classifier.weight.detach().float().cpu()
+    bias = head.classifier.bias.detach().double().cpu().numpy()
+    with eval_mode(model):
+        (_, scores), = list(window_scores(model, [(video_id, data.features.features(video_id), weight)], config, total=1))
+    logits = np.asarray(scores) + bias  # a Linear is a dot product with its rows plus a bias
+    predicted = np.argmax(logits, axis=1)
+    target = np.asarray(data.targets[video_id])
+    used = sorted({int(x) for x in np.concatenate([target, predicted]).tolist()} - {0})
+    return SegmentationExample(video_id, target, predicted, {i: data.labels[i - 1] for i in used}, float("nan"),
+                               logits, weight.numpy())
