@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from vclip.sampling import ClipPair, SamplingConfig, collate_pairs, sample_clip_pairs
-from vclip.synthetic.measure import TruthPair, _majority, _text_step, false_negative_share, group_shares
+from vclip.synthetic.measure import TruthPair, _majority, false_negative_share, group_shares, narrated_step
 
 GROUP_KINDS = ("random", "retrieved")
 GROUP_SIZES = (8, 16, 32, 64, 128)  # B: pairs per group (the teaching recipe: 64; the paper: 512 per GPU)
@@ -75,7 +75,7 @@ class KnobWorld:
         """Open a synthetic world (its root, or its ``pretrain`` folder) written by ``python -m vclip.synthetic``."""
         from vclip.data.formats import read_pretrain_folder
         from vclip.data.store import open_pretrain
-        from vclip.synthetic.truth import load_truth
+        from vclip.data.truth import load_truth
 
         folder = Path(data_dir)
         if (folder / "pretrain").is_dir():
@@ -95,7 +95,7 @@ class KnobWorld:
             starts, ends, tokens = self.store.captions(video)
             seconds, raw = self.truth.seconds(video), self.raw_captions[video]
             for pair in sample_clip_pairs(feat_len, starts, ends, tokens, count - len(pairs), rng, self.sampling):
-                step = _text_step(raw["start"], raw["end"], self.truth.caption_steps[video],
+                step = narrated_step(raw["start"], raw["end"], self.truth.caption_steps[video],
                                   float(starts[pair.text_first]), float(ends[pair.text_last]))
                 read_end = min(pair.video_end, pair.video_start + self.sampling.max_video_len)  # what the model reads
                 pairs.append(pair)

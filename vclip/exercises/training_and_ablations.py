@@ -54,7 +54,7 @@ def check_interval_half_width(answer, result: dict, view: str = "youcook2_same_s
 def view_candidates(data_dir: str | Path) -> dict[str, np.ndarray]:
     """For each view of :data:`CHANCE_VIEWS`, how many clips each of its texts is ranked against (its own
     clip included), as :func:`vclip.synthetic.measure.retrieval_views` builds the view."""
-    from vclip.synthetic.truth import load_truth
+    from vclip.data.truth import load_truth
     from vclip.tasks import load_task_data
 
     folder = Path(data_dir) / "youcook2"
