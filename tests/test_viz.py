@@ -303,3 +303,18 @@ def test_shading_against_truth_counts_recall_and_precision():
     assert all(np.isnan(viz.shading_against_truth(quiet)))
     with pytest.raises(ValueError, match="no calibrated"):
         viz.shading_against_truth(viz.RankedVideo("v", 1.0, np.zeros(6)))
+
+
+def test_paired_differences_figure_labels_never_overlap():
+    views = ("youcook2", "youcook2_within_video", "youcook2_same_step", "msrvtt")
+    by_view = {"no_retrieval": [(2.4, 4.9), (0.6, 7.1), (6.1, 4.6), (-2.5, 1.7)],
+               "exact": [(11.7, 3.3), (8.6, 4.8), (15.0, 3.0), (3.3, 2.1)]}
+    by_step = {"no_retrieval": [(2.9, 2.0), (2.0, 4.4), (2.4, 4.9)], "exact": [(3.1, 3.3), (8.0, 4.0), (11.7, 3.3)]}
+    fig = viz.paired_differences_figure(by_view, views, by_step, [50, 100, 150], title="t")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [label.get_window_extent(renderer) for label in fig.axes[0].get_xticklabels()]
+    assert len(boxes) == len(views)
+    assert all(a.x1 <= b.x0 for a, b in zip(boxes, boxes[1:])), "tick labels of the views overlap"
+    assert [text.get_text() for text in fig.legends[0].get_texts()] == ["paper - no_retrieval", "paper - exact"]
+    plt.close(fig)
