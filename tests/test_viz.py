@@ -360,3 +360,18 @@ def test_coin_head_example_segments_as_the_evaluation_does(synthetic_world):
     assert pooled["frame_acc"] == pytest.approx(reported["frame_acc"])
     with pytest.raises(ValueError, match="not one of the"):
         viz.coin_head_example(model, head, folder, "no-such-video")
+
+
+def test_paired_differences_figure_labels_never_overlap():
+    views = ("youcook2", "youcook2_within_video", "youcook2_same_step", "msrvtt")
+    by_view = {"no_retrieval": [(2.4, 4.9), (0.6, 7.1), (6.1, 4.6), (-2.5, 1.7)],
+               "exact": [(11.7, 3.3), (8.6, 4.8), (15.0, 3.0), (3.3, 2.1)]}
+    by_step = {"no_retrieval": [(2.9, 2.0), (2.0, 4.4), (2.4, 4.9)], "exact": [(3.1, 3.3), (8.0, 4.0), (11.7, 3.3)]}
+    fig = viz.paired_differences_figure(by_view, views, by_step, [50, 100, 150], title="t")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [label.get_window_extent(renderer) for label in fig.axes[0].get_xticklabels()]
+    assert len(boxes) == len(views)
+    assert all(a.x1 <= b.x0 for a, b in zip(boxes, boxes[1:])), "tick labels of the views overlap"
+    assert [text.get_text() for text in fig.legends[0].get_texts()] == ["paper - no_retrieval", "paper - exact"]
+    plt.close(fig)
