@@ -136,7 +136,7 @@ def pretraining_evaluation(records: list[dict]) -> str:
 
 def finetuning_evaluation(summary: dict) -> str:
     """The evaluation section of a fine-tuning run (``finetune.json``): fine-tuned beside zero-shot."""
-    from vclip.finetune import summary_rows
+    from vclip.training.finetuning import summary_rows
 
     return (_markdown(summary_rows(summary)) + f"\n\nTest split of `{summary['task']}`; {summary['selection_note']}. "
             "'paper': VideoCLIP's numbers on the real datasets (a different dataset if this run used a synthetic world).")
@@ -197,8 +197,7 @@ def export(source: str | os.PathLike, out: str | os.PathLike, overwrite: bool = 
     metrics) is written.
     """
     from vclip.checkpoint import load_mmpt_checkpoint, load_model, resolve_checkpoint
-    from vclip.finetune import finetuned_run, resolve_init
-    from vclip.tasks.heads import SegmentationHead
+    from vclip.training.finetuning import finetuned_run, resolve_init, task_hooks
 
     source, out = Path(source), Path(out)
     if not source.exists():
@@ -221,8 +220,8 @@ def export(source: str | os.PathLike, out: str | os.PathLike, overwrite: bool = 
             folder = folder.parent
         model = load_model(folder)
         kind = "fine-tuned" if summary is not None else "pre-trained"
-        if summary is not None and summary.get("task") == "coin":
-            head = SegmentationHead.load(folder)
+        if summary is not None:
+            head = task_hooks(summary["task"]).load_head(folder)  # COIN's segmentation head; None for the others
         run_dir = folder.parent.parent if folder.parent.name == "checkpoints" else folder
         if (run_dir / "metrics.jsonl").is_file() or (run_dir / SUMMARY_FILE).is_file():
             fields = run_card_fields(run_dir, model.config, source=f" (checkpoint `{folder.name}`)")

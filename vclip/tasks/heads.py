@@ -46,10 +46,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from vclip.data.formats import DataFormatError
-from vclip.tasks.coin import COIN
 from vclip.tasks.common import EvalConfig, TaskResult, eval_mode, window_scores
 
-IGNORE_INDEX = -100  # CrossEntropyLoss's default ignore_index: the padded seconds of a window
+from vclip.tasks.training import IGNORE_INDEX  # the padded seconds of a window
+
 HEAD_WEIGHTS = "head.safetensors"
 HEAD_CONFIG = "head.json"
 
@@ -127,8 +127,6 @@ class SegmentationHead(nn.Module):
                                   f"({one_line(error, 160)})") from None
         return head.eval()
 
-
-COIN.finetune_head = SegmentationHead  # the registry's slot: vclip.finetune reads it through TASKS["coin"]
 
 
 def segmentation_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
