@@ -286,7 +286,8 @@ class PairFinetuning(TaskFinetuning):
     def __init__(self, task_name: str, reader: Callable[..., PairSplit], direction: str):
         if direction not in ("text_to_video", "video_to_text"):
             raise ValueError(f"direction must be text_to_video or video_to_text, got {direction!r}")
-        self.task_name, self.reader, self.direction, self.loss_name = task_name, reader, direction, direction
+        self.task_name, self.reader, self.direction = task_name, reader, direction
+        self.loss_name = type(self).loss_name or direction  # a subclass with its own loss names it
 
     def read_split(self, folder: Path, split: str, val_fraction: float, seed: int) -> PairSplit:
         return self.reader(folder, split, val_fraction, seed)
