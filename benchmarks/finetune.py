@@ -33,15 +33,15 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from vclip.rundir import RunDir  # noqa: E402
+from vclip.tasks import TASKS  # noqa: E402
+from vclip.training.finetuned import finetune_tasks  # noqa: E402
 from vclip.training.finetuning import (  # noqa: E402
     finetune,
-    finetune_tasks,
     format_benchmark,
     load_finetune_recipe,
     recipe,
 )
-from vclip.rundir import RunDir  # noqa: E402
-from vclip.tasks import TASKS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMAND = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/finetune.py"

@@ -224,8 +224,8 @@ def test_a_locked_run_directory_is_refused_before_writing(synthetic_world, tiny_
 def test_init_best_may_only_name_a_checkpoint_inside_the_run(tmp_path, tiny_init):
     import shutil
 
-    from vclip.training.finetuning import resolve_init
     from vclip.rundir import CheckpointError
+    from vclip.training.finetuned import resolve_init
 
     run = tmp_path / "pretrain"
     shutil.copytree(tiny_init, run / "checkpoints" / "step_000010")
@@ -261,7 +261,7 @@ def test_recipes():
 def test_init_from_the_reference_checkpoint_layout(tmp_path, tiny_init):
     """``--init checkpoint_best.pt`` (the reference's release: fp16 weights under "model", keys "mmmodel.")."""
     from vclip.checkpoint import load_model, save_mmpt_checkpoint
-    from vclip.training.finetuning import load_init
+    from vclip.training.finetuned import load_init
 
     source = load_model(tiny_init)
     save_mmpt_checkpoint(source, tmp_path / "checkpoint_best.pt")

@@ -51,7 +51,8 @@ def test_a_toy_task_fine_tunes_with_one_module_and_one_registration(synthetic_wo
     from vclip.finetune import main as finetune_main
     from vclip.tasks.registry import register_task, unregister_task
     from vclip.tasks.retrieval import YouCook2, youcook_training_split
-    from vclip.training.finetuning import finetune_tasks, load_finetuned, recipe
+    from vclip.training.finetuned import finetune_tasks, load_finetuned
+    from vclip.training.finetuning import recipe
 
     class SymmetricFinetuning(PairFinetuning):
         loss_name = "symmetric_info_nce"

@@ -198,7 +198,7 @@ def main(argv=None) -> int:
     data = Path(args.data)
     if not data.is_dir():
         raise ConfigError(f"--data {data} is not a folder")
-    from vclip.training.finetuning import SUMMARY_NAME, evaluate_finetuned, finetuned_run, load_finetuned
+    from vclip.training.finetuned import SUMMARY_NAME, evaluate_finetuned, finetuned_run, load_finetuned
 
     tuned = finetuned_run(args.checkpoint) if args.checkpoint else None
     if args.init and not tuned:

@@ -36,15 +36,8 @@ from vclip import distributed as vdist
 from vclip.cli import program
 from vclip.config import ConfigError, deferred_checks, early_options, parse_typed_command
 from vclip.logs import setup_logging, verbose_requested
-from vclip.training.finetuning import (
-    FINETUNE_CONFIG_DIR,
-    FinetuneConfig,
-    finetune,
-    finetune_tasks,
-    format_data_line,
-    format_summary,
-    recipe,
-)
+from vclip.training.finetuned import finetune_tasks, format_summary
+from vclip.training.finetuning import FINETUNE_CONFIG_DIR, FinetuneConfig, finetune, format_data_line, recipe
 
 
 @dataclass

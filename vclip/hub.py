@@ -136,7 +136,7 @@ def pretraining_evaluation(records: list[dict]) -> str:
 
 def finetuning_evaluation(summary: dict) -> str:
     """The evaluation section of a fine-tuning run (``finetune.json``): fine-tuned beside zero-shot."""
-    from vclip.training.finetuning import summary_rows
+    from vclip.training.finetuned import summary_rows
 
     return (_markdown(summary_rows(summary)) + f"\n\nTest split of `{summary['task']}`; {summary['selection_note']}. "
             "'paper': VideoCLIP's numbers on the real datasets (a different dataset if this run used a synthetic world).")
@@ -197,7 +197,7 @@ def export(source: str | os.PathLike, out: str | os.PathLike, overwrite: bool = 
     metrics) is written.
     """
     from vclip.checkpoint import load_mmpt_checkpoint, load_model, resolve_checkpoint
-    from vclip.training.finetuning import finetuned_run, resolve_init, task_hooks
+    from vclip.training.finetuned import finetuned_run, resolve_init, task_hooks
 
     source, out = Path(source), Path(out)
     if not source.exists():

@@ -24,12 +24,24 @@ import numpy as np
 
 from vclip.data.check import check_videos
 from vclip.data.formats import DataFormatError, _check_segment, _read_json
-from vclip.metrics import coin_frame_accuracy
-from vclip.tasks.common import TaskResult, encode_texts_once, eval_mode, require_file, window_scores
 from vclip.data.store import FeatureFolder
-from vclip.tasks.common import FEATURES_DIR
+from vclip.metrics import coin_frame_accuracy
+from vclip.tasks.common import (
+    FEATURES_DIR,
+    TaskResult,
+    encode_texts_once,
+    eval_mode,
+    require_file,
+    window_scores,
+)
 from vclip.tasks.registry import FAIRSEQ_4940, PaperNumber, Task, register_task
-from vclip.tasks.training import IGNORE_INDEX, VideoSplit, WindowFinetuning, report_lost_segments, validation_videos
+from vclip.tasks.training import (
+    IGNORE_INDEX,
+    VideoSplit,
+    WindowFinetuning,
+    report_lost_segments,
+    validation_videos,
+)
 
 if TYPE_CHECKING:  # torch is imported in the functions that score: `vclip.data check` runs without it
     import torch
@@ -320,14 +332,35 @@ class CoinFinetuning(WindowFinetuning):
         rows = self.padded_rows(split.targets[video_id], windows, IGNORE_INDEX, np.int64)
         return {"targets": torch.from_numpy(rows)}
 
-    def evaluate(self, model, head, folder, config):
+    def evaluate(self, model, head, folder: Path, config):
+        """COIN frame accuracy of a fine-tuned model as the zero-shot task measures it (windows of 32 every
+        16 seconds, scores averaged over overlapping windows, with and without background), each second
+        labelled by the head's argmax over the window-averaged logits (0 = background)."""
         from vclip.rundir import CheckpointError
-        from vclip.tasks import resolve_task_folder
-        from vclip.tasks.heads import evaluate_coin_head
+        from vclip.tasks.common import EvalConfig
 
         if head is None:
             raise CheckpointError("a fine-tuned COIN model needs its segmentation head (head.safetensors, head.json)")
-        return evaluate_coin_head(model, head, resolve_task_folder("coin", folder), config)
+        config = config or EvalConfig()
+        data = COIN().load(Path(folder), config, FeatureFolder(Path(folder) / FEATURES_DIR))
+        result = data.result("model")
+        if head.num_labels != len(data.labels):
+            raise DataFormatError(Path(folder) / COIN_JSON, "labels",
+                                  f"the {head.num_labels} labels the fine-tuned head was trained on (another label "
+                                  "set?)", str(len(data.labels)))
+        if not data.video_ids:
+            return result
+        weight = head.classifier.weight.detach().float().cpu()
+        bias = head.classifier.bias.detach().double().cpu().numpy()
+        predictions = {}
+        with eval_mode(model):
+            # a Linear is a dot product with its weight rows plus a bias; averaging windows commutes with it
+            stream = ((v, data.features.features(v), weight) for v in data.video_ids)
+            for video, scores in window_scores(model, stream, config, total=len(data.video_ids), desc="coin videos"):
+                predictions[video] = np.argmax(scores + bias, axis=1)
+        result.metrics = data.metrics(predictions)
+        result.notes.append("fine-tuned segmentation head: each second takes the head's argmax (0 = background)")
+        return result
 
 
 COIN.finetuning = CoinFinetuning("coin", coin_training_split)

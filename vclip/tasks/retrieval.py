@@ -28,8 +28,10 @@ from vclip.data.formats import (
     _text,
     refuse_duplicates,
 )
+from vclip.data.store import FeatureFolder
 from vclip.metrics import retrieval_metrics
 from vclip.tasks.common import (
+    FEATURES_DIR,
     TaskResult,
     encode_clips_once,
     encode_texts_once,
@@ -37,10 +39,14 @@ from vclip.tasks.common import (
     mean_of_dicts,
     require_file,
 )
-from vclip.data.store import FeatureFolder
-from vclip.tasks.common import FEATURES_DIR
 from vclip.tasks.registry import TEMPCLR_3, PaperNumber, Task, register_task
-from vclip.tasks.training import PairFinetuning, PairSplit, overlap_note, report_lost_segments, validation_videos
+from vclip.tasks.training import (
+    PairFinetuning,
+    PairSplit,
+    overlap_note,
+    report_lost_segments,
+    validation_videos,
+)
 from vclip.tokenizer import MAX_VIDEO_LEN
 
 YOUCOOK_CSV = "validation_youcook.csv"

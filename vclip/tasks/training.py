@@ -44,12 +44,11 @@ import numpy as np
 
 from vclip.data.formats import DataFormatError
 from vclip.localization import sliding_windows
-from vclip.tasks.common import pad_clip
+from vclip.tasks.common import IGNORE_INDEX, pad_clip  # noqa: F401 (IGNORE_INDEX: the task modules' name for it)
 from vclip.tokenizer import MAX_VIDEO_LEN, build_text_batch
 
 SPLITS = ("train", "val", "test")
 BATCH_ORDERS = ("fixed", "random")
-IGNORE_INDEX = -100  # CrossEntropyLoss's default ignore_index: the padded seconds of a window (vclip.tasks.heads)
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +166,7 @@ def load_split(task: str, folder: str | Path, split: str = "train", val_fraction
     """The ``train``, ``val`` or ``test`` split of ``task`` in its folder, read by the task's own reader
     (``TASKS[task].finetuning``): a :class:`PairSplit` or a :class:`VideoSplit`. ``val_fraction`` and
     ``seed`` choose the held-out videos (0: none is held out, the ``train`` split has every video)."""
-    from vclip.tasks import get_task
+    from vclip.tasks.registry import get_task  # (the package registered the built-in tasks before this ran)
 
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
@@ -264,12 +263,11 @@ class TaskFinetuning:
         """How many training batches an epoch gives this rank (without building any)."""
         return len(self.batches(split, settings, {}, 0, rank, world, plan_only=True))
 
-    def evaluate(self, model, head, folder, config):
-        """The test-split :class:`vclip.tasks.common.TaskResult` of a fine-tuned model (default: the
-        zero-shot evaluation of the fine-tuned towers)."""
-        from vclip.tasks import evaluate_task
-
-        return evaluate_task(model, self.task_name, folder, config)
+    def evaluate(self, model, head, folder: Path, config):
+        """The test-split :class:`vclip.tasks.common.TaskResult` of a fine-tuned model on the task's
+        resolved ``folder``, or None (the default): the task's zero-shot evaluation
+        (:func:`vclip.tasks.evaluate_task`) then scores the fine-tuned towers."""
+        return None
 
     task_name: str = ""  # set by the task module (the registered name)
 
