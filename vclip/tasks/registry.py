@@ -21,6 +21,9 @@ Reference: fairseq ``examples/MMPT``, where a task's knowledge is spread over a 
         def oracle(self, data, truth, config): ...      # -> TaskResult (synthetic folders)
         def check(self, report, path, features_dir, check_values): ...   # python -m vclip.data check
 
+        finetuning = PairFinetuning("my_task", read_my_training_split, "text_to_video")  # optional:
+        # python -m vclip.finetune --task my_task (vclip.tasks.training: split reader, batches, head, loss)
+
 ``python -m vclip.evaluate``, ``python -m vclip.data check``, the notebooks and the docs tables iterate
 :data:`TASKS`; adding a task is one new module and one registration (imported by
 ``vclip/tasks/__init__.py``, or by the user's own code before calling :func:`vclip.tasks.evaluate_task`).
