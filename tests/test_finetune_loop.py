@@ -228,7 +228,7 @@ def _program(*args: str) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_resume_through_the_command_line_equals_the_uninterrupted_run(synthetic_world, tiny_init, tmp_path):
     common = ["--task", "msrvtt_qa", "--init", str(tiny_init), "--data", str(synthetic_world), "--no-progress",
-              "--total-num-update", "1000", "--select", "last", "--batch-size", "32"]
+              "--total-num-update", "1000", "--select", "last", "--batch-size", "64", "--dup", "1"]
     straight = _program(*common, "--output", str(tmp_path / "straight"), "--epochs", "2")
     assert straight.returncode == 0, straight.stderr
     first = _program(*common, "--output", str(tmp_path / "resumed"), "--epochs", "1")
