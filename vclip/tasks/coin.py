@@ -282,7 +282,6 @@ def coin_training_split(folder: Path, split: str, val_fraction: float, seed: int
     else:
         held_out = validation_videos([v.video_id for v in training], val_fraction, seed)
         videos = [v for v in training if (v.video_id in held_out) == (split == "val")]
-    subset = "testing" if split == "test" else "training"
     data = VideoSplit("coin", split, [], {}, {}, num_labels=len(coin.labels),
                       source=f"training list: {COIN_JSON} subset 'training', {len(training)} videos")
     cache = FeatureFolder(Path(folder) / FEATURES_DIR)
@@ -299,7 +298,7 @@ def coin_training_split(folder: Path, split: str, val_fraction: float, seed: int
         labelled += len(video.segments)
         outside += [f"{video.video_id} annotation[{i}]" for i, segment in enumerate(video.segments)
                     if math.floor(segment.start) >= len(features)]
-    report_lost_segments(data, path, outside, labelled, f"annotated segments of subset '{subset}'")
+    report_lost_segments(data, path, outside, labelled, "annotated segments")
     return data
 
 
