@@ -33,9 +33,15 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from vclip.finetune import FINETUNE_TASKS, TEACHING, finetune, format_benchmark, recipe  # noqa: E402
 from vclip.rundir import RunDir  # noqa: E402
 from vclip.tasks import TASKS  # noqa: E402
+from vclip.training.finetuned import finetune_tasks  # noqa: E402
+from vclip.training.finetuning import (  # noqa: E402
+    finetune,
+    format_benchmark,
+    load_finetune_recipe,
+    recipe,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMAND = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/finetune.py"
@@ -74,7 +80,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="data/generated/synthetic", help="a synthetic world root")
     parser.add_argument("--work", default="runs/benchmarks/finetune", help="run directories go here")
-    parser.add_argument("--tasks", nargs="+", default=list(FINETUNE_TASKS), choices=FINETUNE_TASKS)
+    parser.add_argument("--tasks", nargs="+", default=list(finetune_tasks()), choices=finetune_tasks())
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--pretrain-steps", type=int, default=128, help="steps of the shared teaching run")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "finetune.json"))
@@ -93,7 +99,7 @@ def main(argv=None) -> int:
     results: dict = {}
 
     def save() -> dict:  # after every task, so that a stopped run keeps what it measured
-        payload = {"command": COMMAND + (f" --tasks {' '.join(args.tasks)}" if args.tasks != list(FINETUNE_TASKS) else "")
+        payload = {"command": COMMAND + (f" --tasks {' '.join(args.tasks)}" if args.tasks != list(finetune_tasks()) else "")
                    + (f" --seeds {' '.join(map(str, args.seeds))}" if args.seeds != [0, 1, 2] else ""),
                    "data": "the default synthetic world (make data)", "init": f"runs/notebooks/runs/{name} (tiny preset)",
                    "selection": "lowest validation loss (held-out training videos; CrossTask videos_val.csv)",
@@ -120,7 +126,7 @@ def main(argv=None) -> int:
                   flush=True)
         metrics = [m for m in TASKS[task].metrics if m != "all_background"]
         results[task] = {
-            "recipe": {k: v for k, v in TEACHING[task].items()},
+            "recipe": load_finetune_recipe("teaching")[task],
             "metrics": {m: {"fine_tuned": spread([r["test"][m] for r in runs]),
                             "zero_shot": runs[0]["zero_shot"][m]} for m in metrics},
             "fine_tuned_beats_zero_shot": all(r["test"][TASKS[task].metrics[0]] > r["zero_shot"][TASKS[task].metrics[0]]

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from vclip.checkpoint import CheckpointError, load_mmpt_checkpoint, load_model, save_mmpt_checkpoint
+from vclip.checkpoint import load_mmpt_checkpoint, load_model, save_mmpt_checkpoint
+from vclip.errors import CheckpointError
 from vclip.model import VideoCLIP
 from vclip.tokenizer import encode_texts
 from vclip.weights import InertObject, UnsafeCheckpointError, safe_torch_load

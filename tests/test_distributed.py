@@ -139,8 +139,8 @@ def _torchrun(argv: list[str], timeout: float) -> tuple[int, str]:
 def test_finetune_program_under_two_ranks(tmp_path, synthetic_world):
     """``torchrun --nproc-per-node 2 -m vclip.finetune``: the ranks train, select and finish together."""
     from vclip.checkpoint import load_model
-    from vclip.finetune import load_finetuned
     from vclip.model import VideoCLIP
+    from vclip.training.finetuned import load_finetuned
 
     torch.manual_seed(0)
     init = tmp_path / "init"

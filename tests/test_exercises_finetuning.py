@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from vclip.exercises import finetuning as ex
-from vclip.finetune import LOSS_NAMES
+from vclip.training.finetuning import LOSS_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
 

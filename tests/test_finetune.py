@@ -19,7 +19,8 @@ from vclip.tasks.heads import (
     text_to_video_loss,
     video_to_text_loss,
 )
-from vclip.tasks.training import read_msrvtt_train, validation_videos
+from vclip.tasks.retrieval import read_msrvtt_train
+from vclip.tasks.training import validation_videos
 
 TEXT = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
 VIDEO = torch.tensor([[1.0, 1.0], [0.0, 1.0]])
@@ -155,11 +156,15 @@ def test_cli_run_per_task(task, synthetic_world, tiny_init, tmp_path, capsys):
     assert "fine-tuned" in out and "zero-shot (init)" in out
     summary = json.loads((run / "finetune.json").read_text())
     assert summary["task"] == task and summary["selected_epoch"] == 1 and summary["test"]["metrics"]
-    assert (run / "checkpoints" / "epoch_001" / "model.safetensors").is_file()
-    assert (run / "checkpoints" / "epoch_001" / "head.safetensors").is_file() == (task == "coin")
-    # written through vclip.rundir: both pointers name the kept checkpoint, no temporary folder, lock released
-    assert [(run / "checkpoints" / n).read_text() for n in ("LATEST", "BEST")] == ["epoch_001\n"] * 2
-    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["BEST", "LATEST", "epoch_001"]
+    # the shared loop's checkpoints (step_XXXXXX with the trainer state, so --resume works): one epoch,
+    # so LATEST and BEST both name the last one, the only one kept; no temporary folder, lock released
+    kept = summary["checkpoint"].split("/")[-1]
+    assert kept == f"step_{summary['updates']:06d}" and (run / summary["checkpoint"] / "model.safetensors").is_file()
+    assert (run / summary["checkpoint"] / "trainer_state.pt").is_file()
+    assert (run / summary["checkpoint"] / "head.safetensors").is_file() == (task == "coin")
+    assert [(run / "checkpoints" / n).read_text() for n in ("LATEST", "BEST")] == [f"{kept}\n"] * 2
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["BEST", "LATEST", kept]
+    assert summary["train_source"].startswith("training list:") and summary["train_source"] in out
     assert not (run / ".lock").exists()
     assert evaluate_main(["--task", task, "--checkpoint", str(run), "--data", str(synthetic_world / task),
                           "--no-progress", "--no-baselines"]) == 0
@@ -220,7 +225,7 @@ def test_init_best_may_only_name_a_checkpoint_inside_the_run(tmp_path, tiny_init
     import shutil
 
     from vclip.errors import CheckpointError
-    from vclip.finetune import resolve_init
+    from vclip.training.finetuned import resolve_init
 
     run = tmp_path / "pretrain"
     shutil.copytree(tiny_init, run / "checkpoints" / "step_000010")
@@ -241,7 +246,7 @@ def test_cli_bad_input_is_one_line(tmp_path, tiny_init, capsys):
 
 
 def test_recipes():
-    from vclip.finetune import recipe
+    from vclip.training.finetuning import recipe
 
     paper = recipe("msrvtt", "paper")
     assert (paper.batch_size, paper.epochs, paper.dup, paper.lr, paper.warmup_updates, paper.clip_norm) == \
@@ -256,7 +261,7 @@ def test_recipes():
 def test_init_from_the_reference_checkpoint_layout(tmp_path, tiny_init):
     """``--init checkpoint_best.pt`` (the reference's release: fp16 weights under "model", keys "mmmodel.")."""
     from vclip.checkpoint import load_model, save_mmpt_checkpoint
-    from vclip.finetune import load_init
+    from vclip.training.finetuned import load_init
 
     source = load_model(tiny_init)
     save_mmpt_checkpoint(source, tmp_path / "checkpoint_best.pt")
@@ -271,7 +276,7 @@ def test_finetuning_uses_pretrainings_precision_code(synthetic_world, tiny_init,
     """--precision bf16 runs the update under the autocast of vclip.training.update.Precision (CPU: bf16);
     the same first update in float32 gives a different loss, so the autocast is really on."""
     from vclip.errors import ConfigError
-    from vclip.finetune import FineTuner, recipe
+    from vclip.training.finetuning import FineTuner, recipe
     from vclip.training.update import Precision
 
     losses = {}

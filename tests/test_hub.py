@@ -132,10 +132,10 @@ def test_a_hub_name_offline_is_one_line_saying_how_to_pass_a_folder(program, tmp
 
 @pytest.mark.slow
 def test_a_finetuned_coin_model_exports_with_its_head_bit_for_bit(synthetic_world, tmp_path):
-    from vclip.finetune import load_finetuned
     from vclip.finetune import main as finetune_main
     from vclip.hub import main as hub_main
     from vclip.model import VideoCLIP
+    from vclip.training.finetuned import load_finetuned
 
     torch.manual_seed(0)
     VideoCLIP.from_preset("tiny").save_pretrained(tmp_path / "init")
@@ -170,7 +170,7 @@ def test_tensorboard_without_the_package_is_one_line(monkeypatch):
 
     from vclip.config import RunSection
     from vclip.errors import ConfigError
-    from vclip.finetune import recipe
+    from vclip.training.finetuning import recipe
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))

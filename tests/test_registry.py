@@ -146,7 +146,7 @@ def test_builtin_registry_knows_every_task_once():
     assert list(TASKS) == ["youcook2", "msrvtt", "msrvtt_qa", "didemo", "crosstask", "coin"]
     for task in TASKS.values():
         assert task.metrics and task.markers and task.title
-        assert task.finetune_head is None or isinstance(task.finetune_head, type)
+        assert task.finetuning is None or task.finetuning.task_name == task.name
         for number in task.paper:
             assert number.task == task.name and number.metric in task.metrics and number.table
     assert TASKS["youcook2"].paper_number("R@1").value == 22.7

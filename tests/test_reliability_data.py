@@ -431,8 +431,7 @@ def test_bad_json_annotations_are_one_line(synthetic_world, tmp_path, damage):
 def test_repeated_records_of_the_other_formats_are_refused(synthetic_world, tmp_path):
     from vclip.tasks.didemo import read_didemo
     from vclip.tasks.qa import read_msrvtt_mc
-    from vclip.tasks.retrieval import read_youcook_json
-    from vclip.tasks.training import read_msrvtt_train
+    from vclip.tasks.retrieval import read_msrvtt_train, read_youcook_json
 
     didemo = tmp_path / "test_data.json"
     records = json.loads((synthetic_world / "didemo" / "test_data.json").read_text())

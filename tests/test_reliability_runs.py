@@ -198,7 +198,7 @@ def test_a_killed_fine_tune_is_not_evaluated_as_zero_shot(tmp_path, api_run, wor
 
 
 def test_best_naming_a_checkpoint_without_weights_is_refused(tmp_path, api_run):
-    from vclip.finetune import resolve_init
+    from vclip.training.finetuned import resolve_init
 
     run = copy_of(api_run, tmp_path / "run")
     best = (run / "checkpoints" / "BEST").read_text().strip()

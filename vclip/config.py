@@ -391,22 +391,23 @@ def _locate_setting(name: str) -> tuple[str, str]:
 
 
 # ---------------------------------------------------------------------------------------- recipes
-def recipe_path(name_or_path: str | os.PathLike) -> Path:
-    """A recipe file: a path to a .json file, or a name in vclip/configs (``teaching``, ``paper``)."""
+def recipe_path(name_or_path: str | os.PathLike, directory: Path = CONFIG_DIR) -> Path:
+    """A recipe file: a path to a .json file, or a name in ``directory`` (vclip/configs: ``teaching``,
+    ``paper``; vclip/configs/finetune for fine-tuning)."""
     path = Path(name_or_path)
-    if not path.exists() and (CONFIG_DIR / f"{name_or_path}.json").exists():
-        path = CONFIG_DIR / f"{name_or_path}.json"
+    if not path.exists() and (directory / f"{name_or_path}.json").exists():
+        path = directory / f"{name_or_path}.json"
     if not path.is_file():
-        known = sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
+        known = sorted(p.stem for p in directory.glob("*.json"))
         raise ConfigError(f"configuration {str(name_or_path)!r} not found (a .json file, or one of {known})")
     return path
 
 
-def load_recipe(name_or_path: str | os.PathLike = DEFAULT_RECIPE) -> PretrainConfig:
-    """The defaults updated by a recipe file; ``_comment`` keys are ignored, unknown keys refused."""
-    path = recipe_path(name_or_path)
+def read_recipe_file(path: Path) -> dict:
+    """A recipe file's object, ``_comment`` keys (at the top and one level down) removed; not JSON, or not
+    an object, is a :class:`ConfigError` naming the file."""
     try:
-        values = json.loads(path.read_text(encoding="utf-8"))
+        values = json.loads(Path(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
         raise ConfigError(f"{path}: not valid JSON ({error})") from None
     if not isinstance(values, dict):
@@ -416,7 +417,13 @@ def load_recipe(name_or_path: str | os.PathLike = DEFAULT_RECIPE) -> PretrainCon
         if isinstance(section, dict):
             for key in [k for k in section if k.startswith("_")]:
                 section.pop(key)
-    return PretrainConfig.from_dict(values, source=str(path))
+    return values
+
+
+def load_recipe(name_or_path: str | os.PathLike = DEFAULT_RECIPE) -> PretrainConfig:
+    """The defaults updated by a recipe file; ``_comment`` keys are ignored, unknown keys refused."""
+    path = recipe_path(name_or_path)
+    return PretrainConfig.from_dict(read_recipe_file(path), source=str(path))
 
 
 # ---------------------------------------------------------------------------------------- command line

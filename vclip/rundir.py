@@ -13,9 +13,10 @@ through a temporary file) as used by ``examples/MMPT`` ``projects/retri/videocli
     <run>/checkpoints/LATEST              the name of the newest complete checkpoint
     <run>/checkpoints/BEST                the name of the checkpoint with the lowest validation loss
 
-A fine-tuning run (:mod:`vclip.finetune`) has the same layout with ``checkpoints/epoch_XXX/`` folders
-(the epoch it selected; no trainer state) and its ``finetune.json`` summary. This module is the only
-place that knows that layout; the trainers (:mod:`vclip.pretrain`, :mod:`vclip.finetune`), the
+A fine-tuning run (:mod:`vclip.training.finetuning`) has the same layout (a checkpoint per epoch end;
+the last one and the selected one are kept; older runs' ``epoch_XXX/`` folders are still read) and
+its ``finetune.json`` summary. This module is the only
+place that knows that layout; the training loop (:mod:`vclip.training.loop`), the
 checkpoint loader (:mod:`vclip.checkpoint`) and the notebooks (:mod:`vclip.notebooks`) call it.
 What it guarantees (``docs/reliability.md``):
 

@@ -46,7 +46,7 @@ def qa_choices(model, folder: str | Path) -> tuple[np.ndarray, np.ndarray]:
 def check_direction(answer) -> Feedback:
     """Exercise 08.1: the loss whose softmax is the multiple-choice test's (``"video_to_text"`` or
     ``"text_to_video"``), graded against the loss the package trains ``msrvtt_qa`` with."""
-    from vclip.finetune import LOSS_NAMES
+    from vclip.training.finetuning import LOSS_NAMES
 
     expected = LOSS_NAMES["msrvtt_qa"]
     if answer is None:

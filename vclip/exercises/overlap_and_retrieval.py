@@ -18,9 +18,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from vclip.data.truth import SyntheticTruth
 from vclip.exercises import Feedback, compare_number, compare_set
 from vclip.synthetic import measure
-from vclip.data.truth import SyntheticTruth
 
 __all__ = ["check_containment", "check_false_negatives", "check_random_pair_share", "check_same_task_pairs",
            "false_negative_count", "same_task_pairs"]

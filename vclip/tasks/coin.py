@@ -24,10 +24,25 @@ import numpy as np
 
 from vclip.data.check import check_videos
 from vclip.data.formats import check_segment, read_json
+from vclip.data.store import FeatureFolder
 from vclip.errors import DataFormatError
 from vclip.metrics import coin_frame_accuracy
-from vclip.tasks.common import TaskResult, encode_texts_once, eval_mode, require_file, window_scores
+from vclip.tasks.common import (
+    FEATURES_DIR,
+    TaskResult,
+    encode_texts_once,
+    eval_mode,
+    require_file,
+    window_scores,
+)
 from vclip.tasks.registry import FAIRSEQ_4940, PaperNumber, Task, register_task
+from vclip.tasks.training import (
+    IGNORE_INDEX,
+    VideoSplit,
+    WindowFinetuning,
+    report_lost_segments,
+    validation_videos,
+)
 
 if TYPE_CHECKING:  # torch is imported in the functions that score: `vclip.data check` runs without it
     import torch
@@ -156,18 +171,6 @@ def predict_labels(scores: np.ndarray, threshold: float) -> np.ndarray:
     return np.where(scores.max(axis=1) > threshold, best, 0)
 
 
-def predict_videos(model, data: CoinSet, config) -> tuple[dict, float]:
-    """The zero-shot rule on every testing video: ({video id: (T,) label ids, 0 = background}, lambda)."""
-    predictions = {}
-    with eval_mode(model):
-        labels = encode_texts_once(model, data.labels, config, desc="coin labels")  # (L, H)
-        threshold = label_threshold(labels)
-        stream = ((v, data.features.features(v), labels) for v in data.video_ids)
-        for video, scores in window_scores(model, stream, config, total=len(data.video_ids), desc="coin videos"):
-            predictions[video] = predict_labels(scores, threshold)
-    return predictions, threshold
-
-
 @register_task
 class COIN(Task):
     """COIN action segmentation: a step label (or background) for every second of the testing videos."""
@@ -205,7 +208,13 @@ class COIN(Task):
     def score(self, model, data: CoinSet, config) -> TaskResult:
         """Zero-shot frame accuracy (percent) with background, without, and the all-background baseline."""
         result = data.result("model")
-        predictions, threshold = predict_videos(model, data, config)
+        predictions = {}
+        with eval_mode(model):
+            labels = encode_texts_once(model, data.labels, config, desc="coin labels")  # (L, H)
+            threshold = label_threshold(labels)
+            stream = ((v, data.features.features(v), labels) for v in data.video_ids)
+            for video, scores in window_scores(model, stream, config, total=len(data.video_ids), desc="coin videos"):
+                predictions[video] = predict_labels(scores, threshold)
         result.metrics = data.metrics(predictions)
         result.details["threshold"] = threshold
         if result.metrics["predicted_background"] == 100.0:
@@ -250,3 +259,108 @@ class COIN(Task):
         if isinstance(database, dict) and "annotations" not in next(iter(database.values()), {}):
             return True
         return super().recognises(path, columns, document)
+
+
+# --------------------------------------------------------------------------------------------------
+# Fine-tuning (vclip.tasks.training): projects/retri/videoclip/coin_videoclip.yaml
+
+
+def coin_training_split(folder: Path, split: str, val_fraction: float, seed: int) -> VideoSplit:
+    """COIN.json's "training" videos (``train``, or the held-out ``val``) or its "testing" videos
+    (``test``: the reference's validation split, on which its ``checkpoint_best.pt`` is chosen)."""
+    path = require_file(Path(folder) / COIN_JSON, "COIN.json with a 'training' subset")
+    coin = read_coin(path)
+    training = [v for v in coin.videos.values() if v.subset == "training"]
+    if not training:
+        raise DataFormatError(path, "database[*].subset", "videos of subset 'training' (the fine-tuning data)", "none")
+    too_high = sorted({s.label_id for v in training for s in v.segments if s.label_id > len(coin.labels)})
+    if too_high:
+        raise DataFormatError(path, "annotation ids of the training subset",
+                              f"label ids 1..{len(coin.labels)} (the labels of the testing subset)",
+                              f"ids {too_high[:5]}")
+    if split == "test":
+        videos = coin.testing()
+    else:
+        held_out = validation_videos([v.video_id for v in training], val_fraction, seed)
+        videos = [v for v in training if (v.video_id in held_out) == (split == "val")]
+    data = VideoSplit("coin", split, [], {}, {}, num_labels=len(coin.labels),
+                      source=f"training list: {COIN_JSON} subset 'training', {len(training)} videos")
+    cache = FeatureFolder(Path(folder) / FEATURES_DIR)
+    outside, labelled = [], 0
+    for video in videos:
+        data.n_items += 1  # (training and testing are disjoint: a video id is one key of the database)
+        if video.video_id not in cache:
+            data.missing.append(video.video_id)
+            continue
+        features = cache.features(video.video_id)
+        data.video_ids.append(video.video_id)
+        data.features[video.video_id] = features
+        data.targets[video.video_id] = video_targets(video.segments, len(features))
+        labelled += len(video.segments)
+        outside += [f"{video.video_id} annotation[{i}]" for i, segment in enumerate(video.segments)
+                    if math.floor(segment.start) >= len(features)]
+    report_lost_segments(data, path, outside, labelled, "annotated segments")
+    return data
+
+
+class CoinFinetuning(WindowFinetuning):
+    """A new Linear head over the video tower's per-second states, cross-entropy per second (class 0
+    background, padded seconds ignored): ``MMFusionSeparateActionSegmentation``, ``mmpt/losses/loss.py``."""
+
+    loss_name = "segmentation_cross_entropy"
+    test_selection = "lowest_test_loss"  # the reference's COIN "valid" split is its test split
+
+    def new_head(self, model, split):
+        from vclip.tasks.heads import SegmentationHead
+
+        return SegmentationHead(model.config.hidden_size, split.num_labels, model.config.initializer_range)
+
+    def load_head(self, folder: Path):
+        from vclip.tasks.heads import SegmentationHead
+
+        return SegmentationHead.load(folder)
+
+    def loss(self, model, head, batch: dict):
+        from vclip.tasks.heads import segmentation_loss
+
+        states = model.video_token_states(batch["vfeats"], batch["vmask"], attend_cls=False)  # (N, 32, H)
+        return segmentation_loss(head(states), batch["targets"])
+
+    def window_targets(self, split, video_id, windows, tokens) -> dict:
+        import torch
+
+        rows = self.padded_rows(split.targets[video_id], windows, IGNORE_INDEX, np.int64)
+        return {"targets": torch.from_numpy(rows)}
+
+    def evaluate(self, model, head, folder: Path, config):
+        """COIN frame accuracy of a fine-tuned model as the zero-shot task measures it (windows of 32 every
+        16 seconds, scores averaged over overlapping windows, with and without background), each second
+        labelled by the head's argmax over the window-averaged logits (0 = background)."""
+        from vclip.errors import CheckpointError
+        from vclip.tasks.common import EvalConfig
+
+        if head is None:
+            raise CheckpointError("a fine-tuned COIN model needs its segmentation head (head.safetensors, head.json)")
+        config = config or EvalConfig()
+        data = COIN().load(Path(folder), config, FeatureFolder(Path(folder) / FEATURES_DIR))
+        result = data.result("model")
+        if head.num_labels != len(data.labels):
+            raise DataFormatError(Path(folder) / COIN_JSON, "labels",
+                                  f"the {head.num_labels} labels the fine-tuned head was trained on (another label "
+                                  "set?)", str(len(data.labels)))
+        if not data.video_ids:
+            return result
+        weight = head.classifier.weight.detach().float().cpu()
+        bias = head.classifier.bias.detach().double().cpu().numpy()
+        predictions = {}
+        with eval_mode(model):
+            # a Linear is a dot product with its weight rows plus a bias; averaging windows commutes with it
+            stream = ((v, data.features.features(v), weight) for v in data.video_ids)
+            for video, scores in window_scores(model, stream, config, total=len(data.video_ids), desc="coin videos"):
+                predictions[video] = np.argmax(scores + bias, axis=1)
+        result.metrics = data.metrics(predictions)
+        result.notes.append("fine-tuned segmentation head: each second takes the head's argmax (0 = background)")
+        return result
+
+
+COIN.finetuning = CoinFinetuning("coin", coin_training_split)

@@ -26,6 +26,8 @@ from vclip.localization import average_windows, sliding_windows
 from vclip.progress import progress_bar
 from vclip.tokenizer import MAX_VIDEO_LEN, build_text_batch, load_tokenizer
 
+IGNORE_INDEX = -100  # CrossEntropyLoss's default ignore_index: the padded seconds of a fine-tuning window
+
 if TYPE_CHECKING:  # torch is imported in the functions that score: `vclip.data check` runs without it
     import torch
 

@@ -27,6 +27,7 @@ from vclip.localization import step_localization
 from vclip.metrics import crosstask_recall
 from vclip.tasks.common import TaskResult, encode_texts_once, eval_mode, mean_of_dicts, window_scores
 from vclip.tasks.registry import PWC, RECALLED, PaperNumber, Task, register_task
+from vclip.tasks.training import VideoSplit, WindowFinetuning, overlap_note, report_lost_segments
 
 RELEASE = "crosstask_release"
 
@@ -368,3 +369,90 @@ class CrossTask(Task):
             report.problems.append(f"FATAL {release.root / 'videos.csv'}: videos per primary task: expected more "
                                    f"than 30 with features and annotations (the reference trains on 30 and tests on "
                                    f"the rest), found {max((len(v) for v in train.values()), default=0)} at most")
+
+
+# --------------------------------------------------------------------------------------------------
+# Fine-tuning (vclip.tasks.training): projects/retri/videoclip/crosstask_videoclip.yaml
+
+
+def crosstask_training_split(folder: Path, split: str, val_fraction: float = 0.0, seed: int = 0,
+                             n_train: int = 30, split_seed: int = 0) -> VideoSplit:
+    """CrossTask's training part of the reference's split (:func:`crosstask_split`: 30 videos per primary
+    task and every related task), ``videos_val.csv`` (``val``; ``val_fraction`` and ``seed`` do not
+    apply) or the test part (``test``: the reference's validation split, on which its
+    ``checkpoint_best.pt`` is chosen)."""
+    from vclip.data.store import FeatureFolder
+    from vclip.tasks.common import FEATURES_DIR
+
+    folder = Path(folder)
+    release = read_crosstask(folder / RELEASE if (folder / RELEASE).is_dir() else folder)
+    cache = FeatureFolder(folder / FEATURES_DIR)
+    tasks = {**release.related, **release.primary}
+    chosen, test = crosstask_split(release, cache.features_dir, n_train=n_train, seed=split_seed)
+    if split == "train":
+        pairs = [(task, video) for task, videos in chosen.items() for video in videos]
+        listed = len(release.videos)
+    elif split == "test":
+        pairs = [(task, video) for task, videos in test.items() for video in videos]
+        listed = len(pairs)
+    else:
+        pairs = [(v.task_id, v.video_id) for v in release.val_videos if v.task_id in tasks]
+        listed = len(pairs)
+    evaluated = set() if split == "test" else {video for videos in test.values() for video in videos}
+    data = VideoSplit("crosstask", split, [], {}, {}, n_items=listed,
+                      source=f"training list: the reference's split of videos.csv (seed {split_seed}, {n_train} "
+                             f"per primary task, every related task), {sum(map(len, chosen.values()))} videos")
+    left_out, unannotated, outside, labelled = [], [], [], 0
+    for task, video in pairs:
+        if video in evaluated:
+            left_out.append(video)
+            continue
+        if video not in cache:
+            data.missing.append(video)
+            continue
+        if not release.annotation_path(task, video).is_file():
+            unannotated.append(video)
+            continue
+        features = cache.features(video)
+        steps = list(tasks[task].steps)
+        segments = release.annotation(task, video)
+        data.video_ids.append(video)
+        data.features[video] = features
+        data.targets[video] = read_assignment(segments, len(features), len(steps))
+        data.texts[video] = steps
+        labelled += len(segments)
+        outside += [f"{task}_{video}.csv segment {i}" for i, segment in enumerate(segments)
+                    if math.floor(segment.start) >= len(features)]
+    report_lost_segments(data, release.root / "annotations", outside, labelled, "step segments")
+    data.notes += overlap_note(left_out, "crosstask")
+    if unannotated:
+        data.notes.append(f"{len(unannotated)} {split} videos have no annotation file and are left out")
+    return data
+
+
+class CrossTaskFinetuning(WindowFinetuning):
+    """No new weights: the zero-shot scorer ``states @ step_texts.T``, trained with binary cross-entropy
+    per (second, step) cell (``MMFusionSeparateActionLocalization``, ``mmpt/losses/loss.py`` ``BCE``)."""
+
+    loss_name = "localisation_bce"
+    test_selection = "lowest_test_loss"  # the reference's CrossTask "valid" split is its test split
+    val_source = "videos_val.csv"
+
+    def loss(self, model, head, batch: dict):
+        from vclip.tasks.heads import localisation_loss, localisation_scores
+
+        states = model.video_token_states(batch["vfeats"], batch["vmask"], attend_cls=False)  # (N, 32, H)
+        steps = model.encode_text(batch["input_ids"], batch["attention_mask"])  # (K, H)
+        return localisation_loss(localisation_scores(states, steps), batch["targets"], batch["vmask"])
+
+    def window_targets(self, split, video_id, windows, tokens) -> dict:
+        import torch
+
+        from vclip.tokenizer import build_text_batch
+
+        rows = self.padded_rows(split.targets[video_id], windows, 0, np.float32)
+        input_ids, attention_mask = build_text_batch([tokens[t] for t in split.texts[video_id]])
+        return {"targets": torch.from_numpy(rows), "input_ids": input_ids, "attention_mask": attention_mask}
+
+
+CrossTask.finetuning = CrossTaskFinetuning("crosstask", crosstask_training_split)

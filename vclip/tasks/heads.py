@@ -30,9 +30,8 @@ attention) and ``u_k`` the pooled text of step k:
 
       L = -1/(S K) sum_{s,k} [ y_sk log sigma(z_sk) + (1 - y_sk) log(1 - sigma(z_sk)) ]
 
-:func:`evaluate_coin_head` evaluates a fine-tuned COIN model as the zero-shot task does (windows of
-32 every 16 seconds, scores averaged over overlapping windows, frame accuracy with and without
-background) but labels each second with the head's argmax instead of the label-similarity rule.
+A fine-tuned COIN model is evaluated by its task's hook (:class:`vclip.tasks.coin.CoinFinetuning`):
+the zero-shot task's windows and frame accuracy, each second labelled by the head's argmax.
 """
 
 from __future__ import annotations
@@ -40,16 +39,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vclip.errors import DataFormatError
-from vclip.tasks.coin import COIN
-from vclip.tasks.common import EvalConfig, TaskResult, eval_mode, window_scores
+from vclip.tasks.common import IGNORE_INDEX
 
-IGNORE_INDEX = -100  # CrossEntropyLoss's default ignore_index: the padded seconds of a window
 HEAD_WEIGHTS = "head.safetensors"
 HEAD_CONFIG = "head.json"
 
@@ -129,8 +124,6 @@ class SegmentationHead(nn.Module):
         return head.eval()
 
 
-COIN.finetune_head = SegmentationHead  # the registry's slot: vclip.finetune reads it through TASKS["coin"]
-
 
 def segmentation_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Reference COIN ``CrossEntropy``: (N, T, C) logits vs (N, T) label ids, -100 ignored; the mean
@@ -164,33 +157,5 @@ def localisation_loss(scores: torch.Tensor, targets: torch.Tensor, mask: torch.T
     return F.binary_cross_entropy_with_logits(scores[mask].float(), targets[mask].float())
 
 
-def evaluate_coin_head(model, head: SegmentationHead, folder: str | Path, config: EvalConfig | None = None
-                       ) -> TaskResult:
-    """COIN frame accuracy of a fine-tuned model: each second's label is the head's argmax (0 =
-    background), over window-averaged logits (the windows of the zero-shot task)."""
-    from vclip.tasks import load_task_data
-
-    config = config or EvalConfig()
-    data = load_task_data("coin", folder, config)
-    result = data.result("model")
-    if head.num_labels != len(data.labels):
-        raise DataFormatError(Path(folder) / "COIN.json", "labels",
-                              f"the {head.num_labels} labels the fine-tuned head was trained on (another label set?)",
-                              str(len(data.labels)))
-    if not data.video_ids:
-        return result
-    weight = head.classifier.weight.detach().float().cpu()
-    bias = head.classifier.bias.detach().double().cpu().numpy()
-    predictions = {}
-    with eval_mode(model):
-        # a Linear is a dot product with its weight rows plus a bias; averaging windows commutes with it
-        stream = ((v, data.features.features(v), weight) for v in data.video_ids)
-        for video, scores in window_scores(model, stream, config, total=len(data.video_ids), desc="coin videos"):
-            predictions[video] = np.argmax(scores + bias, axis=1)
-    result.metrics = data.metrics(predictions)
-    result.notes.append("fine-tuned segmentation head: each second takes the head's argmax (0 = background)")
-    return result
-
-
-__all__ = ["IGNORE_INDEX", "SegmentationHead", "evaluate_coin_head", "localisation_loss", "localisation_scores",
+__all__ = ["IGNORE_INDEX", "SegmentationHead", "localisation_loss", "localisation_scores",
            "segmentation_loss", "text_to_video_loss", "video_to_text_loss"]

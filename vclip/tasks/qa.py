@@ -28,6 +28,7 @@ from vclip.tasks.common import (
     require_file,
 )
 from vclip.tasks.registry import RECALLED, PaperNumber, Task, register_task
+from vclip.tasks.training import PairFinetuning
 from vclip.tokenizer import MAX_VIDEO_LEN
 
 QA_CSV = "MSR_MC_test.csv"
@@ -166,3 +167,16 @@ class MsrvttQA(Task):
 
     def recognises(self, path, columns, document) -> bool:
         return (columns is not None and {"vid_key", "a1", "answer"} <= columns) or super().recognises(path, columns, document)
+
+
+def _qa_training_split(folder: Path, split: str, val_fraction: float, seed: int):
+    """MSR-VTT retrieval's training split (the reference trains QA on it, ``vttqa_videoclip.yaml``), the
+    videos of ``MSR_MC_test.csv`` left out."""
+    from vclip.tasks.retrieval import msrvtt_training_split
+
+    test = {item.video_id for item in read_msrvtt_mc(require_file(folder / QA_CSV, "MSR_MC_test.csv"))}
+    return msrvtt_training_split("msrvtt_qa", folder, split, val_fraction, seed, test)
+
+
+# The reference's recipe: projects/retri/videoclip/vttqa_videoclip.yaml (V2TContraLoss: a video picks its caption)
+MsrvttQA.finetuning = PairFinetuning("msrvtt_qa", _qa_training_split, "video_to_text")

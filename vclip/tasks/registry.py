@@ -21,6 +21,9 @@ Reference: fairseq ``examples/MMPT``, where a task's knowledge is spread over a 
         def oracle(self, data, truth, config): ...      # -> TaskResult (synthetic folders)
         def check(self, report, path, features_dir, check_values): ...   # python -m vclip.data check
 
+        finetuning = PairFinetuning("my_task", read_my_training_split, "text_to_video")  # optional:
+        # python -m vclip.finetune --task my_task (vclip.tasks.training: split reader, batches, head, loss)
+
 ``python -m vclip.evaluate``, ``python -m vclip.data check``, the notebooks and the docs tables iterate
 :data:`TASKS`; adding a task is one new module and one registration (imported by
 ``vclip/tasks/__init__.py``, or by the user's own code before calling :func:`vclip.tasks.evaluate_task`).
@@ -82,10 +85,11 @@ class Task:
         metrics: the numbers the task reports, headline first.
         paper: the paper's numbers, zero-shot and fine-tuned.
         protocol: one line on how the reference evaluates it (docs tables).
-        finetune_head: the fine-tuning head of this task, or None while there is none. A head is an
-            ``nn.Module`` class that the fine-tuning program (``vclip.finetune``) puts on top of the
-            pre-trained towers; it is set by the module that defines it (``MyTask.finetune_head = Head``
-            or as a class attribute), and read through the registry, never by a task name.
+        finetuning: what fine-tuning needs from this task (a :class:`vclip.tasks.training.TaskFinetuning`:
+            its training-split reader, batches, head and loss, evaluation of a fine-tuned model), or
+            None when the task has no fine-tuning recipe. The task's module sets it
+            (``MyTask.finetuning = PairFinetuning(...)``); :mod:`vclip.training.finetuning` reads it
+            through the registry, never by a task's name.
     """
 
     name: ClassVar[str]
@@ -94,7 +98,7 @@ class Task:
     metrics: ClassVar[tuple[str, ...]]
     paper: ClassVar[tuple[PaperNumber, ...]] = ()
     protocol: ClassVar[str] = ""
-    finetune_head: ClassVar[type | None] = None
+    finetuning: ClassVar[Any] = None
 
     # ---- reading --------------------------------------------------------------------------------
 

@@ -27,9 +27,11 @@ from vclip.data.formats import (
     read_json,
     refuse_duplicates,
 )
+from vclip.data.store import FeatureFolder
 from vclip.errors import DataFormatError
 from vclip.metrics import retrieval_metrics
 from vclip.tasks.common import (
+    FEATURES_DIR,
     TaskResult,
     encode_clips_once,
     encode_texts_once,
@@ -38,6 +40,13 @@ from vclip.tasks.common import (
     require_file,
 )
 from vclip.tasks.registry import TEMPCLR_3, PaperNumber, Task, register_task
+from vclip.tasks.training import (
+    PairFinetuning,
+    PairSplit,
+    overlap_note,
+    report_lost_segments,
+    validation_videos,
+)
 from vclip.tokenizer import MAX_VIDEO_LEN
 
 YOUCOOK_CSV = "validation_youcook.csv"
@@ -351,3 +360,179 @@ class MSRVTT(RetrievalTask):
 
     def recognises(self, path, columns, document) -> bool:
         return (columns is not None and {"video_id", "sentence"} <= columns) or super().recognises(path, columns, document)
+
+
+# --------------------------------------------------------------------------------------------------
+# Fine-tuning (vclip.tasks.training): the training splits of YouCook2 and MSR-VTT, and their hooks
+
+MSRVTT_TRAIN = "MSRVTT_train.csv"  # the official 7k training list (column video_id)
+MSRVTT_FULL_TEST = "MSRVTT_FULL_test.csv"  # the official 3k test list; its videos outside 1k-A join training
+MSRVTT_TRAIN_9K = "MSRVTT_train.9k.csv"  # a prebuilt 9k list (the synthetic worlds write one)
+MSRVTT_TRAIN_LISTS = (MSRVTT_TRAIN, MSRVTT_FULL_TEST, MSRVTT_TRAIN_9K)
+MSRVTT_DATA = "MSRVTT_data.json"
+
+
+def _video_id_list(path: Path) -> list[str]:
+    """The ``video_id`` column of a CSV, in file order; a video listed twice is an error naming it."""
+    rows = read_csv_rows(path, ("video_id",))
+    listed = [parse_text(path, line, "video_id", row["video_id"]) for line, row in rows]
+    refuse_duplicates(path, zip((f"line {line} video_id" for line, _ in rows), listed), "video ids")
+    return listed
+
+
+def msrvtt_training_list(folder: str | Path) -> tuple[list[str], str, Path]:
+    """(video ids in list order, one line saying which files gave them, the list file errors name) of
+    MSR-VTT's training videos.
+
+    The reference's "9k" (``MSRVTTMetaProcessor``, ``mmpt/processors/dsprocessor.py``): the videos of
+    ``MSRVTT_train.csv`` followed by those of ``MSRVTT_FULL_test.csv`` that are not in the JSFusion
+    1k-A test (``MSRVTT_JSFUSION_test.csv``). Without those two files a prebuilt
+    ``MSRVTT_train.9k.csv`` is read, else ``MSRVTT_train.csv`` alone (the 7k list); the line says which,
+    never silently. None of them is a :class:`DataFormatError` naming the files.
+    """
+    folder = Path(folder)
+    train, full, prebuilt = (folder / name for name in MSRVTT_TRAIN_LISTS)
+    if train.is_file() and full.is_file():
+        test = {clip.video_id for clip in read_msrvtt_csv(require_file(folder / MSRVTT_CSV,
+                                                                       "the JSFusion 1k-A test CSV"))}
+        listed = _video_id_list(train)
+        known = set(listed)
+        extra = [v for v in _video_id_list(full) if v not in test and v not in known]
+        return listed + extra, train, (f"training list: {MSRVTT_TRAIN} ({len(listed)} videos) + {len(extra)} videos of "
+                                f"{MSRVTT_FULL_TEST} outside the 1k-A test = {len(listed) + len(extra)} videos "
+                                "(the reference's 9k)")
+    if prebuilt.is_file():
+        listed = _video_id_list(prebuilt)
+        return listed, prebuilt, (f"training list: {MSRVTT_TRAIN_9K}, {len(listed)} videos (a prebuilt list; "
+                        f"{MSRVTT_TRAIN} + {MSRVTT_FULL_TEST}, the reference's construction, are not both here)")
+    if train.is_file():
+        listed = _video_id_list(train)
+        return listed, train, (f"training list: {MSRVTT_TRAIN} alone, {len(listed)} videos ({MSRVTT_FULL_TEST} is absent, "
+                        "so this is not the reference's 9k, which adds its videos outside the 1k-A test)")
+    raise DataFormatError(train, "file", f"the MSR-VTT training list ({MSRVTT_TRAIN} + {MSRVTT_FULL_TEST}, or "
+                          f"{MSRVTT_TRAIN_9K}; column video_id) beside {MSRVTT_DATA}", "no such file")
+
+
+def read_msrvtt_train(list_path: str | Path, data_path: str | Path,
+                      video_ids: list[str] | None = None) -> dict[str, list[str]]:
+    """MSR-VTT training captions: ``{video_id: [caption, ...]}`` for the videos of the training list.
+
+    ``list_path`` is a CSV with a ``video_id`` column (``MSRVTT_train.csv``, ``MSRVTT_train.9k.csv``),
+    or ``video_ids`` gives the list (then ``list_path`` only names it in errors); ``data_path`` is the
+    official ``MSRVTT_data.json``, whose ``sentences`` are ``{"video_id", "caption"}`` records
+    (``sen_id`` and the ``videos`` list are not needed). A listed video without a caption, a video
+    listed twice and a ``sen_id`` twice are errors naming them.
+    """
+    listed = video_ids if video_ids is not None else _video_id_list(Path(list_path))
+    data = read_json(Path(data_path))
+    sentences = data.get("sentences") if isinstance(data, dict) else None
+    if not isinstance(sentences, list):
+        raise DataFormatError(data_path, "sentences", "a list of {video_id, caption} records", repr(sentences)[:60])
+    refuse_duplicates(data_path, ((f"sentences[{index}].sen_id", str(sentence["sen_id"])) for index, sentence
+                                  in enumerate(sentences) if isinstance(sentence, dict) and "sen_id" in sentence),
+                      "sen_ids")
+    captions: dict[str, list[str]] = {video_id: [] for video_id in listed}
+    for index, sentence in enumerate(sentences):
+        if not isinstance(sentence, dict) or not isinstance(sentence.get("video_id"), str):
+            raise DataFormatError(data_path, f"sentences[{index}].video_id", "a string", repr(sentence)[:60])
+        if sentence["video_id"] not in captions:
+            continue
+        caption = sentence.get("caption")
+        if not isinstance(caption, str) or not caption.strip():
+            raise DataFormatError(data_path, f"sentences[{index}].caption", "a non-empty string", repr(caption))
+        captions[sentence["video_id"]].append(caption.strip())
+    without = [video_id for video_id, texts in captions.items() if not texts]
+    if without:
+        raise DataFormatError(data_path, "sentences", f"a caption for every video of {Path(list_path).name}",
+                              f"{len(without)} without, e.g. {without[:3]}")
+    return captions
+
+
+def _refuse_test_split(task: str, split: str) -> None:
+    if split not in ("train", "val"):
+        raise ValueError(f"{task}: fine-tuning reads a train or val split (its test split is the evaluation's), "
+                         f"got {split!r}")
+
+
+def youcook_training_split(folder: Path, split: str, val_fraction: float, seed: int) -> PairSplit:
+    """YouCook2's training clips (``youcookii_annotations_trainval.json``, subset "training"; the
+    reference's ``youcook_train.pkl``), a clip being ``features[floor(start):ceil(end)]``."""
+    _refuse_test_split("youcook2", split)
+    path = require_file(folder / YOUCOOK_JSON, f"{YOUCOOK_JSON} with a 'training' subset (YouCook2 annotations)")
+    records = read_youcook_json(path, subset="training")
+    if not records:
+        raise DataFormatError(path, "database[*].subset", "videos of subset 'training' (the fine-tuning data)",
+                              "none")
+    if (folder / YOUCOOK_CSV).is_file():
+        evaluated = {clip.video_id for clip in read_youcook_csv(folder / YOUCOOK_CSV)}
+    else:
+        evaluated = {clip.video_id for clip in read_youcook_json(path)}
+    held_out = validation_videos([r.video_id for r in records], val_fraction, seed)
+    data = PairSplit("youcook2", split, [], [], {}, n_items=0,
+                     source=f"training list: {YOUCOOK_JSON} subset 'training', "
+                            f"{len({r.video_id for r in records})} videos ({len(records)} clips)")
+    cache = FeatureFolder(folder / FEATURES_DIR)
+    left_out, outside, labelled = [], [], 0
+    for record in records:
+        if (record.video_id in held_out) != (split == "val"):
+            continue
+        data.n_items += 1
+        if record.video_id in evaluated:
+            left_out.append(record.video_id)
+            continue
+        if record.video_id not in cache:
+            data.missing.append(record.video_id)
+            continue
+        labelled += 1
+        first, last = int(math.floor(record.start)), int(math.ceil(record.end))
+        if first >= cache.num_seconds(record.video_id):
+            outside.append(record.clip_id)
+            continue
+        key = (record.video_id, first, last)
+        data.clips[key] = cache.features(record.video_id)[first:last]
+        data.keys.append(key)
+        data.captions.append([record.text])
+    report_lost_segments(data, path, outside, labelled, "clips")
+    data.notes += overlap_note(sorted(set(left_out)), "youcook2")
+    return data
+
+
+def msrvtt_training_split(task: str, folder: Path, split: str, val_fraction: float, seed: int,
+                          evaluated: set[str]) -> PairSplit:
+    """MSR-VTT's training videos (:func:`msrvtt_training_list`) with all their captions
+    (``MSRVTT_data.json``); a clip is the whole video. ``evaluated``: the task's test videos (left out)."""
+    _refuse_test_split(task, split)
+    listed, list_path, source = msrvtt_training_list(folder)
+    captions = read_msrvtt_train(list_path, require_file(folder / MSRVTT_DATA, "MSRVTT_data.json (MSR-VTT sentences)"),
+                                 listed)
+    held_out = validation_videos(list(captions), val_fraction, seed)
+    data = PairSplit(task, split, [], [], {}, source=source)
+    cache = FeatureFolder(folder / FEATURES_DIR)
+    left_out = []
+    for video_id, texts in captions.items():
+        if (video_id in held_out) != (split == "val"):
+            continue
+        data.n_items += 1
+        if video_id in evaluated:
+            left_out.append(video_id)
+            continue
+        if video_id not in cache:
+            data.missing.append(video_id)
+            continue
+        features = cache.features(video_id)
+        key = (video_id, 0, len(features))
+        data.clips[key] = features
+        data.keys.append(key)
+        data.captions.append(texts)
+    data.notes += overlap_note(left_out, task)
+    return data
+
+
+def _msrvtt_retrieval_split(folder: Path, split: str, val_fraction: float, seed: int) -> PairSplit:
+    test = {clip.video_id for clip in read_msrvtt_csv(require_file(folder / MSRVTT_CSV, "the JSFusion test CSV"))}
+    return msrvtt_training_split("msrvtt", folder, split, val_fraction, seed, test)
+
+
+# The reference's recipes: projects/retri/videoclip/{youcook,vtt}_videoclip.yaml (T2VContraLoss)
+YouCook2.finetuning = PairFinetuning("youcook2", youcook_training_split, "text_to_video")
+MSRVTT.finetuning = PairFinetuning("msrvtt", _msrvtt_retrieval_split, "text_to_video")

@@ -1,104 +1,56 @@
-"""The training and validation splits of the five fine-tuning tasks, read from their real formats.
+"""What fine-tuning needs from a task: its training split, its batches, its head and loss, its evaluation.
 
 Paper: VideoCLIP (Xu et al., EMNLP 2021) section 4 (fine-tuned results beside the zero-shot ones).
 Reference: fairseq ``examples/MMPT``, ``projects/retri/videoclip/{youcook,vtt,vttqa,coin,crosstask}_
-videoclip.yaml`` and the meta processors of ``mmpt/processors/dsprocessor.py``:
+videoclip.yaml``, the meta processors of ``mmpt/processors/dsprocessor.py`` and fairseq's batch
+iterator (``fairseq/data/iterators.py``, ``data_utils.batch_by_size``).
 
-=============  =========================================================  =============================
-task           training file (in the task folder)                          validation split (vclip)
-=============  =========================================================  =============================
-``youcook2``   ``youcookii_annotations_trainval.json``, subset "training"  held-out training videos
-``msrvtt``     ``MSRVTT_train.9k.csv`` (or ``MSRVTT_train.csv``) +         held-out training videos
-               ``MSRVTT_data.json`` sentences
-``msrvtt_qa``  the same two files (the reference trains QA on MSR-VTT      held-out training videos
-               retrieval)
-``coin``       ``COIN.json``, subset "training"                            held-out training videos
-``crosstask``  the 30-per-primary-task training part of the reference's    ``videos_val.csv``
-               split (:func:`vclip.data.crosstask_split`) and every
-               related task
-=============  =========================================================  =============================
+A task that can be fine-tuned sets ``finetuning`` on its registered class to a :class:`TaskFinetuning`
+(:mod:`vclip.tasks.registry`); the fine-tuning library (:mod:`vclip.training.finetuning`) reads every
+task-specific fact through it and never by a task's name, so adding a task stays one module and one
+registration. The two kinds here cover the five reference recipes:
 
-The reference has no validation split: its fine-tuning "valid" subset is the test file, and it
-reports the best checkpoint on the test set (``mmpt_cli/predict.py``). vclip holds out a seeded
-fraction of the training *videos* (never splitting a video's clips across the two) for model
-selection instead; :mod:`vclip.finetune` offers the reference's rule by name.
+==========================  ===================================================================
+:class:`PairFinetuning`     clip/caption pairs, a contrastive loss over the batch (YouCook2,
+                            MSR-VTT, MSR-VTT QA); the task gives its split reader and the loss
+:class:`WindowFinetuning`   one whole video per update, cut into windows of 32 seconds, a
+                            per-second loss (COIN's new head, CrossTask's step scores)
+==========================  ===================================================================
 
-Clip and target rules are the zero-shot tasks' (:mod:`vclip.tasks.retrieval`, :mod:`vclip.tasks.coin`,
-:mod:`vclip.tasks.crosstask`): a YouCook2 clip is ``features[floor(start):ceil(end)]``; COIN targets
-are ``video_targets`` and CrossTask targets ``read_assignment``. Training videos that also appear
-in the task's evaluation split are left out and counted (the splits must be disjoint), as are items
-whose features are absent.
+Batches are streamed: :meth:`TaskFinetuning.batches` plans an epoch as small index arrays (which
+items form each batch, which caption each draws) and :class:`EpochBatches` builds a batch's tensors
+only when it is asked for, so memory does not grow with the epoch's length (MSR-VTT's ``dup``).
+
+Batch order (``batches``): ``fixed`` is the reference's -- its fine-tuning datasets keep their list
+order, so fairseq's batches are consecutive slices of the (``dup``-tiled) list and only the order of
+the batches is shuffled each epoch; ``random`` shuffles the items before slicing them. Both count
+the pairs of one batch that come from the same video (false negatives of a contrastive loss).
+
+The validation split is a seeded fraction of the training *videos* (never a video's clips split
+across the two; :func:`validation_videos`); the reference has none (its "valid" subset is the test
+file). Training videos that also appear in the task's evaluation split are left out and counted,
+as are items whose features are absent.
 """
 
 from __future__ import annotations
 
 import logging
-import math
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from vclip.data.formats import parse_text, read_csv_rows, read_json, refuse_duplicates
-from vclip.data.store import FeatureFolder
 from vclip.errors import DataFormatError
-from vclip.tasks.coin import COIN_JSON, read_coin, video_targets
-from vclip.tasks.common import FEATURES_DIR, require_file
-from vclip.tasks.crosstask import RELEASE, crosstask_split, read_assignment, read_crosstask
-from vclip.tasks.qa import QA_CSV, read_msrvtt_mc
-from vclip.tasks.retrieval import (
-    MSRVTT_CSV,
-    YOUCOOK_CSV,
-    YOUCOOK_JSON,
-    read_msrvtt_csv,
-    read_youcook_csv,
-    read_youcook_json,
-)
+from vclip.localization import sliding_windows
+from vclip.tasks.common import IGNORE_INDEX, pad_clip  # noqa: F401 (IGNORE_INDEX: the task modules' name for it)
+from vclip.tokenizer import MAX_VIDEO_LEN, build_text_batch
 
-MSRVTT_TRAIN_LISTS = ("MSRVTT_train.9k.csv", "MSRVTT_train.csv")
-MSRVTT_DATA = "MSRVTT_data.json"
-SPLITS = ("train", "val")
+SPLITS = ("train", "val", "test")
+BATCH_ORDERS = ("fixed", "random")
 
 logger = logging.getLogger(__name__)
-
-
-# --------------------------------------------------------------------------------------------------
-# The MSR-VTT training format
-
-
-def read_msrvtt_train(list_path: str | Path, data_path: str | Path) -> dict[str, list[str]]:
-    """MSR-VTT training captions: ``{video_id: [caption, ...]}`` for the videos of the training list.
-
-    ``list_path`` is a CSV with a ``video_id`` column (``MSRVTT_train.9k.csv``, ``MSRVTT_train.csv``);
-    ``data_path`` is the official ``MSRVTT_data.json``, whose ``sentences`` are
-    ``{"video_id", "caption"}`` records (``sen_id`` and the ``videos`` list are not needed). A listed
-    video without a caption, a video listed twice and a ``sen_id`` twice are errors naming them.
-    """
-    rows = read_csv_rows(list_path, ("video_id",))
-    listed = [parse_text(list_path, line, "video_id", row["video_id"]) for line, row in rows]
-    refuse_duplicates(list_path, zip((f"line {line} video_id" for line, _ in rows), listed), "video ids")
-    data = read_json(Path(data_path))
-    sentences = data.get("sentences") if isinstance(data, dict) else None
-    if not isinstance(sentences, list):
-        raise DataFormatError(data_path, "sentences", "a list of {video_id, caption} records", repr(sentences)[:60])
-    refuse_duplicates(data_path, ((f"sentences[{index}].sen_id", str(sentence["sen_id"])) for index, sentence
-                                  in enumerate(sentences) if isinstance(sentence, dict) and "sen_id" in sentence),
-                      "sen_ids")
-    captions: dict[str, list[str]] = {video_id: [] for video_id in listed}
-    for index, sentence in enumerate(sentences):
-        if not isinstance(sentence, dict) or not isinstance(sentence.get("video_id"), str):
-            raise DataFormatError(data_path, f"sentences[{index}].video_id", "a string", repr(sentence)[:60])
-        if sentence["video_id"] not in captions:
-            continue
-        caption = sentence.get("caption")
-        if not isinstance(caption, str) or not caption.strip():
-            raise DataFormatError(data_path, f"sentences[{index}].caption", "a non-empty string", repr(caption))
-        captions[sentence["video_id"]].append(caption.strip())
-    without = [video_id for video_id, texts in captions.items() if not texts]
-    if without:
-        raise DataFormatError(data_path, "sentences", f"a caption for every video of {Path(list_path).name}",
-                              f"{len(without)} without, e.g. {without[:3]}")
-    return captions
 
 
 # --------------------------------------------------------------------------------------------------
@@ -136,9 +88,16 @@ class PairSplit:
     n_items: int = 0
     missing: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    source: str = ""  # one line: which list the split was read from, and how many videos it has
 
     def __len__(self) -> int:
         return len(self.keys)
+
+    def texts(self) -> list[str]:
+        return [c for captions in self.captions for c in captions]
+
+    def feature_width(self) -> int | None:
+        return next((int(array.shape[-1]) for array in self.clips.values()), None)
 
 
 @dataclass
@@ -163,12 +122,19 @@ class VideoSplit:
     n_items: int = 0
     missing: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    source: str = ""  # one line: which list the split was read from, and how many videos it has
 
     def __len__(self) -> int:
         return len(self.video_ids)
 
+    def all_texts(self) -> list[str]:
+        return [t for texts in self.texts.values() for t in texts]
 
-def _report_lost_segments(data, path: Path, lost: list[str], labelled: int, noun: str) -> None:
+    def feature_width(self) -> int | None:
+        return next((int(array.shape[-1]) for array in self.features.values()), None)
+
+
+def report_lost_segments(data, path: Path, lost: list[str], labelled: int, noun: str) -> None:
     """Count the labelled segments of a split that start at or after the end of their video's features.
 
     Slicing past the end gives them no second (in the reference too, without a word): they are left
@@ -188,183 +154,235 @@ def _report_lost_segments(data, path: Path, lost: list[str], labelled: int, noun
     logger.warning("%s %s split: %s", data.task, data.split, note)
 
 
-def _overlap_note(left_out: list[str], what: str) -> list[str]:
+def overlap_note(left_out: list[str], what: str) -> list[str]:
+    """The note on training videos left out because the task's evaluation split holds them too."""
     if not left_out:
         return []
     return [f"{len(left_out)} training videos are also in the {what} evaluation split and were left out "
             f"(the splits must be disjoint), e.g. {left_out[:3]}"]
 
 
-def load_split(task: str, folder: str | Path, split: str = "train", val_fraction: float = 0.1,
-               seed: int = 0, crosstask_n_train: int = 30, crosstask_seed: int = 0):
-    """The ``train`` or ``val`` split of ``task`` in its folder: a :class:`PairSplit` (youcook2, msrvtt,
-    msrvtt_qa) or a :class:`VideoSplit` (coin, crosstask). ``val_fraction`` and ``seed`` choose the
-    held-out videos (CrossTask uses ``videos_val.csv`` instead)."""
+def load_split(task: str, folder: str | Path, split: str = "train", val_fraction: float = 0.1, seed: int = 0):
+    """The ``train``, ``val`` or ``test`` split of ``task`` in its folder, read by the task's own reader
+    (``TASKS[task].finetuning``): a :class:`PairSplit` or a :class:`VideoSplit`. ``val_fraction`` and
+    ``seed`` choose the held-out videos (0: none is held out, the ``train`` split has every video)."""
+    from vclip.tasks.registry import get_task  # (the package registered the built-in tasks before this ran)
+
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    folder = Path(folder)
-    if task == "youcook2":
-        return _youcook_split(folder, split, val_fraction, seed)
-    if task in ("msrvtt", "msrvtt_qa"):
-        return _msrvtt_split(task, folder, split, val_fraction, seed)
-    if task == "coin":
-        return _coin_split(folder, split, val_fraction, seed)
-    if task == "crosstask":
-        return _crosstask_split(folder, split, crosstask_n_train, crosstask_seed)
-    raise ValueError(f"no fine-tuning recipe for task {task!r}; expected youcook2, msrvtt, msrvtt_qa, coin or crosstask")
+    hooks = get_task(task).finetuning
+    if hooks is None:
+        raise ValueError(f"task {task!r} has no fine-tuning recipe (its module sets no `finetuning`)")
+    return hooks.read_split(Path(folder), split, val_fraction, seed)
 
 
-def _evaluation_videos(task: str, folder: Path) -> set[str]:
-    """The video ids of the task's evaluation file (read without loading any feature)."""
-    if task == "youcook2":
-        if (folder / YOUCOOK_CSV).is_file():
-            return {clip.video_id for clip in read_youcook_csv(folder / YOUCOOK_CSV)}
-        return {clip.video_id for clip in read_youcook_json(folder / YOUCOOK_JSON)}
-    if task == "msrvtt":
-        return {clip.video_id for clip in read_msrvtt_csv(require_file(folder / MSRVTT_CSV, "the JSFusion test CSV"))}
-    return {item.video_id for item in read_msrvtt_mc(require_file(folder / QA_CSV, "MSR_MC_test.csv"))}
+# --------------------------------------------------------------------------------------------------
+# Streamed batches
 
 
-def _youcook_split(folder: Path, split: str, val_fraction: float, seed: int) -> PairSplit:
-    path = require_file(folder / YOUCOOK_JSON, f"{YOUCOOK_JSON} with a 'training' subset (YouCook2 annotations)")
-    records = read_youcook_json(path, subset="training")
-    if not records:
-        raise DataFormatError(path, "database[*].subset", "videos of subset 'training' (the fine-tuning data)",
-                              "none")
-    evaluated = _evaluation_videos("youcook2", folder)
-    held_out = validation_videos([r.video_id for r in records], val_fraction, seed)
-    data = PairSplit("youcook2", split, [], [], {}, n_items=0)
-    cache = FeatureFolder(folder / FEATURES_DIR)
-    left_out, outside, labelled = [], [], 0
-    for record in records:
-        if (record.video_id in held_out) != (split == "val"):
-            continue
-        data.n_items += 1
-        if record.video_id in evaluated:
-            left_out.append(record.video_id)
-            continue
-        if record.video_id not in cache:
-            data.missing.append(record.video_id)
-            continue
-        labelled += 1
-        first, last = int(math.floor(record.start)), int(math.ceil(record.end))
-        if first >= cache.num_seconds(record.video_id):
-            outside.append(record.clip_id)
-            continue
-        key = (record.video_id, first, last)
-        data.clips[key] = cache.features(record.video_id)[first:last]
-        data.keys.append(key)
-        data.captions.append([record.text])
-    _report_lost_segments(data, path, outside, labelled, "clips")
-    data.notes += _overlap_note(sorted(set(left_out)), "youcook2")
-    return data
+class EpochBatches(Sequence):
+    """The batches of one epoch on one rank, built one at a time (``plans[i]`` -> ``build(plans[i])``).
+
+    A sequence: ``len``, indexing (``batches[0]``) and iteration build only the batches asked for, so
+    an epoch's memory is its plan (index arrays), never its tensors. ``same_video_pairs[i]`` counts
+    the pairs of batch ``i`` whose clips come from the same video.
+    """
+
+    def __init__(self, plans: list, build: Callable[[Any], dict], same_video_pairs: list[int] | None = None):
+        self.plans, self._build = plans, build
+        self.same_video_pairs = same_video_pairs if same_video_pairs is not None else [0] * len(plans)
+
+    def __len__(self) -> int:
+        return len(self.plans)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return EpochBatches(self.plans[index], self._build, self.same_video_pairs[index])
+        return self._build(self.plans[index])
+
+    def __iter__(self) -> Iterator[dict]:
+        for plan in self.plans:
+            yield self._build(plan)
 
 
-def _msrvtt_split(task: str, folder: Path, split: str, val_fraction: float, seed: int) -> PairSplit:
-    lists = [folder / name for name in MSRVTT_TRAIN_LISTS if (folder / name).is_file()]
-    if not lists:
-        raise DataFormatError(folder / MSRVTT_TRAIN_LISTS[0], "file",
-                              f"the MSR-VTT training list ({' or '.join(MSRVTT_TRAIN_LISTS)}, column video_id) "
-                              f"beside {MSRVTT_DATA}", "no such file")
-    captions = read_msrvtt_train(lists[0], require_file(folder / MSRVTT_DATA, "MSRVTT_data.json (MSR-VTT sentences)"))
-    evaluated = _evaluation_videos(task, folder)
-    held_out = validation_videos(list(captions), val_fraction, seed)
-    data = PairSplit(task, split, [], [], {})
-    cache = FeatureFolder(folder / FEATURES_DIR)
-    left_out = []
-    for video_id, texts in captions.items():
-        if (video_id in held_out) != (split == "val"):
-            continue
-        data.n_items += 1
-        if video_id in evaluated:
-            left_out.append(video_id)
-            continue
-        if video_id not in cache:
-            data.missing.append(video_id)
-            continue
-        features = cache.features(video_id)
-        key = (video_id, 0, len(features))
-        data.clips[key] = features
-        data.keys.append(key)
-        data.captions.append(texts)
-    data.notes += _overlap_note(left_out, task)
-    return data
+def same_video_pairs(video_ids: Sequence[str]) -> int:
+    """Pairs (i < j) of a batch whose items come from the same video."""
+    _, counts = np.unique(np.asarray(video_ids, dtype=object).astype(str), return_counts=True)
+    return int((counts * (counts - 1) // 2).sum())
 
 
-def _coin_split(folder: Path, split: str, val_fraction: float, seed: int) -> VideoSplit:
-    path = require_file(folder / COIN_JSON, "COIN.json with a 'training' subset")
-    coin = read_coin(path)
-    training = [v for v in coin.videos.values() if v.subset == "training"]
-    if not training:
-        raise DataFormatError(path, "database[*].subset", "videos of subset 'training' (the fine-tuning data)", "none")
-    too_high = sorted({s.label_id for v in training for s in v.segments if s.label_id > len(coin.labels)})
-    if too_high:
-        raise DataFormatError(path, "annotation ids of the training subset",
-                              f"label ids 1..{len(coin.labels)} (the labels of the testing subset)",
-                              f"ids {too_high[:5]}")
-    held_out = validation_videos([v.video_id for v in training], val_fraction, seed)
-    data = VideoSplit("coin", split, [], {}, {}, num_labels=len(coin.labels))
-    cache = FeatureFolder(folder / FEATURES_DIR)
-    outside, labelled = [], 0
-    for video in training:
-        if (video.video_id in held_out) != (split == "val"):
-            continue
-        data.n_items += 1  # (disjoint from the testing subset: a video id is one key of the database)
-        if video.video_id not in cache:
-            data.missing.append(video.video_id)
-            continue
-        features = cache.features(video.video_id)
-        data.video_ids.append(video.video_id)
-        data.features[video.video_id] = features
-        data.targets[video.video_id] = video_targets(video.segments, len(features))
-        labelled += len(video.segments)
-        outside += [f"{video.video_id} annotation[{i}]" for i, segment in enumerate(video.segments)
-                    if math.floor(segment.start) >= len(features)]
-    _report_lost_segments(data, path, outside, labelled, "annotated segments")
-    return data
+def _rng(*key: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([int(k) for k in key]))
 
 
-def _crosstask_split(folder: Path, split: str, n_train: int, split_seed: int) -> VideoSplit:
-    release = read_crosstask(folder / RELEASE if (folder / RELEASE).is_dir() else folder)
-    cache = FeatureFolder(folder / FEATURES_DIR)
-    tasks = {**release.related, **release.primary}
-    if split == "train":
-        chosen, _ = crosstask_split(release, cache.features_dir, n_train=n_train, seed=split_seed)
-        pairs = [(task, video) for task, videos in chosen.items() for video in videos]
-        listed = len(release.videos)
-    else:
-        pairs = [(v.task_id, v.video_id) for v in release.val_videos if v.task_id in tasks]
-        listed = len(pairs)
-    _, test = crosstask_split(release, cache.features_dir, n_train=n_train, seed=split_seed)
-    evaluated = {video for videos in test.values() for video in videos}
-    data = VideoSplit("crosstask", split, [], {}, {}, n_items=listed)
-    left_out, unannotated, outside, labelled = [], [], [], 0
-    for task, video in pairs:
-        if video in evaluated:
-            left_out.append(video)
-            continue
-        if video not in cache:
-            data.missing.append(video)
-            continue
-        if not release.annotation_path(task, video).is_file():
-            unannotated.append(video)
-            continue
-        features = cache.features(video)
-        steps = list(tasks[task].steps)
-        segments = release.annotation(task, video)
-        data.video_ids.append(video)
-        data.features[video] = features
-        data.targets[video] = read_assignment(segments, len(features), len(steps))
-        data.texts[video] = steps
-        labelled += len(segments)
-        outside += [f"{task}_{video}.csv segment {i}" for i, segment in enumerate(segments)
-                    if math.floor(segment.start) >= len(features)]
-    _report_lost_segments(data, release.root / "annotations", outside, labelled, "step segments")
-    data.notes += _overlap_note(left_out, "crosstask")
-    if unannotated:
-        data.notes.append(f"{len(unannotated)} {split} videos have no annotation file and are left out")
-    return data
+class TaskFinetuning:
+    """What fine-tuning needs from one task; a task module sets an instance as ``MyTask.finetuning``.
+
+    Attributes:
+        loss_name: the loss, as ``finetune.json`` reports it.
+        min_batch_size: the fewest items a batch may hold (a contrastive batch needs 2).
+        test_selection: what ``--select test`` scores, the reference's rule for this task:
+            ``"every_checkpoint"`` (every epoch's checkpoint on the test set, the best reported:
+            ``mmpt_cli/predict.py``) or ``"lowest_test_loss"`` (one checkpoint, the epoch of lowest
+            loss on the test split, which is the task's validation split in the reference:
+            fairseq's ``checkpoint_best.pt``).
+        val_source: one line on where the validation split comes from (``finetune.json``).
+    """
+
+    loss_name: str = ""
+    min_batch_size: int = 1
+    test_selection: str = "every_checkpoint"
+    val_source: str = "held-out training videos"
+
+    def read_split(self, folder: Path, split: str, val_fraction: float, seed: int):
+        """The ``train``/``val``/``test`` split in ``folder`` (a :class:`PairSplit` or :class:`VideoSplit`)."""
+        raise NotImplementedError
+
+    def new_head(self, model, split):
+        """A new ``nn.Module`` on top of the towers for this task (initialised here), or None."""
+        return None
+
+    def save_head(self, head, folder: Path) -> None:
+        if head is not None:
+            head.save(folder)
+
+    def load_head(self, folder: Path):
+        """The head saved beside a fine-tuned checkpoint in ``folder`` (None when the task has none)."""
+        return None
+
+    def loss(self, model, head, batch: dict):
+        """The scalar loss of ``batch`` (a dict of tensors on the model's device)."""
+        raise NotImplementedError
+
+    def batches(self, split, settings, tokens: dict[str, list[int]], epoch: int, rank: int = 0, world: int = 1,
+                train: bool = True) -> EpochBatches:
+        """This rank's batches of ``epoch``, streamed (``settings``: the fine-tuning configuration)."""
+        raise NotImplementedError
+
+    def batch_count(self, split, settings, rank: int = 0, world: int = 1) -> int:
+        """How many training batches an epoch gives this rank (without building any)."""
+        return len(self.batches(split, settings, {}, 0, rank, world, plan_only=True))
+
+    def evaluate(self, model, head, folder: Path, config):
+        """The test-split :class:`vclip.tasks.common.TaskResult` of a fine-tuned model on the task's
+        resolved ``folder``, or None (the default): the task's zero-shot evaluation
+        (:func:`vclip.tasks.evaluate_task`) then scores the fine-tuned towers."""
+        return None
+
+    task_name: str = ""  # set by the task module (the registered name)
 
 
-__all__ = ["MSRVTT_DATA", "MSRVTT_TRAIN_LISTS", "PairSplit", "VideoSplit", "load_split", "read_msrvtt_train",
+class PairFinetuning(TaskFinetuning):
+    """Clip/caption pairs with a contrastive loss over the batch (YouCook2, MSR-VTT, MSR-VTT QA).
+
+    ``reader(folder, split, val_fraction, seed)`` gives the :class:`PairSplit`; ``direction`` is
+    ``"text_to_video"`` (reference ``T2VContraLoss``) or ``"video_to_text"`` (``V2TContraLoss``).
+    """
+
+    min_batch_size = 2
+
+    def __init__(self, task_name: str, reader: Callable[..., PairSplit], direction: str):
+        if direction not in ("text_to_video", "video_to_text"):
+            raise ValueError(f"direction must be text_to_video or video_to_text, got {direction!r}")
+        self.task_name, self.reader, self.direction = task_name, reader, direction
+        self.loss_name = type(self).loss_name or direction  # a subclass with its own loss names it
+
+    def read_split(self, folder: Path, split: str, val_fraction: float, seed: int) -> PairSplit:
+        return self.reader(folder, split, val_fraction, seed)
+
+    def loss(self, model, head, batch: dict):
+        from vclip.tasks.heads import text_to_video_loss, video_to_text_loss
+
+        video = model.encode_video(batch["vfeats"], batch["vmask"])
+        text = model.encode_text(batch["input_ids"], batch["attention_mask"])
+        if self.direction == "video_to_text":
+            return video_to_text_loss(video, text)
+        return text_to_video_loss(text, video)
+
+    def batches(self, split: PairSplit, settings, tokens, epoch, rank=0, world=1, train=True,
+                plan_only: bool = False) -> EpochBatches:
+        """Each batch: ``batch_size`` items of the ``dup``-tiled list (``dup`` in training only), each with
+        one random caption (training) or its first (validation); a batch of 1 is dropped (no negative).
+
+        ``settings.batches == "fixed"`` (the reference): consecutive slices of the list in its order, the
+        slices shuffled each epoch; ``"random"``: the items shuffled, then sliced. Batch ``b`` of the
+        shuffled list belongs to rank ``b % world``.
+        """
+        order = np.tile(np.arange(len(split)), settings.dup if train else 1)
+        rng = _rng(settings.seed, 1, epoch)
+        size = min(settings.batch_size, len(order))
+        random_items = train and getattr(settings, "batches", "random") == "random"
+        if random_items:
+            order = order[rng.permutation(len(order))]
+        slices = [order[start:start + size] for start in range(0, len(order), size)]
+        if train and not random_items:  # fairseq's iterator: fixed batches, their order shuffled per epoch
+            slices = [slices[i] for i in _rng(settings.seed, 4, epoch).permutation(len(slices))]
+        plans, pairs = [], []
+        for b, items in enumerate(slices):
+            if b % world != rank or len(items) < 2:
+                continue  # another rank's batch, or one pair without a negative
+            choices = (np.array([int(rng.integers(len(split.captions[i]))) for i in items]) if train and not plan_only
+                       else np.zeros(len(items), dtype=np.int64))
+            plans.append((items, choices))
+            pairs.append(same_video_pairs([split.keys[i][0] for i in items]))
+
+        def build(plan) -> dict:
+            import torch
+
+            items, choices = plan
+            padded = [pad_clip(split.clips[split.keys[i]]) for i in items]
+            input_ids, attention_mask = build_text_batch([tokens[split.captions[i][c]] for i, c in zip(items, choices)])
+            return {"vfeats": torch.from_numpy(np.stack([p[0] for p in padded])),
+                    "vmask": torch.from_numpy(np.stack([p[1] for p in padded])),
+                    "input_ids": input_ids, "attention_mask": attention_mask}
+
+        return EpochBatches(plans, build, pairs)
+
+
+class WindowFinetuning(TaskFinetuning):
+    """One video per update, cut into windows of ``window`` seconds every ``train_stride`` (16 when
+    validating); each window's per-second targets padded to 32 (COIN, CrossTask)."""
+
+    def __init__(self, task_name: str, reader: Callable[..., VideoSplit]):
+        self.task_name, self.reader = task_name, reader
+
+    def read_split(self, folder: Path, split: str, val_fraction: float, seed: int) -> VideoSplit:
+        return self.reader(folder, split, val_fraction, seed)
+
+    def window_targets(self, split: VideoSplit, video_id: str, windows) -> dict:
+        """The targets (and any texts) of one video's windows, as tensors (a subclass's)."""
+        raise NotImplementedError
+
+    def batches(self, split: VideoSplit, settings, tokens, epoch, rank=0, world=1, train=True,
+                plan_only: bool = False) -> EpochBatches:
+        """The videos in a seeded order per epoch in training (list order when validating); video ``n``
+        of that order belongs to rank ``n % world``. ``settings.batches`` does not apply (one video each)."""
+        order = _rng(settings.seed, 2, epoch).permutation(len(split)) if train else np.arange(len(split))
+        stride = settings.train_stride if train else 16
+        plans = [split.video_ids[i] for n, i in enumerate(order) if n % world == rank]
+
+        def build(video_id: str) -> dict:
+            import torch
+
+            features = split.features[video_id]
+            windows = sliding_windows(len(features), settings.window, stride)
+            padded = [pad_clip(features[s:e]) for s, e in windows]
+            batch = {"vfeats": torch.from_numpy(np.stack([p[0] for p in padded])),
+                     "vmask": torch.from_numpy(np.stack([p[1] for p in padded]))}
+            batch.update(self.window_targets(split, video_id, windows, tokens))
+            return batch
+
+        return EpochBatches(plans, build)
+
+    @staticmethod
+    def padded_rows(targets: np.ndarray, windows, fill, dtype) -> np.ndarray:
+        """(windows, 32, ...) rows of ``targets`` per window, ``fill`` past each window's end."""
+        rows = np.full((len(windows), MAX_VIDEO_LEN, *targets.shape[1:]), fill, dtype=dtype)
+        for w, (s, e) in enumerate(windows):
+            rows[w, : e - s] = targets[s:e]
+        return rows
+
+
+__all__ = ["BATCH_ORDERS", "EpochBatches", "PairFinetuning", "PairSplit", "TaskFinetuning", "VideoSplit",
+           "WindowFinetuning", "load_split", "overlap_note", "report_lost_segments", "same_video_pairs",
            "validation_videos"]

@@ -127,10 +127,12 @@ class RunCheckpoints:
         if self.dist.is_main:
             self.rundir.append_metrics(record)
 
-    def save(self, step: int, best_step: int, model, state: Callable[[], dict]) -> Path | None:
+    def save(self, step: int, best_step: int, model, state: Callable[[], dict],
+             extras: Callable[[Path], None] | None = None) -> Path | None:
         """Write checkpoints/step_XXXXXX atomically (temp dir, fsync, rename), then LATEST; prune old ones.
 
-        ``state()`` gives the trainer state to store beside the weights; the best checkpoint is kept.
+        ``state()`` gives the trainer state to store beside the weights, ``extras(folder)`` writes any other
+        file (a fine-tuned head); the best checkpoint is kept.
         """
         vdist.barrier()
         path = None
@@ -142,6 +144,8 @@ class RunCheckpoints:
                 # a Hub model folder (config.json, model.safetensors, README.md: the run's evaluations so far)
                 model.save_pretrained(folder, model_card_kwargs=run_card_fields(self.rundir.path, model.config))
                 torch.save(state(), folder / STATE_FILE)
+                if extras is not None:
+                    extras(folder)
 
             path = self.rundir.save_checkpoint(step, write, best_step)
             self.rundir.prune(self.cfg.keep_last, {step_name(best_step)} if best_step >= 0 else set())

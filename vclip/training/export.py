@@ -21,8 +21,7 @@ from pathlib import Path
 
 from vclip.huggingface import NO_EVALUATION, model_card_fields, write_model_card
 from vclip.rundir import RunDir, atomic_write_text
-
-SUMMARY_FILE = "finetune.json"
+from vclip.training.finetuned import SUMMARY_NAME
 
 
 def _markdown(rows: list[list[str]]) -> str:
@@ -59,7 +58,7 @@ def pretraining_evaluation(records: list[dict]) -> str:
 
 def finetuning_evaluation(summary: dict) -> str:
     """The evaluation section of a fine-tuning run (``finetune.json``): fine-tuned beside zero-shot."""
-    from vclip.finetune import summary_rows
+    from vclip.training.finetuned import summary_rows
 
     return (_markdown(summary_rows(summary)) + f"\n\nTest split of `{summary['task']}`; {summary['selection_note']}. "
             "'paper': VideoCLIP's numbers on the real datasets (a different dataset if this run used a synthetic world).")
@@ -69,7 +68,7 @@ def run_card_fields(run_dir: str | os.PathLike, config=None, source: str = "") -
     """The card of the model of a run directory: a fine-tuning run's test table (finetune.json), else the
     pre-training run's zero-shot evaluations and validation losses (metrics.jsonl)."""
     run = RunDir(run_dir)
-    summary_path = run.path / SUMMARY_FILE
+    summary_path = run.path / SUMMARY_NAME
     if summary_path.is_file():
         from vclip.rundir import read_json_file
 
@@ -102,8 +101,7 @@ def export(source: str | os.PathLike, out: str | os.PathLike, overwrite: bool = 
     metrics) is written.
     """
     from vclip.checkpoint import load_mmpt_checkpoint, load_model, resolve_checkpoint
-    from vclip.finetune import finetuned_run, resolve_init
-    from vclip.tasks.heads import SegmentationHead
+    from vclip.training.finetuned import finetuned_run, resolve_init, task_hooks
 
     source, out = Path(source), Path(out)
     if not source.exists():
@@ -126,10 +124,10 @@ def export(source: str | os.PathLike, out: str | os.PathLike, overwrite: bool = 
             folder = folder.parent
         model = load_model(folder)
         kind = "fine-tuned" if summary is not None else "pre-trained"
-        if summary is not None and summary.get("task") == "coin":
-            head = SegmentationHead.load(folder)
+        if summary is not None:
+            head = task_hooks(summary["task"]).load_head(folder)  # COIN's segmentation head; None for the others
         run_dir = folder.parent.parent if folder.parent.name == "checkpoints" else folder
-        if (run_dir / "metrics.jsonl").is_file() or (run_dir / SUMMARY_FILE).is_file():
+        if (run_dir / "metrics.jsonl").is_file() or (run_dir / SUMMARY_NAME).is_file():
             fields = run_card_fields(run_dir, model.config, source=f" (checkpoint `{folder.name}`)")
         else:
             fields = model_card_fields(config=model.config)
@@ -139,7 +137,7 @@ def export(source: str | os.PathLike, out: str | os.PathLike, overwrite: bool = 
     if head is not None:
         head.save(out)
     if summary is not None:
-        atomic_write_text(out / SUMMARY_FILE, json.dumps(summary, indent=1) + "\n")
+        atomic_write_text(out / SUMMARY_NAME, json.dumps(summary, indent=1) + "\n")
     return Exported(out, kind, Path(folder))
 
 

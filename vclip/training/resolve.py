@@ -71,7 +71,7 @@ class ResolvedRun:
                  baselines: bool = True) -> dict[str, TaskResult]:
         """scorer -> result on one task folder: "model" (and "chance", "oracle"); on a fine-tuning run's own
         task, "model" is the fine-tuned model (through its head) and "zero-shot" the model it started from."""
-        from vclip.finetune import evaluate_finetuned
+        from vclip.training.finetuned import evaluate_finetuned
 
         if task != self.finetuned_task:
             return evaluate_with_baselines(self.model, task, folder, config, baselines=baselines)
@@ -86,7 +86,7 @@ def resolve_run(checkpoint: str | None = None, untrained: str | None = None, ini
     """Load the run to evaluate (exactly one of ``checkpoint`` and ``untrained``), asking once whether
     ``checkpoint`` is a fine-tuning run. ``init`` overrides the starting model a fine-tuning run's
     ``finetune.json`` names (for a run moved since); for any other checkpoint it is a ConfigError."""
-    from vclip.finetune import SUMMARY_NAME, finetuned_run, load_finetuned
+    from vclip.training.finetuned import SUMMARY_NAME, finetuned_run, load_finetuned
 
     if (checkpoint is None) == (untrained is None):
         raise ConfigError("give exactly one of --checkpoint PATH or --untrained PRESET")

@@ -42,7 +42,7 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 
 class Precision:
     """The arithmetic of an update, shared by pre-training (:class:`Optimisation`) and fine-tuning
-    (:class:`vclip.finetune.FineTuner`): the autocast context of ``precision`` on ``device`` and, under
+    (:class:`vclip.training.finetuning.FineTuner`): the autocast context of ``precision`` on ``device`` and, under
     fp16, fairseq's dynamic loss scaling (initial scale 128; an update with inf/NaN gradients is skipped
     and the scale lowered).
     """
@@ -71,15 +71,46 @@ class Precision:
         return grad_norm.detach()
 
 
-class Optimisation:
-    """The model's optimiser, lr schedule and loss scaler, and the update that uses them.
+class ContrastiveObjective:
+    """Pre-training's objective: the symmetric InfoNCE of a batch of V*C pairs (:mod:`vclip.loss`,
+    reference ``mmpt/losses/nce.py::MMContraLoss``), each direction kept as a logged term."""
 
-    Under ``torchrun`` the model is wrapped in DistributedDataParallel (gradients averaged over ranks);
-    ``total_steps`` sets the schedule's length unless ``optimisation.total_num_update`` does.
+    dropout_stream = seeds.DROPOUT  # the seeds stream of the per-update dropout seed
+    fused_adam = True  # one kernel for all parameters: 5x faster than the per-tensor loop on a CPU (docs/performance.md)
+
+    def __init__(self, config: PretrainConfig):
+        self.cfg = config
+
+    def __call__(self, net, model, batch, device, autocast):
+        batch = batch.to(device)
+        model.check_input_values = False  # checked on the host by EpochPlan.batch (no sync per forward)
+        try:
+            with autocast():
+                out = net(batch.vfeats, batch.vmask, batch.input_ids, batch.attention_mask)
+        finally:
+            model.check_input_values = True
+        video_to_text, text_to_video = contrastive_loss_terms(
+            out.pooled_video.float(), out.pooled_text.float(), self.cfg.temperature, self.cfg.normalize,
+            gather=self.cfg.global_negatives)
+        terms = {"loss_video_to_text": video_to_text.detach(), "loss_text_to_video": text_to_video.detach()}
+        return video_to_text + text_to_video, terms  # vclip.loss.contrastive_loss
+
+
+class Optimisation:
+    """The optimiser, lr schedule and loss scaler of ``model``, and the update that uses them.
+
+    ``objective(net, model, batch, device, autocast) -> (loss, terms)`` is what is minimised
+    (:class:`ContrastiveObjective` for pre-training, a task's loss for fine-tuning); ``model`` is the
+    module whose parameters are trained (with a fine-tuning head, the module holding both). Under
+    ``torchrun`` it is wrapped in DistributedDataParallel (gradients averaged over ranks);
+    ``total_steps`` sets the schedule's length unless ``total_num_update`` does. ``config`` gives
+    ``lr``, ``betas``, ``adam_eps``, ``weight_decay``, ``clip_norm``, ``warmup_updates``,
+    ``total_num_update``, ``precision`` and ``seed`` (pre-training's and fine-tuning's configurations both do).
     """
 
-    def __init__(self, config: PretrainConfig, model: torch.nn.Module, dist: vdist.DistInfo, total_steps: int):
+    def __init__(self, config, model: torch.nn.Module, dist: vdist.DistInfo, total_steps: int, objective=None):
         self.cfg, self.model, self.dist = config, model, dist
+        self.objective = objective if objective is not None else ContrastiveObjective(config)
         self.device = dist.device
         self.ddp = None
         if dist.is_distributed:
@@ -94,33 +125,22 @@ class Optimisation:
             betas=config.betas,
             eps=config.adam_eps,
             weight_decay=config.weight_decay,
-            fused=True,  # one kernel for all parameters: 5x faster than the per-tensor loop on a CPU (docs/performance.md)
+            fused=getattr(self.objective, "fused_adam", None),
         )
         self.scaler = self.precision.scaler
         total = config.total_num_update or total_steps
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: polynomial_decay(s, config.warmup_updates, total, 1.0)
         )
+        self.terms: dict = {}
 
     def autocast(self):
         """The autocast context of the run's precision (a no-op in float32)."""
         return self.precision.autocast()
 
     def forward_backward(self, batch) -> torch.Tensor:
-        """The loss of this rank's V*C pairs, with gradients left in ``.grad`` (DDP-averaged over ranks)."""
-        batch = batch.to(self.device)
-        net = self.ddp or self.model
-        self.model.check_input_values = False  # checked on the host by EpochPlan.batch (no sync per forward)
-        try:
-            with self.autocast():
-                out = net(batch.vfeats, batch.vmask, batch.input_ids, batch.attention_mask)
-        finally:
-            self.model.check_input_values = True
-        video_to_text, text_to_video = contrastive_loss_terms(
-            out.pooled_video.float(), out.pooled_text.float(), self.cfg.temperature, self.cfg.normalize,
-            gather=self.cfg.global_negatives)
-        loss = video_to_text + text_to_video  # vclip.loss.contrastive_loss
-        self.terms = {"loss_video_to_text": video_to_text.detach(), "loss_text_to_video": text_to_video.detach()}
+        """The objective's loss of this rank's batch, with gradients left in ``.grad`` (DDP-averaged over ranks)."""
+        loss, self.terms = self.objective(self.ddp or self.model, self.model, batch, self.device, self.autocast)
         self.optimizer.zero_grad(set_to_none=True)
         self.precision.backward(loss)
         return loss.detach()
@@ -131,7 +151,7 @@ class Optimisation:
         Returns ``loss`` and ``grad_norm`` as 0-dim tensors on the device (reading them is a host sync,
         which the loop does at log intervals only) and ``lr`` as a float.
         """
-        torch.manual_seed(seeds.stable_seed(self.cfg.seed, seeds.DROPOUT, step, self.dist.rank))  # dropout
+        torch.manual_seed(seeds.stable_seed(self.cfg.seed, self.objective.dropout_stream, step, self.dist.rank))
         loss = self.forward_backward(batch)
         grad_norm = self.precision.clip_and_step(self.optimizer, self.model.parameters(), self.cfg.clip_norm)
         lr = self.optimizer.param_groups[0]["lr"]
