@@ -6,6 +6,7 @@ import pytest
 
 from vclip.data.formats import read_pretrain_folder
 from vclip.data.store import open_pretrain
+from vclip.data.truth import load_truth
 from vclip.exercises.overlap_and_retrieval import (
     check_containment,
     check_false_negatives,
@@ -15,7 +16,7 @@ from vclip.exercises.overlap_and_retrieval import (
     same_task_pairs,
 )
 from vclip.sampling import SamplingConfig, sample_clip_pairs
-from vclip.synthetic import load_truth, measure
+from vclip.synthetic import measure
 
 
 @pytest.fixture(scope="module")

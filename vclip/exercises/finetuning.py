@@ -81,7 +81,7 @@ def check_selection(answer, payload: dict) -> Feedback:
 def coin_background_share(coin_folder: str | Path) -> float:
     """Percent of the seconds of COIN's testing videos whose latent step is background, from the world's
     truth (``synthetic_truth.json``), over the seconds the evaluation scores."""
-    from vclip.synthetic import load_truth
+    from vclip.data.truth import load_truth
     from vclip.tasks import load_task_data
     from vclip.tasks.common import EvalConfig
 

@@ -306,6 +306,8 @@ class FineTuner(TrainingLoop):
             raise ConfigError("output (the run directory, --output) is required")
         if not cfg.init:
             raise ConfigError("init (a pre-trained run, checkpoint folder or checkpoint_best.pt, --init) is required")
+        # a missing path or a Hub name is refused (offline) or fetched before any data is read or written
+        early = load_init(cfg.init) if not Path(cfg.init).exists() else None
         default_device = "cuda" if torch.cuda.is_available() else "cpu"
         dist = dist or vdist.DistInfo(device=torch.device(cfg.device or default_device))
         super().__init__(cfg, dist, RunCheckpoints(cfg, dist))
@@ -331,7 +333,7 @@ class FineTuner(TrainingLoop):
         self.val_batches = Batches(self.val_split, cfg, tokens, self.hooks) if self.val_split is not None else None
 
         torch.manual_seed(cfg.seed)  # the same head on every rank
-        self.model, self.init_path = load_init(cfg.init)
+        self.model, self.init_path = early or load_init(cfg.init)
         check_init(self.model, cfg.init, self.init_path, self.train_split.feature_width(), len(load_tokenizer()))
         self.model.to(self.device).train()
         self.head = self.hooks.new_head(self.model, self.train_split)
