@@ -171,6 +171,18 @@ def predict_labels(scores: np.ndarray, threshold: float) -> np.ndarray:
     return np.where(scores.max(axis=1) > threshold, best, 0)
 
 
+def predict_videos(model, data: CoinSet, config) -> tuple[dict, float]:
+    """The zero-shot rule on every testing video: ({video id: (T,) label ids, 0 = background}, lambda)."""
+    predictions = {}
+    with eval_mode(model):
+        labels = encode_texts_once(model, data.labels, config, desc="coin labels")  # (L, H)
+        threshold = label_threshold(labels)
+        stream = ((v, data.features.features(v), labels) for v in data.video_ids)
+        for video, scores in window_scores(model, stream, config, total=len(data.video_ids), desc="coin videos"):
+            predictions[video] = predict_labels(scores, threshold)
+    return predictions, threshold
+
+
 @register_task
 class COIN(Task):
     """COIN action segmentation: a step label (or background) for every second of the testing videos."""
@@ -208,13 +220,7 @@ class COIN(Task):
     def score(self, model, data: CoinSet, config) -> TaskResult:
         """Zero-shot frame accuracy (percent) with background, without, and the all-background baseline."""
         result = data.result("model")
-        predictions = {}
-        with eval_mode(model):
-            labels = encode_texts_once(model, data.labels, config, desc="coin labels")  # (L, H)
-            threshold = label_threshold(labels)
-            stream = ((v, data.features.features(v), labels) for v in data.video_ids)
-            for video, scores in window_scores(model, stream, config, total=len(data.video_ids), desc="coin videos"):
-                predictions[video] = predict_labels(scores, threshold)
+        predictions, threshold = predict_videos(model, data, config)
         result.metrics = data.metrics(predictions)
         result.details["threshold"] = threshold
         if result.metrics["predicted_background"] == 100.0:
