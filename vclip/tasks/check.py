@@ -104,28 +104,18 @@ def _check_layout(report: Report, path: Path, folder: Path, layout: str, feature
             TASKS[layout].check(report, path, features_dir, check_values)
 
 
-TRAINING_MARKERS = {  # the fine-tuning data of a task folder (vclip.tasks.training)
-    "youcook2": ("youcookii_annotations_trainval.json",), "msrvtt": ("MSRVTT_train.9k.csv", "MSRVTT_train.csv"),
-    "msrvtt_qa": ("MSRVTT_train.9k.csv", "MSRVTT_train.csv"), "coin": ("COIN.json",),
-    "crosstask": ("crosstask_release", "videos.csv"),
-}
-
-
 def _check_training_split(report: Report, folder: Path, layout: str) -> None:
     """Count the training and validation items ``vclip.finetune`` would use (none is not a problem:
-    a folder may hold the evaluation split only)."""
-    if layout not in TRAINING_MARKERS or not any((folder / m).exists() for m in TRAINING_MARKERS[layout]):
+    a folder may hold the evaluation split only). Which files mark fine-tuning data, and what an empty
+    training subset means, each task's fine-tuning hooks say (``TASKS[layout].finetuning``)."""
+    hooks = TASKS[layout].finetuning if layout in TASKS else None
+    if hooks is None or not hooks.has_training_data(folder):
         return
-    from vclip.tasks.coin import read_coin
-    from vclip.tasks.retrieval import read_youcook_json
     from vclip.tasks.training import load_split
 
-    if layout == "coin" and not any(v.subset == "training" for v in read_coin(folder / "COIN.json").videos.values()):
-        report.notes.append("no training videos (COIN.json has no 'training' subset): vclip.finetune cannot run here")
-        return
-    if layout == "youcook2" and not read_youcook_json(folder / "youcookii_annotations_trainval.json", "training"):
-        report.notes.append("no training clips (no 'training' subset in youcookii_annotations_trainval.json): "
-                            "vclip.finetune cannot run here")
+    note = hooks.no_training_note(folder)
+    if note:
+        report.notes.append(note)
         return
     for split in ("train", "val"):
         try:

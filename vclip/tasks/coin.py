@@ -315,6 +315,12 @@ class CoinFinetuning(WindowFinetuning):
 
     loss_name = "segmentation_cross_entropy"
     test_selection = "lowest_test_loss"  # the reference's COIN "valid" split is its test split
+    training_files = (COIN_JSON,)
+
+    def no_training_note(self, folder: Path) -> str | None:
+        if not any(video.subset == "training" for video in read_coin(Path(folder) / COIN_JSON).videos.values()):
+            return f"no training videos ({COIN_JSON} has no 'training' subset): vclip.finetune cannot run here"
+        return None
 
     def new_head(self, model, split):
         from vclip.tasks.heads import SegmentationHead

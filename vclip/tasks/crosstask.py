@@ -436,6 +436,7 @@ class CrossTaskFinetuning(WindowFinetuning):
 
     loss_name = "localisation_bce"
     test_selection = "lowest_test_loss"  # the reference's CrossTask "valid" split is its test split
+    training_files = ("crosstask_release", "videos.csv")
     val_source = "videos_val.csv"
 
     def loss(self, model, head, batch: dict):

@@ -179,4 +179,5 @@ def _qa_training_split(folder: Path, split: str, val_fraction: float, seed: int)
 
 
 # The reference's recipe: projects/retri/videoclip/vttqa_videoclip.yaml (V2TContraLoss: a video picks its caption)
-MsrvttQA.finetuning = PairFinetuning("msrvtt_qa", _qa_training_split, "video_to_text")
+MsrvttQA.finetuning = PairFinetuning("msrvtt_qa", _qa_training_split, "video_to_text",
+                                     training_files=("MSRVTT_train.9k.csv", "MSRVTT_train.csv"))

@@ -534,5 +534,17 @@ def _msrvtt_retrieval_split(folder: Path, split: str, val_fraction: float, seed:
 
 
 # The reference's recipes: projects/retri/videoclip/{youcook,vtt}_videoclip.yaml (T2VContraLoss)
-YouCook2.finetuning = PairFinetuning("youcook2", youcook_training_split, "text_to_video")
-MSRVTT.finetuning = PairFinetuning("msrvtt", _msrvtt_retrieval_split, "text_to_video")
+class YouCookFinetuning(PairFinetuning):
+    """YouCook2's training clips (``youcookii_annotations_trainval.json``, subset ``training``)."""
+
+    training_files = (YOUCOOK_JSON,)
+
+    def no_training_note(self, folder: Path) -> str | None:
+        if not read_youcook_json(Path(folder) / YOUCOOK_JSON, "training"):
+            return f"no training clips (no 'training' subset in {YOUCOOK_JSON}): vclip.finetune cannot run here"
+        return None
+
+
+YouCook2.finetuning = YouCookFinetuning("youcook2", youcook_training_split, "text_to_video")
+MSRVTT.finetuning = PairFinetuning("msrvtt", _msrvtt_retrieval_split, "text_to_video",
+                                   training_files=("MSRVTT_train.9k.csv", "MSRVTT_train.csv"))

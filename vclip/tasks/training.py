@@ -227,12 +227,23 @@ class TaskFinetuning:
             loss on the test split, which is the task's validation split in the reference:
             fairseq's ``checkpoint_best.pt``).
         val_source: one line on where the validation split comes from (``finetune.json``).
+        training_files: names in a task folder that mark fine-tuning data (``vclip.data check`` counts the
+            fine-tuning splits of a folder holding one of them).
     """
 
     loss_name: str = ""
     min_batch_size: int = 1
     test_selection: str = "every_checkpoint"
     val_source: str = "held-out training videos"
+    training_files: tuple[str, ...] = ()
+
+    def has_training_data(self, folder: Path) -> bool:
+        """Whether ``folder`` holds this task's fine-tuning data (one of ``training_files``)."""
+        return any((Path(folder) / name).exists() for name in self.training_files)
+
+    def no_training_note(self, folder: Path) -> str | None:
+        """A note when the training files are there but hold no training items (the check stops there)."""
+        return None
 
     def read_split(self, folder: Path, split: str, val_fraction: float, seed: int):
         """The ``train``/``val``/``test`` split in ``folder`` (a :class:`PairSplit` or :class:`VideoSplit`)."""
@@ -281,10 +292,12 @@ class PairFinetuning(TaskFinetuning):
 
     min_batch_size = 2
 
-    def __init__(self, task_name: str, reader: Callable[..., PairSplit], direction: str):
+    def __init__(self, task_name: str, reader: Callable[..., PairSplit], direction: str,
+                 training_files: tuple[str, ...] = ()):
         if direction not in ("text_to_video", "video_to_text"):
             raise ValueError(f"direction must be text_to_video or video_to_text, got {direction!r}")
         self.task_name, self.reader, self.direction = task_name, reader, direction
+        self.training_files = training_files or type(self).training_files
         self.loss_name = type(self).loss_name or direction  # a subclass with its own loss names it
 
     def read_split(self, folder: Path, split: str, val_fraction: float, seed: int) -> PairSplit:
