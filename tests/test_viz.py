@@ -337,14 +337,14 @@ def test_coin_labelled_index_picks_the_most_rightly_labelled_video(synthetic_wor
 
 def test_coin_head_example_segments_as_the_evaluation_does(synthetic_world):
     """The fine-tuned strip of one video: the head's argmax per second, pooled over every testing video it
-    gives the frame accuracy vclip.tasks.heads.evaluate_coin_head reports."""
+    gives the frame accuracy COIN's fine-tuning hook (vclip.tasks.coin.CoinFinetuning.evaluate) reports."""
     import torch
 
     from vclip.metrics import coin_frame_accuracy
     from vclip.model import VideoCLIP
-    from vclip.tasks import load_task_data
+    from vclip.tasks import TASKS, load_task_data
     from vclip.tasks.common import EvalConfig
-    from vclip.tasks.heads import SegmentationHead, evaluate_coin_head
+    from vclip.tasks.heads import SegmentationHead
 
     torch.manual_seed(0)
     model = VideoCLIP.from_preset("tiny").eval()
@@ -356,7 +356,7 @@ def test_coin_head_example_segments_as_the_evaluation_does(synthetic_world):
     assert first.predicted.shape == first.target.shape and np.array_equal(first.predicted, first.scores.argmax(1))
     assert first.scores.shape[1] == len(data.labels) + 1 and np.isnan(first.threshold)
     pooled = coin_frame_accuracy([e.predicted for e in examples], [e.target for e in examples])
-    reported = evaluate_coin_head(model, head, folder, EvalConfig(progress=False)).metrics
+    reported = TASKS["coin"].finetuning.evaluate(model, head, folder, EvalConfig(progress=False)).metrics
     assert pooled["frame_acc"] == pytest.approx(reported["frame_acc"])
     with pytest.raises(ValueError, match="not one of the"):
         viz.coin_head_example(model, head, folder, "no-such-video")

@@ -988,7 +988,7 @@ def paired_differences_figure(by_view: Mapping[str, Sequence[tuple[float, float]
 
 def coin_head_example(model, head, folder, video_id: str) -> SegmentationExample:
     """Segment one COIN testing video with a fine-tuned segmentation head, as
-    :func:`vclip.tasks.heads.evaluate_coin_head` does (each second: the argmax of the window-averaged logits,
+    :meth:`vclip.tasks.coin.CoinFinetuning.evaluate` does (each second: the argmax of the window-averaged logits,
     0 = background), so that it can be drawn beside :func:`coin_example`'s zero-shot strip of the same video.
 
     ``threshold`` is NaN (the head needs no λ); ``scores`` are the (T, L + 1) logits, column 0 background.
