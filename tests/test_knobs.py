@@ -89,8 +89,9 @@ def test_false_negatives_and_same_task_shares_are_the_counts_from_the_truth(smal
                 lines = raw[video]
                 for pair in video_pairs:  # the raw caption lines said inside the text clip, by majority of steps
                     t0, t1 = float(starts[pair.text_first]), float(ends[pair.text_last])
+                    # the store keeps times as float32: compare the raw lines' times in float32 too
                     said = [s for a, b, s in zip(lines["start"], lines["end"], truth.caption_steps[video])
-                            if a >= t0 - 1e-6 and b <= t1 + 1e-6 and s >= 0]
+                            if np.float32(a) >= np.float32(t0) and np.float32(b) <= np.float32(t1) and s >= 0]
                     text_steps.append(max(sorted(set(said)), key=said.count) if said else -1)
                     read = truth.seconds(video)[pair.video_start:min(pair.video_end, pair.video_start + 32)]
                     read = [s for s in read.tolist() if s >= 0]
