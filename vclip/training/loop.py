@@ -93,6 +93,9 @@ class TrainingLoop:
         """The pairs (or windows) a batch holds, for the throughput record."""
         return len(batch)
 
+    def on_start(self) -> None:
+        """Called once the run directory is accepted (a refusal comes first, alone): say what the run reads."""
+
     def on_epoch_end(self) -> None:
         """Called after the last update of an epoch (and its validation), before its checkpoint."""
 
@@ -185,6 +188,7 @@ class TrainingLoop:
         """
         try:
             candidates = self.checkpoints.start()  # locks the run directory before anything is written
+            self.on_start()
             if candidates:
                 self.resume_from(candidates)
                 history = self.checkpoints.resumed(self.step)
