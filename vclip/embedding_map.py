@@ -157,15 +157,12 @@ def embedding_map(world, model, seed: int = 0, method: str = "tsne", videos_per_
         vectors: (N, H) the model's video vectors when already computed (:func:`vclip.knobs.world_vectors`, or
             :func:`vclip.retrieval.video_vectors` of the world's training videos, 4 clips, ``default_rng(seed)``).
     """
-    from vclip.knobs import KnobWorld, world_vectors
+    from vclip.knobs import KnobWorld, checked_vectors
     from vclip.retrieval import retrieval_groups
 
     if not isinstance(world, KnobWorld):
         world = KnobWorld.load(Path(world))
-    if vectors is None:
-        vectors = world_vectors(world, model, seed)
-    if len(vectors) != len(world.video_ids):
-        raise ValueError(f"vectors has {len(vectors)} rows for the world's {len(world.video_ids)} training videos")
+    vectors = checked_vectors(world, model, seed, vectors)
     groups, _ = retrieval_groups(vectors, videos_per_group, np.random.default_rng([seed, 1]), num_candidates,
                                  index="flat")
     labels = world_labels(world)

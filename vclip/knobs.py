@@ -148,6 +148,16 @@ def world_vectors(world: KnobWorld, model, seed: int = 0, clips_per_video: int =
                          world.sampling, progress=False)
 
 
+def checked_vectors(world: KnobWorld, model, seed: int, vectors: np.ndarray | None = None) -> np.ndarray:
+    """The training videos' retrieval vectors: ``vectors`` when given (one row per video, checked), else
+    :func:`world_vectors` of ``model``."""
+    if vectors is None:
+        return world_vectors(world, model, seed)
+    if len(vectors) != len(world.video_ids):
+        raise ValueError(f"vectors has {len(vectors)} rows for the world's {len(world.video_ids)} training videos")
+    return vectors
+
+
 @dataclass
 class GroupsView:
     """One kind of group ("random" or "retrieved") at one knob setting.
@@ -279,10 +289,7 @@ def knob_view(world: KnobWorld | str | Path, model, temperature: float = 1.0, gr
     if not isinstance(world, KnobWorld):
         world = KnobWorld.load(world)
     clips = _check_knobs(world, temperature, group_size, num_candidates, videos_per_group, num_groups)
-    if vectors is None:
-        vectors = world_vectors(world, model, seed)
-    if len(vectors) != len(world.video_ids):
-        raise ValueError(f"vectors has {len(vectors)} rows for {len(world.video_ids)} videos")
+    vectors = checked_vectors(world, model, seed, vectors)
     retrieved, stats = retrieval_groups(vectors, videos_per_group, np.random.default_rng([seed, 1]), num_candidates,
                                         index="flat")
     formed = {"random": random_groups(len(world.video_ids), videos_per_group, np.random.default_rng([seed, 0])),
